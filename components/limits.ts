@@ -1,0 +1,85 @@
+/**
+ * AWS Lambda limits: the one source of truth for the component, its validators and the policy pack.
+ * Numbers verified 2026-11 against:
+ *  - https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+ *  - https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html
+ *  - https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html
+ *  - https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
+ */
+
+/** Function code + all layers, unzipped. AWS: "Function code combined with layers exceeds the maximum allowed size of 262144000 bytes". */
+export const UNZIPPED_LIMIT_BYTES = 262_144_000;
+/** A zip uploaded directly in the API call (function or layer); larger zips must go through S3. */
+export const DIRECT_UPLOAD_LIMIT_BYTES = 50 * 1024 * 1024;
+/** Layers per function. */
+export const MAX_LAYERS = 5;
+/** Container image, uncompressed, all layers. */
+export const IMAGE_LIMIT_BYTES = 10 * 1024 * 1024 * 1024;
+
+export const MEMORY_MIN_MB = 128;
+export const MEMORY_MAX_MB = 10_240;
+/** At 1,769 MB a function has the equivalent of one vCPU. */
+export const MEMORY_ONE_VCPU_MB = 1_769;
+
+export const TIMEOUT_MIN_S = 1;
+export const TIMEOUT_MAX_S = 900;
+
+export const EPHEMERAL_MIN_MB = 512;
+export const EPHEMERAL_MAX_MB = 10_240;
+
+/** Synchronous invocation payload, request and response. */
+export const SYNC_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024;
+export const ASYNC_PAYLOAD_LIMIT_BYTES = 1024 * 1024;
+
+/** Default account concurrency; at least this many must stay unreserved. */
+export const ACCOUNT_CONCURRENCY_DEFAULT = 1_000;
+export const UNRESERVED_CONCURRENCY_MIN = 100;
+export const RESERVED_CONCURRENCY_MAX = ACCOUNT_CONCURRENCY_DEFAULT - UNRESERVED_CONCURRENCY_MIN;
+
+/** SnapStart cannot be combined with ephemeral storage above this. */
+export const SNAPSTART_MAX_EPHEMERAL_MB = 512;
+
+export const ARCHITECTURES = ["x86_64", "arm64"] as const;
+export type Architecture = (typeof ARCHITECTURES)[number];
+
+/** Runtimes this component deploys. */
+export const SUPPORTED_RUNTIMES = ["python3.11", "python3.12", "python3.13", "python3.14"] as const;
+export type Runtime = (typeof SUPPORTED_RUNTIMES)[number];
+export const DEFAULT_RUNTIME: Runtime = "python3.12";
+
+export interface RuntimeFacts {
+    /** Python version, e.g. "3.12". */
+    python: string;
+    /** Amazon Linux generation the runtime runs on. */
+    os: "al2" | "al2023";
+    /** manylinux tags whose wheels run there, newest first (glibc 2.26 on AL2, 2.34 on AL2023). */
+    manylinux: string[];
+    snapStart: boolean;
+    /** ISO date Lambda deprecates (or deprecated) the runtime; undefined while none is announced. */
+    deprecation?: string;
+}
+
+const AL2_TAGS = ["manylinux2014", "manylinux_2_17"];
+const AL2023_TAGS = ["manylinux_2_34", "manylinux_2_28", "manylinux_2_27", "manylinux_2_24", "manylinux2014", "manylinux_2_17"];
+
+export const RUNTIMES: Record<string, RuntimeFacts> = {
+    "python3.9": { python: "3.9", os: "al2", manylinux: AL2_TAGS, snapStart: false, deprecation: "2025-12-15" },
+    "python3.10": { python: "3.10", os: "al2", manylinux: AL2_TAGS, snapStart: false, deprecation: "2026-10-31" },
+    "python3.11": { python: "3.11", os: "al2", manylinux: AL2_TAGS, snapStart: false, deprecation: "2027-06-30" },
+    "python3.12": { python: "3.12", os: "al2023", manylinux: AL2023_TAGS, snapStart: true },
+    "python3.13": { python: "3.13", os: "al2023", manylinux: AL2023_TAGS, snapStart: true },
+    "python3.14": { python: "3.14", os: "al2023", manylinux: AL2023_TAGS, snapStart: true },
+};
+
+/** Runtimes Lambda still accepts but that are close to deprecation: allowed, with a warning. */
+export const ADVISORY_RUNTIMES = ["python3.11"];
+/** Runtimes past (or at) their deprecation date: refused. */
+export const DEPRECATED_RUNTIMES = ["python3.9", "python3.10"];
+
+/** CloudWatch Logs retention values accepted by PutRetentionPolicy. */
+export const LOG_RETENTION_DAYS = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/** Headroom kept below the unzipped limit by default: pip versions drift between plan and up. */
+export const DEFAULT_HEADROOM_BYTES = 5 * 1024 * 1024;
