@@ -1,0 +1,42 @@
+import * as fs from "fs";
+import * as path from "path";
+
+/**
+ * The package's own root, found from this file's location (never the caller's cwd), so the bundled Python
+ * function is found both from source (components/*.ts) and from an npm install (dist/components/*.js).
+ */
+export function packageRoot(from: string = __dirname): string {
+    let dir = from;
+    for (;;) {
+        const manifest = path.join(dir, "package.json");
+        if (fs.existsSync(manifest)) {
+            try {
+                if (JSON.parse(fs.readFileSync(manifest, "utf8")).name === "pulumi-ml-lambda") return dir;
+            } catch {
+                // an unreadable package.json above us is not ours; keep walking
+            }
+        }
+        const parent = path.dirname(dir);
+        if (parent === dir) throw new Error(`pulumi-ml-lambda: cannot find the package root above ${from}`);
+        dir = parent;
+    }
+}
+
+/** Paths of the function shipped with the package. */
+export function bundledPython() {
+    const root = path.join(packageRoot(), "python");
+    return {
+        root,
+        handlerDir: path.join(root, "src"),
+        requirementsTorch: path.join(root, "requirements.txt"),
+        requirementsOnnx: path.join(root, "requirements-onnx.txt"),
+        dockerfile: path.join(root, "Dockerfile"),
+        dockerignore: path.join(root, ".dockerignore"),
+        dockerScripts: path.join(root, "docker"),
+    };
+}
+
+/** Where builds are cached: ML_LAMBDA_CACHE_DIR, else `<cwd>/.ml-lambda` (in .gitignore). */
+export function defaultCacheDir(): string {
+    return process.env.ML_LAMBDA_CACHE_DIR ? path.resolve(process.env.ML_LAMBDA_CACHE_DIR) : path.resolve(".ml-lambda");
+}

@@ -1,0 +1,408 @@
+/**
+ * Pure validators and argument normalization. Every user mistake fails here, before any resource is registered,
+ * with an MlLambdaError naming the setting, the value, the limit and the fix.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import type { Backend, ExternalLayer, MlLambdaArgs, ModelSource, PackagingMode, ProvisionedConcurrencyScaling } from "./args";
+import { bundledPython, defaultCacheDir } from "./assets";
+import { MlLambdaError } from "./errors";
+import * as L from "./limits";
+import { DEFAULT_MODEL_ID, DEFAULT_MODEL_REVISION } from "./model";
+
+export const PACKAGING_MODES: readonly PackagingMode[] = ["auto", "zip", "image"];
+export const BACKENDS: readonly Backend[] = ["torch", "onnx", "onnx-int8"];
+
+/** Environment names the component owns; a user value would silently break model loading. */
+export const RESERVED_ENV = ["MODEL_BUCKET", "MODEL_KEY", "MODEL_SHA256", "MODEL_DIR", "MODEL_NAME", "MODEL_BACKEND", "HF_HUB_OFFLINE"];
+/** Lambda's limit for all environment variables together. */
+export const ENV_LIMIT_BYTES = 4 * 1024;
+/** Lambda function names: 1–64 of letters, digits, hyphens, underscores. */
+const FUNCTION_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
+
+export function validateMemorySize(v: unknown): number {
+    if (!isInt(v) || v < L.MEMORY_MIN_MB || v > L.MEMORY_MAX_MB) {
+        throw new MlLambdaError("memorySize", v, `must be a whole number of MB from ${L.MEMORY_MIN_MB} to ${L.MEMORY_MAX_MB}`,
+            `use e.g. ${L.MEMORY_ONE_VCPU_MB} (one vCPU) or 3008; ML inference rarely needs less than 1024`);
+    }
+    return v;
+}
+
+export function validateTimeout(v: unknown): number {
+    if (!isInt(v) || v < L.TIMEOUT_MIN_S || v > L.TIMEOUT_MAX_S) {
+        throw new MlLambdaError("timeout", v, `must be whole seconds from ${L.TIMEOUT_MIN_S} to ${L.TIMEOUT_MAX_S} (Lambda's maximum)`,
+            "use 60 for embeddings; split longer work into smaller requests or move it to a batch job");
+    }
+    return v;
+}
+
+export function validateEphemeralStorage(v: unknown): number {
+    if (!isInt(v) || v < L.EPHEMERAL_MIN_MB || v > L.EPHEMERAL_MAX_MB) {
+        throw new MlLambdaError("ephemeralStorage", v, `must be whole MB from ${L.EPHEMERAL_MIN_MB} to ${L.EPHEMERAL_MAX_MB}`,
+            "use 512 (the default) unless the model archive plus its extracted copy need more /tmp");
+    }
+    return v;
+}
+
+export function validateArchitecture(v: unknown): L.Architecture {
+    if (!(L.ARCHITECTURES as readonly unknown[]).includes(v)) {
+        throw new MlLambdaError("architecture", v, `must be one of ${L.ARCHITECTURES.join(", ")}`,
+            'use "x86_64", or "arm64" when every dependency has an aarch64 wheel');
+    }
+    return v as L.Architecture;
+}
+
+/** Returns the runtime and, for runtimes close to deprecation, a warning to print. */
+export function validateRuntime(v: unknown): { runtime: L.Runtime; warning?: string } {
+    if (typeof v === "string" && L.DEPRECATED_RUNTIMES.includes(v)) {
+        throw new MlLambdaError("runtime", v, `${v} is deprecated on Lambda since ${L.RUNTIMES[v].deprecation}`,
+            `use "${L.DEFAULT_RUNTIME}" (supported on Amazon Linux 2023, SnapStart capable)`);
+    }
+    if (!(L.SUPPORTED_RUNTIMES as readonly unknown[]).includes(v)) {
+        throw new MlLambdaError("runtime", v, `must be one of ${L.SUPPORTED_RUNTIMES.join(", ")}`, `use "${L.DEFAULT_RUNTIME}"`);
+    }
+    const runtime = v as L.Runtime;
+    const facts = L.RUNTIMES[runtime];
+    const warning = L.ADVISORY_RUNTIMES.includes(runtime)
+        ? `runtime ${runtime} is deprecated on ${facts.deprecation} and cannot use SnapStart; plan a move to ${L.DEFAULT_RUNTIME}`
+        : undefined;
+    return { runtime, warning };
+}
+
+export function validatePackaging(v: unknown): PackagingMode {
+    if (!(PACKAGING_MODES as readonly unknown[]).includes(v)) {
+        throw new MlLambdaError("packaging", v, `must be one of ${PACKAGING_MODES.join(", ")}`,
+            'use "auto" to let the measured size decide, or force "zip" / "image"');
+    }
+    return v as PackagingMode;
+}
+
+export function validateBackend(v: unknown): Backend {
+    if (!(BACKENDS as readonly unknown[]).includes(v)) {
+        throw new MlLambdaError("backend", v, `must be one of ${BACKENDS.join(", ")}`,
+            'use "onnx" for the zip path (no torch), or "torch" for full sentence-transformers');
+    }
+    return v as Backend;
+}
+
+export function validateLogRetention(v: unknown): number {
+    if (!(L.LOG_RETENTION_DAYS as readonly unknown[]).includes(v)) {
+        throw new MlLambdaError("logRetentionDays", v, `must be one of CloudWatch's values: ${L.LOG_RETENTION_DAYS.join(", ")}`,
+            "pick the nearest allowed value, e.g. 7 for dev or 30 for prod");
+    }
+    return v as number;
+}
+
+export function validateReservedConcurrency(v: unknown): number | undefined {
+    if (v === undefined) return undefined;
+    if (!isInt(v) || v < 0 || v > L.RESERVED_CONCURRENCY_MAX) {
+        throw new MlLambdaError("reservedConcurrency", v,
+            `must be a whole number from 0 to ${L.RESERVED_CONCURRENCY_MAX}: the account default is ${L.ACCOUNT_CONCURRENCY_DEFAULT} and ${L.UNRESERVED_CONCURRENCY_MIN} must stay unreserved`,
+            "lower it, or request a higher account concurrency quota and set the value after the increase");
+    }
+    return v;
+}
+
+export type NormalizedProvisioned =
+    | { kind: "none" }
+    | { kind: "static"; count: number }
+    | ({ kind: "autoscaling" } & ProvisionedConcurrencyScaling);
+
+export function validateProvisionedConcurrency(v: unknown, reserved: number | undefined): NormalizedProvisioned {
+    if (v === undefined || v === 0) return { kind: "none" };
+    const overReserved = (n: number, setting: string) => {
+        if (reserved !== undefined && n > reserved) {
+            throw new MlLambdaError(setting, n, `must not exceed reservedConcurrency (${reserved}): provisioned environments count against the reservation`,
+                `raise reservedConcurrency to at least ${n}, or lower ${setting}`);
+        }
+    };
+    if (typeof v === "number") {
+        if (!isInt(v) || v < 0) {
+            throw new MlLambdaError("provisionedConcurrency", v, "must be a whole number of environments (0 = none)",
+                "use e.g. 2, or { min, max, targetUtilization } for auto scaling");
+        }
+        overReserved(v, "provisionedConcurrency");
+        return { kind: "static", count: v };
+    }
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+        throw new MlLambdaError("provisionedConcurrency", v, "must be a number or { min, max, targetUtilization }",
+            'use 2, or { "min": 2, "max": 20, "targetUtilization": 0.7 }');
+    }
+    const o = v as Record<string, unknown>;
+    const unknownKeys = Object.keys(o).filter((k) => !["min", "max", "targetUtilization"].includes(k));
+    if (unknownKeys.length) {
+        throw new MlLambdaError(`provisionedConcurrency.${unknownKeys[0]}`, o[unknownKeys[0]], "is not a known field (min, max, targetUtilization)",
+            "remove it or fix its spelling");
+    }
+    if (!isInt(o.min) || o.min < 1) {
+        throw new MlLambdaError("provisionedConcurrency.min", o.min, "must be a whole number ≥ 1", "use e.g. 1 or 2");
+    }
+    if (!isInt(o.max) || o.max < o.min) {
+        throw new MlLambdaError("provisionedConcurrency.max", o.max, `must be a whole number ≥ min (${o.min})`, `use a value ≥ ${o.min}`);
+    }
+    if (typeof o.targetUtilization !== "number" || !(o.targetUtilization >= 0.1 && o.targetUtilization <= 0.9)) {
+        throw new MlLambdaError("provisionedConcurrency.targetUtilization", o.targetUtilization, "must be a fraction from 0.1 to 0.9",
+            "use 0.7 (AWS's usual target for LambdaProvisionedConcurrencyUtilization)");
+    }
+    overReserved(o.max, "provisionedConcurrency.max");
+    return { kind: "autoscaling", min: o.min, max: o.max, targetUtilization: o.targetUtilization };
+}
+
+export function validateSnapStart(snapStart: boolean, runtime: L.Runtime, provisioned: NormalizedProvisioned, ephemeralStorage: number): void {
+    if (!snapStart) return;
+    if (!L.RUNTIMES[runtime].snapStart) {
+        throw new MlLambdaError("snapStart", true, `SnapStart for Python needs python3.12 or later; runtime is ${runtime}`,
+            `set runtime to "${L.DEFAULT_RUNTIME}", or set snapStart to false`);
+    }
+    if (provisioned.kind !== "none") {
+        throw new MlLambdaError("snapStart", true, "SnapStart cannot be combined with provisioned concurrency on the same function",
+            "choose one: remove provisionedConcurrency, or set snapStart to false");
+    }
+    if (ephemeralStorage > L.SNAPSTART_MAX_EPHEMERAL_MB) {
+        throw new MlLambdaError("snapStart", true, `SnapStart requires ephemeralStorage ≤ ${L.SNAPSTART_MAX_EPHEMERAL_MB} MB; it is ${ephemeralStorage}`,
+            `set ephemeralStorage to ${L.SNAPSTART_MAX_EPHEMERAL_MB}, or set snapStart to false`);
+    }
+}
+
+export function validateLayers(v: unknown): ExternalLayer[] {
+    if (v === undefined) return [];
+    if (!Array.isArray(v)) throw new MlLambdaError("layers", v, "must be a list of { arn, unzippedBytes }", "wrap the layer in a list");
+    // The component's own dependency layer takes one of the five slots.
+    if (v.length > L.MAX_LAYERS - 1) {
+        throw new MlLambdaError("layers", `${v.length} layers`, `at most ${L.MAX_LAYERS} layers per function, and the dependency layer uses one`,
+            `merge layers (at most ${L.MAX_LAYERS - 1} external), or use packaging "image"`);
+    }
+    v.forEach((l, i) => {
+        if (typeof l?.arn !== "string" || !/^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$/.test(l.arn)) {
+            throw new MlLambdaError(`layers[${i}].arn`, l?.arn, "must be a layer version ARN", "use arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION");
+        }
+        if (!isInt(l.unzippedBytes) || l.unzippedBytes < 0) {
+            throw new MlLambdaError(`layers[${i}].unzippedBytes`, l.unzippedBytes,
+                "must be the layer's unzipped size in bytes (it counts against the 262,144,000-byte limit)",
+                "measure it with `ml-lambda size --zip layer.zip`");
+        }
+    });
+    return v as ExternalLayer[];
+}
+
+export function validateModel(v: unknown): ModelSource {
+    if (v === undefined) return { id: DEFAULT_MODEL_ID, revision: DEFAULT_MODEL_REVISION };
+    if (typeof v !== "object" || v === null) {
+        throw new MlLambdaError("model", v, "must be { path } or { id, revision }",
+            `use { path: "./model" } or { id: "${DEFAULT_MODEL_ID}", revision: "<40-hex commit>" }`);
+    }
+    const o = v as Record<string, unknown>;
+    if (o.path !== undefined && o.id !== undefined) {
+        throw new MlLambdaError("model", v, "must be either { path } or { id, revision }, not both", "keep one of them");
+    }
+    if (o.path !== undefined) {
+        if (typeof o.path !== "string" || !fs.existsSync(o.path) || !fs.statSync(o.path).isDirectory()) {
+            throw new MlLambdaError("model.path", o.path, "must be an existing directory holding the model", "check the path (relative paths resolve from the working directory)");
+        }
+        return { path: path.resolve(o.path), ...(typeof o.name === "string" ? { name: o.name } : {}) };
+    }
+    if (typeof o.id !== "string" || !/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(o.id)) {
+        throw new MlLambdaError("model.id", o.id, 'must be a Hugging Face repository id "owner/name"', `use e.g. "${DEFAULT_MODEL_ID}"`);
+    }
+    if (typeof o.revision !== "string" || !/^[0-9a-f]{40}$/.test(o.revision)) {
+        throw new MlLambdaError("model.revision", o.revision, "must be a full 40-character commit hash: branch names move, so deploys would not be repeatable",
+            `look it up with \`huggingface-cli repo info ${o.id}\` (or the model page's commit history) and pin it`);
+    }
+    return { id: o.id, revision: o.revision };
+}
+
+export function validateExistingDir(setting: string, v: string): string {
+    if (!fs.existsSync(v) || !fs.statSync(v).isDirectory()) {
+        throw new MlLambdaError(setting, v, "must be an existing directory", "check the path (relative paths resolve from the working directory)");
+    }
+    return path.resolve(v);
+}
+
+export function validateExistingFile(setting: string, v: string): string {
+    if (!fs.existsSync(v) || !fs.statSync(v).isFile()) {
+        throw new MlLambdaError(setting, v, "must be an existing file", "check the path (relative paths resolve from the working directory)");
+    }
+    return path.resolve(v);
+}
+
+export function validateHandler(v: unknown, handlerDir: string): string {
+    if (typeof v !== "string" || !/^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$/.test(v)) {
+        throw new MlLambdaError("handler", v, 'must be "module.function" (dotted module path, then the function)', 'use e.g. "app.handler.lambda_handler"');
+    }
+    const parts = v.split(".");
+    const modulePath = path.join(handlerDir, ...parts.slice(0, -1));
+    if (!fs.existsSync(modulePath + ".py") && !fs.existsSync(path.join(modulePath, "__init__.py"))) {
+        throw new MlLambdaError("handler", v, `module ${parts.slice(0, -1).join(".")} is not in handlerDir (${handlerDir})`,
+            `create ${path.relative(process.cwd(), modulePath)}.py, or fix handler/handlerDir`);
+    }
+    return v;
+}
+
+export function validateEnvironment(v: unknown): Record<string, string> {
+    if (v === undefined) return {};
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+        throw new MlLambdaError("environment", v, "must be a map of names to strings", '{ "MAX_TEXTS": "128" }');
+    }
+    const env = v as Record<string, unknown>;
+    let bytes = 0;
+    for (const [k, val] of Object.entries(env)) {
+        if (RESERVED_ENV.includes(k)) {
+            throw new MlLambdaError(`environment.${k}`, val, "is set by the component (model location and loading)",
+                k.startsWith("MODEL_") ? "use the model / modelBucket / backend arguments instead" : "remove it");
+        }
+        if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(k) || k.startsWith("AWS_")) {
+            throw new MlLambdaError(`environment.${k}`, val, "names must start with a letter, use letters, digits and _, and not start with AWS_ (reserved by Lambda)", "rename the variable");
+        }
+        if (typeof val !== "string") {
+            throw new MlLambdaError(`environment.${k}`, val, "values must be strings", `use "${String(val)}"`);
+        }
+        bytes += Buffer.byteLength(k) + Buffer.byteLength(val);
+    }
+    if (bytes > ENV_LIMIT_BYTES) {
+        throw new MlLambdaError("environment", `${bytes} bytes`, `Lambda allows ${ENV_LIMIT_BYTES} bytes of environment variables in total`,
+            "move large values to SSM Parameter Store or S3");
+    }
+    return env as Record<string, string>;
+}
+
+export function validateNonNegativeInt(setting: string, v: unknown, fix: string): number {
+    if (!isInt(v) || v < 0) throw new MlLambdaError(setting, v, "must be a whole number ≥ 0", fix);
+    return v;
+}
+
+export function validateFunctionName(v: string): string {
+    if (!FUNCTION_NAME_RE.test(v)) {
+        throw new MlLambdaError("functionName", v, "must be 1–64 letters, digits, hyphens or underscores", "shorten or rename it");
+    }
+    return v;
+}
+
+/** A deterministic function name from project, stack and component name, within Lambda's 64 characters. */
+export function defaultFunctionName(project: string, stack: string, name: string): string {
+    const raw = `${project}-${stack}-${name}`.replace(/[^A-Za-z0-9_-]/g, "-");
+    if (raw.length <= 64) return raw;
+    // Keep it unique when truncated: a short hash of the full name goes at the end.
+    const hash = require("crypto").createHash("sha256").update(raw).digest("hex").slice(0, 8);
+    return `${raw.slice(0, 55)}-${hash}`;
+}
+
+/** Everything the component needs, defaults applied and checked. Resource code reads only this. */
+export interface NormalizedArgs {
+    functionName: string;
+    handlerDir: string;
+    handler: string;
+    requirements: string;
+    dockerfile: string;
+    packaging: PackagingMode;
+    runtime: L.Runtime;
+    architecture: L.Architecture;
+    memorySize: number;
+    timeout: number;
+    ephemeralStorage: number;
+    model: ModelSource;
+    backend: Backend;
+    modelBucket?: string;
+    reservedConcurrency?: number;
+    provisioned: NormalizedProvisioned;
+    snapStart: boolean;
+    logRetentionDays: number;
+    environment: Record<string, string>;
+    tags: Record<string, string>;
+    layers: ExternalLayer[];
+    headroomBytes: number;
+    forceDestroy: boolean;
+    retainData: boolean;
+    imageRetentionCount: number;
+    alarmActions: MlLambdaArgs["alarmActions"];
+    cacheDir: string;
+    warnings: string[];
+}
+
+export const DEFAULTS = {
+    handler: "app.handler.lambda_handler",
+    packaging: "auto" as PackagingMode,
+    architecture: "x86_64" as L.Architecture,
+    memorySize: L.MEMORY_ONE_VCPU_MB,
+    timeout: 60,
+    ephemeralStorage: L.EPHEMERAL_MIN_MB,
+    backend: "torch" as Backend,
+    snapStart: false,
+    logRetentionDays: 14,
+    headroomBytes: L.DEFAULT_HEADROOM_BYTES,
+    imageRetentionCount: 10,
+};
+
+export interface NormalizeContext {
+    project: string;
+    stack: string;
+}
+
+export function normalizeArgs(name: string, args: MlLambdaArgs, ctx: NormalizeContext): NormalizedArgs {
+    const bundled = bundledPython();
+    const warnings: string[] = [];
+    const { runtime, warning } = validateRuntime(args.runtime ?? L.DEFAULT_RUNTIME);
+    if (warning) warnings.push(warning);
+    const backend = validateBackend(args.backend ?? DEFAULTS.backend);
+    const handlerDir = validateExistingDir("handlerDir", args.handlerDir ?? bundled.handlerDir);
+    const defaultRequirements = backend === "torch" ? bundled.requirementsTorch : bundled.requirementsOnnx;
+    const ephemeralStorage = validateEphemeralStorage(args.ephemeralStorage ?? DEFAULTS.ephemeralStorage);
+    const reservedConcurrency = validateReservedConcurrency(args.reservedConcurrency);
+    const provisioned = validateProvisionedConcurrency(args.provisionedConcurrency, reservedConcurrency);
+    const snapStart = args.snapStart ?? DEFAULTS.snapStart;
+    if (typeof snapStart !== "boolean") throw new MlLambdaError("snapStart", snapStart, "must be true or false", "use true or false");
+    validateSnapStart(snapStart, runtime, provisioned, ephemeralStorage);
+    const forceDestroy = args.forceDestroy ?? false;
+    const retainData = args.retainData ?? false;
+    if (forceDestroy && retainData) {
+        throw new MlLambdaError("forceDestroy", true, "cannot be combined with retainData (one deletes data on destroy, the other keeps it)",
+            "use forceDestroy for dev stacks and retainData for prod stacks");
+    }
+    if (args.modelBucket !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(args.modelBucket)) {
+        throw new MlLambdaError("modelBucket", args.modelBucket, "must be an S3 bucket name (3–63 lowercase letters, digits, dots, hyphens)",
+            "give the bucket's name, not its ARN or URL");
+    }
+    const headroomBytes = validateNonNegativeInt("headroomBytes", args.headroomBytes ?? DEFAULTS.headroomBytes, "use 0 or a byte count such as 5242880");
+    if (headroomBytes >= L.UNZIPPED_LIMIT_BYTES) {
+        throw new MlLambdaError("headroomBytes", headroomBytes, `must be below the ${L.UNZIPPED_LIMIT_BYTES}-byte limit itself`, "use a few MB, e.g. 5242880");
+    }
+    const imageRetentionCount = validateNonNegativeInt("imageRetentionCount", args.imageRetentionCount ?? DEFAULTS.imageRetentionCount, "use e.g. 10");
+    if (imageRetentionCount < 1) throw new MlLambdaError("imageRetentionCount", imageRetentionCount, "must keep at least 1 image (the one deployed)", "use e.g. 10");
+    const tags = args.tags ?? {};
+    for (const [k, v] of Object.entries(tags)) {
+        if (typeof v !== "string" || k.length > 128 || v.length > 256 || k.startsWith("aws:")) {
+            throw new MlLambdaError(`tags.${k}`, v, "tag keys are ≤ 128 characters and not aws:-prefixed; values are strings ≤ 256 characters", "fix the tag");
+        }
+    }
+    return {
+        functionName: validateFunctionName(args.functionName ?? defaultFunctionName(ctx.project, ctx.stack, name)),
+        handlerDir,
+        handler: validateHandler(args.handler ?? DEFAULTS.handler, handlerDir),
+        requirements: validateExistingFile("requirements", args.requirements ?? defaultRequirements),
+        dockerfile: validateExistingFile("dockerfile", args.dockerfile ?? bundled.dockerfile),
+        packaging: validatePackaging(args.packaging ?? DEFAULTS.packaging),
+        runtime,
+        architecture: validateArchitecture(args.architecture ?? DEFAULTS.architecture),
+        memorySize: validateMemorySize(args.memorySize ?? DEFAULTS.memorySize),
+        timeout: validateTimeout(args.timeout ?? DEFAULTS.timeout),
+        ephemeralStorage,
+        model: validateModel(args.model),
+        backend,
+        modelBucket: args.modelBucket,
+        reservedConcurrency,
+        provisioned,
+        snapStart,
+        logRetentionDays: validateLogRetention(args.logRetentionDays ?? DEFAULTS.logRetentionDays),
+        environment: validateEnvironment(args.environment),
+        tags,
+        layers: validateLayers(args.layers),
+        headroomBytes,
+        forceDestroy,
+        retainData,
+        imageRetentionCount,
+        alarmActions: args.alarmActions ?? [],
+        cacheDir: path.resolve(args.cacheDir ?? defaultCacheDir()),
+        warnings,
+    };
+}
