@@ -1,0 +1,21 @@
+/**
+ * Measured packaging: build dependencies for the Lambda platform, measure what Lambda counts, decide zip or image.
+ * Everything here is synchronous and free of Pulumi, so the component can call it before registering resources and
+ * tests can call it without mocks.
+ */
+export { measureDir, measureZip, summarize, parseRecord } from "./measure";
+export type { Measurement, PackageSize } from "./measure";
+export { zipDirectory } from "./archive";
+export type { ZipDirectoryOptions, ZipDirectoryResult } from "./archive";
+export { decide, formatBytes } from "./decide";
+export type { DecideInput, Decision, MissingWheel, PackagingChoice, PackagingMode } from "./decide";
+export { buildLayer, layerKey, pipInstallArgs, platformTags, pipArch, parseMissing, pipErrorLines, BUILDER_VERSION } from "./layer";
+export type { LayerBuild, LayerBuildOptions } from "./layer";
+export { formatSizeTable } from "./report";
+export { defaultCacheDir } from "./cache";
+export { SLIM_RULES, slimTree, slimRuleFor } from "./slim";
+export type { SlimResult, SlimRule, SlimStat } from "./slim";
+export { readRequirements, requirementName, normalizeName } from "./requirements";
+export { PIP_VERSION, UV_VERSION, ensureTools } from "./tools";
+export { writeZip, readZipEntries, readZipEntryData } from "./zip";
+export type { ZipEntry, ZipSource } from "./zip";
