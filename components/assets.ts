@@ -35,8 +35,3 @@ export function bundledPython() {
         dockerScripts: path.join(root, "docker"),
     };
 }
-
-/** Where builds are cached: ML_LAMBDA_CACHE_DIR, else `<cwd>/.ml-lambda` (in .gitignore). */
-export function defaultCacheDir(): string {
-    return process.env.ML_LAMBDA_CACHE_DIR ? path.resolve(process.env.ML_LAMBDA_CACHE_DIR) : path.resolve(".ml-lambda");
-}

@@ -5,10 +5,11 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { Backend, ExternalLayer, MlLambdaArgs, ModelSource, PackagingMode, ProvisionedConcurrencyScaling } from "./args";
-import { bundledPython, defaultCacheDir } from "./assets";
+import { bundledPython } from "./assets";
 import { MlLambdaError } from "./errors";
 import * as L from "./limits";
 import { DEFAULT_MODEL_ID, DEFAULT_MODEL_REVISION } from "./model";
+import { defaultCacheDir } from "./packaging/cache";
 
 export const PACKAGING_MODES: readonly PackagingMode[] = ["auto", "zip", "image"];
 export const BACKENDS: readonly Backend[] = ["torch", "onnx", "onnx-int8"];

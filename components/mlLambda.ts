@@ -1,0 +1,466 @@
+import * as aws from "@pulumi/aws";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as path from "path";
+import type { MlLambdaArgs } from "./args";
+import * as iam from "./iam";
+import { stageImageContext, StagedContext } from "./imageContext";
+import { DIRECT_UPLOAD_LIMIT_BYTES, RUNTIMES } from "./limits";
+import { modelObjectKey, prepareModel, PreparedModel } from "./model";
+import { buildLayer, decide, Decision, formatSizeTable, LayerBuild, Measurement, PackageSize, zipDirectory } from "./packaging";
+import { NormalizedArgs, normalizeArgs } from "./validate";
+
+export const MLLAMBDA_TYPE = "pulumi-ml-lambda:index:MlLambda";
+
+/** Where the image path bakes the model (the Dockerfile COPYs model/ here). */
+export const IMAGE_MODEL_DIR = "/opt/ml/model";
+
+/** Tags the component puts on the function, read by the policy pack. */
+export const TAG_PACKAGING = "ml-lambda:packaging";
+export const TAG_UNZIPPED_BYTES = "ml-lambda:unzipped-bytes";
+
+/** What was built and decided before any resource exists. */
+export interface PackagingPlan {
+    decision: Decision;
+    model: PreparedModel;
+    /** Built unless packaging is forced to "image". */
+    layer?: LayerBuild;
+    /** The function code zip (measured on both paths; deployed on the zip path). */
+    code: { zipPath: string; bytes: number; sha256: string; measurement: Measurement };
+    externalLayerBytes: number;
+    /** Image path only. */
+    context?: StagedContext;
+    packages: PackageSize[];
+}
+
+/** The size report exported as a stack output and printed during preview/up. */
+export interface SizeReport {
+    mode: "zip" | "image";
+    reasons: string[];
+    totalBytes: number;
+    limitBytes: number;
+    headroomBytes: number;
+    codeBytes: number;
+    layerBytes: number;
+    externalLayerBytes: number;
+    packages: PackageSize[];
+}
+
+/**
+ * An ML/NLP Python function on AWS Lambda: builds and measures its dependencies, chooses zip + layer or a
+ * container image, and wires model bucket, role, logs, alarms, version + alias, concurrency and SnapStart.
+ */
+export class MlLambda extends pulumi.ComponentResource {
+    public readonly functionName!: pulumi.Output<string>;
+    public readonly functionArn!: pulumi.Output<string>;
+    public readonly aliasArn!: pulumi.Output<string>;
+    public readonly packaging!: pulumi.Output<"zip" | "image">;
+    public readonly modelBucketName!: pulumi.Output<string>;
+    public readonly modelKey!: pulumi.Output<string>;
+    public readonly modelSha256!: pulumi.Output<string>;
+    /** Digest-pinned image URI (repo@sha256:...) on the image path; undefined on the zip path. */
+    public readonly imageUri!: pulumi.Output<string | undefined>;
+    public readonly roleArn!: pulumi.Output<string>;
+    public readonly logGroupName!: pulumi.Output<string>;
+    public readonly sizeReport!: pulumi.Output<SizeReport>;
+    /** The resolved configuration (defaults applied), for tests and the offline plan. */
+    public readonly config: NormalizedArgs;
+    public readonly plan: PackagingPlan;
+
+    constructor(name: string, args: MlLambdaArgs, opts?: pulumi.ComponentResourceOptions) {
+        // Validation and the build run before super(): a mistake fails before any resource is registered.
+        const cfg = normalizeArgs(name, args, { project: pulumi.getProject(), stack: pulumi.getStack() });
+        const plan = preparePackaging(cfg);
+        super(MLLAMBDA_TYPE, name, {}, opts);
+        this.config = cfg;
+        this.plan = plan;
+        for (const w of cfg.warnings) pulumi.log.warn(w, this);
+        pulumi.log.info(`${cfg.functionName}: ${plan.decision.mode} path\n${formatSizeTable(plan.decision, plan.packages, { top: 8 })}`, this);
+
+        const bucket = this.createModelBucket(name, cfg);
+        const modelObject = this.uploadModel(name, cfg, bucket, plan.model);
+        const logGroup = this.createLogGroup(name, cfg);
+        const role = this.createRole(name, cfg, logGroup, plan.decision.mode === "zip" ? modelObject : undefined);
+        const fn = plan.decision.mode === "zip"
+            ? this.createZipFunction(name, cfg, plan, bucket, modelObject, role, logGroup)
+            : this.createImageFunction(name, cfg, plan, role, logGroup);
+        const alias = this.createAlias(name, fn.fn);
+        this.createConcurrency(name, cfg, fn.fn, alias);
+        this.createAlarms(name, cfg, fn.fn);
+
+        const report = sizeReport(plan);
+        Object.assign(this, {
+            functionName: fn.fn.name,
+            functionArn: fn.fn.arn,
+            aliasArn: alias.arn,
+            packaging: pulumi.output(plan.decision.mode),
+            modelBucketName: bucket.name,
+            modelKey: modelObject.key,
+            modelSha256: pulumi.output(plan.model.sha256),
+            imageUri: fn.imageUri,
+            roleArn: role.role.arn,
+            logGroupName: logGroup.name,
+            sizeReport: pulumi.output(report),
+        });
+        this.registerOutputs({
+            functionName: this.functionName,
+            functionArn: this.functionArn,
+            aliasArn: this.aliasArn,
+            packaging: this.packaging,
+            modelBucketName: this.modelBucketName,
+            modelKey: this.modelKey,
+            imageUri: this.imageUri,
+            sizeReport: this.sizeReport,
+        });
+    }
+
+    /** Encrypted, versioned, private, TLS-only bucket; or the user's existing bucket. */
+    private createModelBucket(name: string, cfg: NormalizedArgs): { name: pulumi.Output<string>; arn: pulumi.Output<string>; ready: pulumi.Resource[] } {
+        if (cfg.modelBucket) {
+            const partition = aws.getPartitionOutput({}, { parent: this });
+            return {
+                name: pulumi.output(cfg.modelBucket),
+                arn: pulumi.interpolate`arn:${partition.partition}:s3:::${cfg.modelBucket}`,
+                ready: [],
+            };
+        }
+        const opts = { parent: this, retainOnDelete: cfg.retainData };
+        const bucket = new aws.s3.Bucket(`${name}-models`, { forceDestroy: cfg.forceDestroy, tags: cfg.tags }, opts);
+        const versioning = new aws.s3.BucketVersioning(`${name}-models-versioning`, {
+            bucket: bucket.id,
+            versioningConfiguration: { status: "Enabled" },
+        }, opts);
+        const encryption = new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-models-sse`, {
+            bucket: bucket.id,
+            rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }],
+        }, opts);
+        const publicAccess = new aws.s3.BucketPublicAccessBlock(`${name}-models-pab`, {
+            bucket: bucket.id,
+            blockPublicAcls: true,
+            blockPublicPolicy: true,
+            ignorePublicAcls: true,
+            restrictPublicBuckets: true,
+        }, opts);
+        const ownership = new aws.s3.BucketOwnershipControls(`${name}-models-ownership`, {
+            bucket: bucket.id,
+            rule: { objectOwnership: "BucketOwnerEnforced" },
+        }, opts);
+        const policy = new aws.s3.BucketPolicy(`${name}-models-tls-only`, {
+            bucket: bucket.id,
+            policy: bucket.arn.apply((arn) => JSON.stringify(iam.denyInsecureTransportPolicy(arn))),
+        }, { ...opts, dependsOn: [publicAccess] });
+        return { name: bucket.bucket, arn: bucket.arn, ready: [versioning, encryption, publicAccess, ownership, policy] };
+    }
+
+    /** Content-addressed: a new model is a new key; retainOnDelete keeps old archives for older function versions. */
+    private uploadModel(name: string, cfg: NormalizedArgs, bucket: { name: pulumi.Output<string>; ready: pulumi.Resource[] }, model: PreparedModel) {
+        return new aws.s3.BucketObjectv2(`${name}-model`, {
+            bucket: bucket.name,
+            key: modelObjectKey(model),
+            source: new pulumi.asset.FileAsset(model.archive),
+            contentType: "application/gzip",
+            checksumAlgorithm: "SHA256",
+            tags: cfg.tags,
+        }, { parent: this, dependsOn: bucket.ready, retainOnDelete: true });
+    }
+
+    private createLogGroup(name: string, cfg: NormalizedArgs) {
+        const logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, {
+            name: `/aws/lambda/${cfg.functionName}`,
+            retentionInDays: cfg.logRetentionDays,
+            tags: cfg.tags,
+        }, { parent: this });
+        new aws.cloudwatch.QueryDefinition(`${name}-report-query`, {
+            name: `ml-lambda/${cfg.functionName}/duration-init-memory`,
+            logGroupNames: [logGroup.name],
+            queryString: iam.REPORT_QUERY,
+        }, { parent: this });
+        return logGroup;
+    }
+
+    private createRole(name: string, cfg: NormalizedArgs, logGroup: aws.cloudwatch.LogGroup, modelObject?: aws.s3.BucketObjectv2) {
+        const role = new aws.iam.Role(`${name}-role`, {
+            assumeRolePolicy: JSON.stringify(iam.lambdaAssumeRolePolicy()),
+            description: `Execution role of ${cfg.functionName} (pulumi-ml-lambda)`,
+            tags: cfg.tags,
+        }, { parent: this });
+        const policies: aws.iam.RolePolicy[] = [
+            new aws.iam.RolePolicy(`${name}-logs`, {
+                role: role.id,
+                policy: logGroup.arn.apply((arn) => JSON.stringify(iam.logsPolicy(arn))),
+            }, { parent: this }),
+        ];
+        // Only the zip path reads the model from S3; the image has it baked in and gets no S3 access at all.
+        if (modelObject) {
+            policies.push(new aws.iam.RolePolicy(`${name}-model-read`, {
+                role: role.id,
+                policy: modelObject.arn.apply((arn) => JSON.stringify(iam.modelReadPolicy(arn))),
+            }, { parent: this }));
+        }
+        return { role, policies };
+    }
+
+    private functionBase(cfg: NormalizedArgs, role: { role: aws.iam.Role }, logGroup: aws.cloudwatch.LogGroup, mode: "zip" | "image", totalBytes: number) {
+        return {
+            name: cfg.functionName,
+            role: role.role.arn,
+            memorySize: cfg.memorySize,
+            timeout: cfg.timeout,
+            ephemeralStorage: { size: cfg.ephemeralStorage },
+            architectures: [cfg.architecture],
+            publish: true,
+            snapStart: cfg.snapStart ? { applyOn: "PublishedVersions" } : undefined,
+            reservedConcurrentExecutions: cfg.reservedConcurrency,
+            loggingConfig: {
+                logFormat: "JSON",
+                logGroup: logGroup.name,
+                applicationLogLevel: "INFO",
+                // platform.report (duration, init, memory) is logged at INFO: WARN would hide the REPORT records.
+                systemLogLevel: "INFO",
+            },
+            tags: { ...cfg.tags, [TAG_PACKAGING]: mode, [TAG_UNZIPPED_BYTES]: String(totalBytes) },
+        };
+    }
+
+    private commonEnvironment(cfg: NormalizedArgs, model: PreparedModel): Record<string, pulumi.Input<string>> {
+        return {
+            ...cfg.environment,
+            MODEL_NAME: model.name,
+            MODEL_BACKEND: cfg.backend,
+            HF_HUB_OFFLINE: "1",
+            POWERTOOLS_SERVICE_NAME: cfg.environment.POWERTOOLS_SERVICE_NAME ?? cfg.functionName,
+        };
+    }
+
+    /** A zip that may exceed the 50 MB direct-upload limit: such zips go through the model bucket. */
+    private zipSource(name: string, kind: string, cfg: NormalizedArgs, bucketName: pulumi.Output<string>, zip: { zipPath: string; bytes: number; sha256: string }, ready: pulumi.Resource[]) {
+        if (zip.bytes <= DIRECT_UPLOAD_LIMIT_BYTES) return { code: new pulumi.asset.FileArchive(zip.zipPath) };
+        const hex = Buffer.from(zip.sha256, "base64").toString("hex");
+        const obj = new aws.s3.BucketObjectv2(`${name}-${kind}-zip`, {
+            bucket: bucketName,
+            key: `artifacts/${cfg.functionName}/${kind}-${hex}.zip`,
+            source: new pulumi.asset.FileAsset(zip.zipPath),
+            checksumAlgorithm: "SHA256",
+        }, { parent: this, dependsOn: ready, retainOnDelete: true });
+        return { s3Bucket: obj.bucket, s3Key: obj.key };
+    }
+
+    private createZipFunction(
+        name: string, cfg: NormalizedArgs, plan: PackagingPlan,
+        bucket: { name: pulumi.Output<string>; ready: pulumi.Resource[] }, modelObject: aws.s3.BucketObjectv2,
+        role: { role: aws.iam.Role; policies: aws.iam.RolePolicy[] }, logGroup: aws.cloudwatch.LogGroup,
+    ) {
+        const layerBuild = plan.layer!;
+        const code = plan.code;
+        const layer = new aws.lambda.LayerVersion(`${name}-deps`, {
+            layerName: `${cfg.functionName}-deps`,
+            description: `Python dependencies of ${cfg.functionName}: ${path.basename(cfg.requirements)}, ${layerBuild.measurement.unzippedBytes} bytes unzipped`,
+            compatibleRuntimes: [cfg.runtime],
+            compatibleArchitectures: [cfg.architecture],
+            sourceCodeHash: layerBuild.zipSha256,
+            ...this.zipSource(name, "deps", cfg, bucket.name, { zipPath: layerBuild.zipPath, bytes: layerBuild.zipBytes, sha256: layerBuild.zipSha256 }, bucket.ready),
+        }, { parent: this });
+        const fn = new aws.lambda.Function(name, {
+            ...this.functionBase(cfg, role, logGroup, "zip", plan.decision.totalBytes),
+            packageType: "Zip",
+            runtime: cfg.runtime,
+            handler: cfg.handler,
+            ...this.zipSource(name, "code", cfg, bucket.name, code, bucket.ready),
+            sourceCodeHash: code.sha256,
+            layers: [layer.arn, ...cfg.layers.map((l) => l.arn)],
+            environment: {
+                variables: {
+                    ...this.commonEnvironment(cfg, plan.model),
+                    MODEL_BUCKET: bucket.name,
+                    MODEL_KEY: modelObject.key,
+                    MODEL_SHA256: plan.model.sha256,
+                },
+            },
+        }, { parent: this, dependsOn: [logGroup, ...role.policies] });
+        return { fn, imageUri: pulumi.output(undefined as string | undefined) };
+    }
+
+    /**
+     * ECR repository + image. Plain @pulumi/aws and @pulumi/docker resources rather than awsx.ecr.*: awsx classes
+     * are remote components whose children the mock engine and the policy pack never see (scan on push, tag
+     * immutability), and docker.Image pushes one single-platform manifest, which is what Lambda accepts.
+     */
+    private createImageFunction(name: string, cfg: NormalizedArgs, plan: PackagingPlan, role: { role: aws.iam.Role; policies: aws.iam.RolePolicy[] }, logGroup: aws.cloudwatch.LogGroup) {
+        const context = plan.context!;
+        const repoOpts = { parent: this, retainOnDelete: cfg.retainData };
+        const repo = new aws.ecr.Repository(`${name}-repo`, {
+            name: cfg.functionName.toLowerCase(),
+            imageTagMutability: "IMMUTABLE",
+            imageScanningConfiguration: { scanOnPush: true },
+            encryptionConfigurations: [{ encryptionType: "AES256" }],
+            forceDelete: cfg.forceDestroy,
+            tags: cfg.tags,
+        }, repoOpts);
+        new aws.ecr.LifecyclePolicy(`${name}-repo-lifecycle`, {
+            repository: repo.name,
+            policy: JSON.stringify(iam.ecrLifecyclePolicy(cfg.imageRetentionCount)),
+        }, { parent: this });
+        const auth = aws.ecr.getAuthorizationTokenOutput({ registryId: repo.registryId }, { parent: this });
+        const image = new docker.Image(`${name}-image`, {
+            // Tag = hash of the staged context: immutable tags never collide, unchanged contexts are not rebuilt.
+            imageName: pulumi.interpolate`${repo.repositoryUrl}:${context.hash.slice(0, 20)}`,
+            build: {
+                context: context.dir,
+                dockerfile: context.dockerfile,
+                platform: cfg.architecture === "arm64" ? "linux/arm64" : "linux/amd64",
+                builderVersion: "BuilderBuildKit",
+                args: { PYTHON_VERSION: RUNTIMES[cfg.runtime].python },
+            },
+            registry: {
+                server: repo.repositoryUrl,
+                username: auth.userName,
+                password: pulumi.secret(auth.password),
+            },
+        }, { parent: this });
+        const imageUri = image.repoDigest; // repo@sha256:...: the function never follows a mutable tag
+        const fn = new aws.lambda.Function(name, {
+            ...this.functionBase(cfg, role, logGroup, "image", plan.decision.totalBytes),
+            packageType: "Image",
+            imageUri,
+            // The Dockerfile's CMD names the bundled handler; a different handler overrides it here.
+            imageConfig: cfg.handler === "app.handler.lambda_handler" ? undefined : { commands: [cfg.handler] },
+            environment: {
+                variables: {
+                    ...this.commonEnvironment(cfg, plan.model),
+                    MODEL_DIR: IMAGE_MODEL_DIR,
+                },
+            },
+        }, { parent: this, dependsOn: [logGroup, ...role.policies] });
+        return { fn, imageUri: imageUri as pulumi.Output<string | undefined> };
+    }
+
+    private createAlias(name: string, fn: aws.lambda.Function) {
+        return new aws.lambda.Alias(`${name}-live`, {
+            name: "live",
+            functionName: fn.name,
+            functionVersion: fn.version,
+            description: "the published version serving traffic",
+        }, { parent: this });
+    }
+
+    /** Static provisioned concurrency, or Application Auto Scaling on the alias: never both. */
+    private createConcurrency(name: string, cfg: NormalizedArgs, fn: aws.lambda.Function, alias: aws.lambda.Alias) {
+        const p = cfg.provisioned;
+        if (p.kind === "static") {
+            new aws.lambda.ProvisionedConcurrencyConfig(`${name}-provisioned`, {
+                functionName: fn.name,
+                qualifier: alias.name,
+                provisionedConcurrentExecutions: p.count,
+            }, { parent: this });
+        } else if (p.kind === "autoscaling") {
+            const target = new aws.appautoscaling.Target(`${name}-pc-target`, {
+                serviceNamespace: "lambda",
+                scalableDimension: "lambda:function:ProvisionedConcurrency",
+                resourceId: pulumi.interpolate`function:${fn.name}:${alias.name}`,
+                minCapacity: p.min,
+                maxCapacity: p.max,
+            }, { parent: this });
+            new aws.appautoscaling.Policy(`${name}-pc-policy`, {
+                policyType: "TargetTrackingScaling",
+                serviceNamespace: target.serviceNamespace,
+                scalableDimension: target.scalableDimension,
+                resourceId: target.resourceId,
+                targetTrackingScalingPolicyConfiguration: {
+                    targetValue: p.targetUtilization,
+                    predefinedMetricSpecification: { predefinedMetricType: "LambdaProvisionedConcurrencyUtilization" },
+                },
+            }, { parent: this });
+        }
+    }
+
+    private createAlarms(name: string, cfg: NormalizedArgs, fn: aws.lambda.Function) {
+        const common = {
+            namespace: "AWS/Lambda",
+            dimensions: { FunctionName: fn.name },
+            period: 300,
+            evaluationPeriods: 1,
+            treatMissingData: "notBreaching",
+            alarmActions: cfg.alarmActions,
+            okActions: cfg.alarmActions,
+            tags: cfg.tags,
+        };
+        new aws.cloudwatch.MetricAlarm(`${name}-errors`, {
+            ...common,
+            alarmDescription: `${cfg.functionName}: invocations ended in an error`,
+            metricName: "Errors",
+            statistic: "Sum",
+            comparisonOperator: "GreaterThanOrEqualToThreshold",
+            threshold: 1,
+        }, { parent: this });
+        new aws.cloudwatch.MetricAlarm(`${name}-throttles`, {
+            ...common,
+            alarmDescription: `${cfg.functionName}: invocations were throttled (concurrency exhausted)`,
+            metricName: "Throttles",
+            statistic: "Sum",
+            comparisonOperator: "GreaterThanOrEqualToThreshold",
+            threshold: 1,
+        }, { parent: this });
+        new aws.cloudwatch.MetricAlarm(`${name}-p99-duration`, {
+            ...common,
+            alarmDescription: `${cfg.functionName}: p99 duration above 80 % of the ${cfg.timeout}s timeout`,
+            metricName: "Duration",
+            extendedStatistic: "p99",
+            comparisonOperator: "GreaterThanThreshold",
+            threshold: cfg.timeout * 1000 * 0.8,
+            evaluationPeriods: 3,
+        }, { parent: this });
+    }
+}
+
+/** Build, measure and decide: everything the graph's shape depends on, before any resource exists. */
+export function preparePackaging(cfg: NormalizedArgs): PackagingPlan {
+    const model = prepareModel(cfg.model, cfg.cacheDir);
+    const zipPath = path.join(cfg.cacheDir, "code", `${cfg.functionName}.zip`);
+    const built = zipDirectory(cfg.handlerDir, zipPath, { exclude: ["__pycache__", "*.pyc", "tests"] });
+    const code = { zipPath, bytes: built.bytes, sha256: built.sha256, measurement: built.measurement };
+    const externalLayerBytes = cfg.layers.map((l) => l.unzippedBytes);
+    let layer: LayerBuild | undefined;
+    if (cfg.packaging !== "image") {
+        layer = buildLayer({
+            requirements: cfg.requirements,
+            runtime: cfg.runtime,
+            architecture: cfg.architecture,
+            cacheDir: cfg.cacheDir,
+            log: (line) => process.stderr.write(`[ml-lambda] ${line}\n`),
+        });
+    }
+    const decision = decide({
+        codeBytes: code.measurement.unzippedBytes,
+        layerBytes: layer ? [layer.measurement.unzippedBytes] : [],
+        externalLayerBytes,
+        headroomBytes: cfg.headroomBytes,
+        forced: cfg.packaging,
+        missingWheels: layer?.missingWheels ?? [],
+    });
+    const packages = layer?.measurement.packages ?? [];
+    const base = { decision, model, layer, code, packages, externalLayerBytes: externalLayerBytes.reduce((a, b) => a + b, 0) };
+    if (decision.mode === "zip") return base;
+    const context = stageImageContext({
+        cacheDir: cfg.cacheDir,
+        dockerfile: cfg.dockerfile,
+        requirements: cfg.requirements,
+        handlerDir: cfg.handlerDir,
+        modelDir: model.stagedDir,
+        modelContentKey: path.basename(model.stagedDir, ".dir"),
+    });
+    return { ...base, context };
+}
+
+export function sizeReport(plan: PackagingPlan): SizeReport {
+    return {
+        mode: plan.decision.mode,
+        reasons: plan.decision.reasons,
+        totalBytes: plan.decision.totalBytes,
+        limitBytes: plan.decision.limitBytes,
+        headroomBytes: plan.decision.headroomBytes,
+        codeBytes: plan.code.measurement.unzippedBytes,
+        layerBytes: plan.layer?.measurement.unzippedBytes ?? 0,
+        externalLayerBytes: plan.externalLayerBytes,
+        packages: plan.packages.slice(0, 25),
+    };
+}

@@ -1,0 +1,243 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { MlLambdaArgs } from "../components/args";
+import { MlLambdaError } from "../components/errors";
+import { dockerfileCopySources } from "../components/imageContext";
+import * as iam from "../components/iam";
+import { MlLambda, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../components/mlLambda";
+import { modelObjectKey } from "../components/model";
+import { MockSession, settle, startMocks, TEST_CACHE, value } from "./mocks";
+
+const FIX = path.join(__dirname, "fixtures", "component");
+
+function args(extra: Partial<MlLambdaArgs> = {}): MlLambdaArgs {
+    return {
+        handlerDir: path.join(FIX, "handler"),
+        requirements: path.join(FIX, "requirements.txt"),
+        dockerfile: path.join(FIX, "Dockerfile"),
+        model: { path: path.join(FIX, "tiny-model"), name: "tiny" },
+        cacheDir: TEST_CACHE,
+        ...extra,
+    };
+}
+
+async function build(extra: Partial<MlLambdaArgs>, name = "embed"): Promise<{ m: MockSession; c: MlLambda }> {
+    const m = await startMocks();
+    const c = new MlLambda(name, args(extra), { transformations: [m.recordParents] });
+    await settle(c.functionArn, c.aliasArn, c.modelKey, c.imageUri, c.sizeReport);
+    return { m, c };
+}
+
+const policyOf = (r: { inputs: Record<string, any> }) => JSON.parse(r.inputs.policy);
+
+describe("MlLambda under Pulumi's mock engine", function () {
+    describe("zip path", () => {
+        let m: MockSession;
+        let c: MlLambda;
+        before(async () => ({ m, c } = await build({ packaging: "zip", timeout: 50, logRetentionDays: 7 })));
+
+        it("registers every child under the component", () => {
+            assert.ok(m.resources.length >= 15, `only ${m.resources.length} resources`);
+            const children = m.resources.filter((r) => r.type !== "pulumi-ml-lambda:index:MlLambda");
+            assert.strictEqual(children.length, m.resources.length - 1);
+            for (const r of children) assert.strictEqual(r.parentResource, c, `${r.type} ${r.name} is not parented to the component`);
+        });
+
+        it("creates a private, encrypted, versioned, TLS-only model bucket", async () => {
+            assert.deepStrictEqual(m.one("aws:s3/bucketVersioning:BucketVersioning").inputs.versioningConfiguration, { status: "Enabled" });
+            const sse = m.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs;
+            assert.strictEqual(sse.rules[0].applyServerSideEncryptionByDefault.sseAlgorithm, "AES256");
+            const pab = m.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs;
+            for (const k of ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"]) assert.strictEqual(pab[k], true, k);
+            assert.strictEqual(m.one("aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs.rule.objectOwnership, "BucketOwnerEnforced");
+            const bucketArn = `arn:aws:s3:::${await value(c.modelBucketName)}`;
+            assert.deepStrictEqual(policyOf(m.one("aws:s3/bucketPolicy:BucketPolicy")), iam.denyInsecureTransportPolicy(bucketArn));
+            assert.strictEqual(policyOf(m.one("aws:s3/bucketPolicy:BucketPolicy")).Statement[0].Condition.Bool["aws:SecureTransport"], "false");
+        });
+
+        it("uploads the model under a content-addressed key that contains its sha256", async () => {
+            const key = await value(c.modelKey);
+            assert.match(key, new RegExp(`^models/tiny/${c.plan.model.sha256}\\.tar\\.gz$`));
+            assert.match(c.plan.model.sha256, /^[0-9a-f]{64}$/);
+            const obj = m.byType("aws:s3/bucketObjectv2:BucketObjectv2").find((o) => o.inputs.key === key)!;
+            assert.ok(obj, "model object");
+            assert.ok(!c.plan.model.files.includes("README.md"), "docs are not shipped with the model");
+        });
+
+        it("grants the role exactly: its own log group, and read of the one model object", async () => {
+            const fnName = c.config.functionName;
+            const policies = m.byType("aws:iam/rolePolicy:RolePolicy").map(policyOf);
+            const logGroupArn = `arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/${fnName}`;
+            const bucket = await value(c.modelBucketName);
+            assert.deepStrictEqual(policies, [
+                { Version: "2012-10-17", Statement: [{ Sid: "WriteOwnLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: `${logGroupArn}:*` }] },
+                { Version: "2012-10-17", Statement: [{ Sid: "ReadModelArchive", Effect: "Allow", Action: "s3:GetObject", Resource: `arn:aws:s3:::${bucket}/${modelObjectKey(c.plan.model)}` }] },
+            ]);
+            for (const p of policies) for (const s of p.Statement) assert.ok(![s.Action].flat().some((a: string) => a.includes("*")), "no wildcard actions");
+            assert.deepStrictEqual(JSON.parse(m.one("aws:iam/role:Role").inputs.assumeRolePolicy), iam.lambdaAssumeRolePolicy());
+        });
+
+        it("builds a zip function with the dependency layer and the MODEL_* environment", async () => {
+            const fn = m.one("aws:lambda/function:Function").inputs;
+            const layer = m.one("aws:lambda/layerVersion:LayerVersion").inputs;
+            assert.strictEqual(fn.packageType, "Zip");
+            assert.strictEqual(fn.runtime, "python3.12");
+            assert.strictEqual(fn.handler, "app.handler.lambda_handler");
+            assert.deepStrictEqual(fn.layers, [`arn:aws:lambda:us-east-1:123456789012:layer:${layer.layerName}:1`]);
+            assert.deepStrictEqual(layer.compatibleRuntimes, ["python3.12"]);
+            assert.strictEqual(layer.sourceCodeHash, c.plan.layer!.zipSha256);
+            assert.strictEqual(fn.sourceCodeHash, c.plan.code.sha256);
+            const env = fn.environment.variables;
+            assert.strictEqual(env.MODEL_BUCKET, await value(c.modelBucketName));
+            assert.strictEqual(env.MODEL_KEY, await value(c.modelKey));
+            assert.strictEqual(env.MODEL_SHA256, c.plan.model.sha256);
+            assert.strictEqual(env.HF_HUB_OFFLINE, "1");
+            assert.strictEqual(env.MODEL_DIR, undefined);
+            assert.strictEqual(fn.imageUri, undefined);
+            assert.strictEqual(await value(c.packaging), "zip");
+            assert.strictEqual(await value(c.imageUri), undefined);
+            assert.strictEqual(fn.tags[TAG_PACKAGING], "zip");
+            assert.strictEqual(Number(fn.tags[TAG_UNZIPPED_BYTES]), c.plan.decision.totalBytes);
+        });
+
+        it("logs to /aws/lambda/<function> in JSON with the stack's retention and the seed's saved query", () => {
+            const lg = m.one("aws:cloudwatch/logGroup:LogGroup").inputs;
+            assert.strictEqual(lg.name, `/aws/lambda/${c.config.functionName}`);
+            assert.strictEqual(lg.retentionInDays, 7);
+            const fn = m.one("aws:lambda/function:Function").inputs;
+            assert.strictEqual(fn.loggingConfig.logFormat, "JSON");
+            assert.strictEqual(fn.loggingConfig.logGroup, lg.name);
+            const q = m.one("aws:cloudwatch/queryDefinition:QueryDefinition").inputs;
+            assert.deepStrictEqual(q.logGroupNames, [lg.name]);
+            for (const f of ["durationMs", "initDurationMs", "maxMemoryUsedMB", "bin(5m)"]) assert.ok(q.queryString.includes(f), f);
+        });
+
+        it("alarms on errors, throttles and p99 duration above 80 % of the timeout", () => {
+            const alarms = Object.fromEntries(m.byType("aws:cloudwatch/metricAlarm:MetricAlarm").map((a) => [a.inputs.metricName, a.inputs]));
+            assert.deepStrictEqual(Object.keys(alarms).sort(), ["Duration", "Errors", "Throttles"]);
+            assert.strictEqual(alarms.Duration.extendedStatistic, "p99");
+            assert.strictEqual(alarms.Duration.threshold, 40_000);
+            assert.strictEqual(alarms.Errors.threshold, 1);
+        });
+
+        it("publishes a version and points the live alias at it; no concurrency settings by default", () => {
+            const fn = m.one("aws:lambda/function:Function").inputs;
+            assert.strictEqual(fn.publish, true);
+            assert.strictEqual(fn.reservedConcurrentExecutions, undefined);
+            assert.strictEqual(fn.snapStart, undefined);
+            const alias = m.one("aws:lambda/alias:Alias").inputs;
+            assert.strictEqual(alias.name, "live");
+            assert.strictEqual(alias.functionVersion, "1");
+            assert.strictEqual(m.byType("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig").length, 0);
+            assert.strictEqual(m.byType("aws:appautoscaling/target:Target").length, 0);
+        });
+
+        it("creates no ECR repository or image", () => {
+            assert.strictEqual(m.byType("aws:ecr/repository:Repository").length, 0);
+            assert.strictEqual(m.byType("docker:index/image:Image").length, 0);
+        });
+    });
+
+    describe("image path", () => {
+        let m: MockSession;
+        let c: MlLambda;
+        before(async () => ({ m, c } = await build({ packaging: "image", architecture: "arm64", forceDestroy: true, imageRetentionCount: 7 }, "embedimg")));
+
+        it("creates an immutable, scanned ECR repository with a lifecycle rule", () => {
+            const repo = m.one("aws:ecr/repository:Repository").inputs;
+            assert.strictEqual(repo.imageTagMutability, "IMMUTABLE");
+            assert.deepStrictEqual(repo.imageScanningConfiguration, { scanOnPush: true });
+            assert.strictEqual(repo.forceDelete, true);
+            const lc = JSON.parse(m.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs.policy);
+            assert.strictEqual(lc.rules[0].selection.countNumber, 7);
+        });
+
+        it("builds one platform matching the architecture from the staged context", () => {
+            const img = m.one("docker:index/image:Image").inputs;
+            assert.strictEqual(img.build.platform, "linux/arm64");
+            assert.strictEqual(img.build.args.PYTHON_VERSION, "3.12");
+            assert.strictEqual(img.build.context, c.plan.context!.dir);
+            const dockerfile = fs.readFileSync(path.join(img.build.context, "Dockerfile"), "utf8");
+            for (const src of dockerfileCopySources(dockerfile)) {
+                assert.ok(fs.existsSync(path.join(img.build.context, src)), `context lacks ${src}, which the Dockerfile COPYs`);
+            }
+            assert.ok(fs.existsSync(path.join(img.build.context, "model", "model.safetensors")), "model baked from the context");
+        });
+
+        it("pins the function to the image digest, never a tag, with the model at a fixed path", async () => {
+            const fn = m.one("aws:lambda/function:Function").inputs;
+            assert.strictEqual(fn.packageType, "Image");
+            assert.match(fn.imageUri, /^123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com\/[a-z0-9-]+@sha256:[0-9a-f]{64}$/);
+            assert.strictEqual(await value(c.imageUri), fn.imageUri);
+            assert.deepStrictEqual(fn.architectures, ["arm64"]);
+            assert.strictEqual(fn.environment.variables.MODEL_DIR, "/opt/ml/model");
+            assert.strictEqual(fn.environment.variables.MODEL_BUCKET, undefined);
+            assert.strictEqual(fn.runtime, undefined);
+            assert.strictEqual(fn.layers, undefined);
+            assert.strictEqual(m.byType("aws:lambda/layerVersion:LayerVersion").length, 0);
+        });
+
+        it("gives the image function no S3 access at all", () => {
+            const actions = m.byType("aws:iam/rolePolicy:RolePolicy").flatMap((r) => policyOf(r).Statement.flatMap((s: any) => [s.Action].flat()));
+            assert.deepStrictEqual(actions, ["logs:CreateLogStream", "logs:PutLogEvents"]);
+        });
+    });
+
+    describe("concurrency and SnapStart", () => {
+        it("static provisioned concurrency goes on the live alias, with reserved concurrency on the function", async () => {
+            const { m } = await build({ packaging: "zip", reservedConcurrency: 10, provisionedConcurrency: 3 });
+            const pc = m.one("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig").inputs;
+            assert.strictEqual(pc.qualifier, "live");
+            assert.strictEqual(pc.provisionedConcurrentExecutions, 3);
+            assert.strictEqual(m.one("aws:lambda/function:Function").inputs.reservedConcurrentExecutions, 10);
+            assert.strictEqual(m.byType("aws:appautoscaling/target:Target").length, 0);
+        });
+
+        it("auto scaling uses Application Auto Scaling target tracking, never a static config beside it", async () => {
+            const { m, c } = await build({ packaging: "zip", provisionedConcurrency: { min: 2, max: 8, targetUtilization: 0.7 } });
+            const t = m.one("aws:appautoscaling/target:Target").inputs;
+            assert.strictEqual(t.scalableDimension, "lambda:function:ProvisionedConcurrency");
+            assert.strictEqual(t.serviceNamespace, "lambda");
+            assert.strictEqual(t.resourceId, `function:${c.config.functionName}:live`);
+            assert.deepStrictEqual([t.minCapacity, t.maxCapacity], [2, 8]);
+            const p = m.one("aws:appautoscaling/policy:Policy").inputs;
+            assert.strictEqual(p.policyType, "TargetTrackingScaling");
+            assert.strictEqual(p.targetTrackingScalingPolicyConfiguration.targetValue, 0.7);
+            assert.strictEqual(p.targetTrackingScalingPolicyConfiguration.predefinedMetricSpecification.predefinedMetricType, "LambdaProvisionedConcurrencyUtilization");
+            assert.strictEqual(m.byType("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig").length, 0);
+        });
+
+        it("SnapStart applies to published versions", async () => {
+            const { m } = await build({ packaging: "zip", snapStart: true });
+            assert.deepStrictEqual(m.one("aws:lambda/function:Function").inputs.snapStart, { applyOn: "PublishedVersions" });
+        });
+    });
+
+    describe("an existing model bucket", () => {
+        it("creates no bucket and scopes the read grant to the object in the given bucket", async () => {
+            const { m, c } = await build({ packaging: "zip", modelBucket: "team-models" });
+            assert.strictEqual(m.byType("aws:s3/bucket:Bucket").length, 0);
+            assert.strictEqual(m.byType("aws:s3/bucketPolicy:BucketPolicy").length, 0);
+            assert.strictEqual(await value(c.modelBucketName), "team-models");
+            const read = m.byType("aws:iam/rolePolicy:RolePolicy").map(policyOf).find((p) => p.Statement[0].Sid === "ReadModelArchive")!;
+            assert.strictEqual(read.Statement[0].Resource, `arn:aws:s3:::team-models/${modelObjectKey(c.plan.model)}`);
+        });
+    });
+
+    describe("failing early", () => {
+        it("registers nothing when an argument is invalid", async () => {
+            const m = await startMocks();
+            assert.throws(() => new MlLambda("bad", args({ memorySize: 64 })), (e: unknown) => e instanceof MlLambdaError && /memorySize/.test(e.message));
+            await new Promise((r) => setTimeout(r, 20));
+            assert.strictEqual(m.resources.length, 0);
+        });
+
+        it("is a ComponentResource of type pulumi-ml-lambda:index:MlLambda", async () => {
+            const { c } = await build({ packaging: "zip" });
+            assert.ok(pulumi.ComponentResource.isInstance(c));
+            assert.match(await value(c.urn), /pulumi-ml-lambda:index:MlLambda::embed$/);
+        });
+    });
+});

@@ -1,0 +1,70 @@
+/**
+ * Test harness: Pulumi's mock engine with every registered resource recorded, plus each resource's parent
+ * (captured by a stack transformation, since the mocks are not told parents).
+ */
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { mockCall, mockState, RecordedResource } from "../cli/offline";
+
+export const REPO = path.resolve(__dirname, "..");
+/** Shared build cache for tests (ignored folder of the repo): layer builds and model archives are reused. */
+export const TEST_CACHE = process.env.ML_LAMBDA_CACHE_DIR ?? path.join(REPO, ".cache", "ml-lambda");
+
+export interface Recorded extends RecordedResource {
+    parentResource?: pulumi.Resource;
+}
+
+export interface MockSession {
+    resources: Recorded[];
+    /**
+     * Pass in the component's `transformations`: they are inherited by every child, so each child's parent is
+     * recorded (the mocks themselves are not told parents).
+     */
+    recordParents: pulumi.ResourceTransformation;
+    calls: string[];
+    byType(type: string): Recorded[];
+    one(type: string): Recorded;
+}
+
+export async function startMocks(opts: { project?: string; stack?: string; preview?: boolean; config?: Record<string, string> } = {}): Promise<MockSession> {
+    const resources: Recorded[] = [];
+    const calls: string[] = [];
+    const parents = new Map<string, pulumi.Resource | undefined>();
+    pulumi.runtime.setAllConfig({ "aws:region": "us-east-1", ...(opts.config ?? {}) }, []);
+    await pulumi.runtime.setMocks({
+        newResource(args) {
+            const state = mockState(args.type, args.name, args.inputs, "us-east-1");
+            resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true, parentResource: parents.get(`${args.type}::${args.name}`) });
+            return { id: String(state.id ?? `${args.name}-id`), state };
+        },
+        call(args) {
+            calls.push(args.token);
+            return mockCall(args.token, args.inputs, "us-east-1");
+        },
+    }, opts.project ?? "ml-lambda", opts.stack ?? "test", opts.preview ?? false);
+    const byType = (type: string) => resources.filter((r) => r.type === type);
+    return {
+        resources,
+        recordParents: (args) => {
+            parents.set(`${args.type}::${args.name}`, args.opts.parent);
+            return undefined;
+        },
+        calls,
+        byType,
+        one(type: string) {
+            const found = byType(type);
+            if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}: ${resources.map((r) => r.type).join(", ")}`);
+            return found[0];
+        },
+    };
+}
+
+export function value<T>(o: pulumi.Output<T>): Promise<T> {
+    return new Promise((resolve) => o.apply((v) => { resolve(v); return v; }));
+}
+
+/** Lets registrations started from applies reach the mocks before asserting on the recorded list. */
+export async function settle(...outputs: pulumi.Output<unknown>[]): Promise<void> {
+    await Promise.all(outputs.map(value));
+    await new Promise((r) => setTimeout(r, 20));
+}
