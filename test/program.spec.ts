@@ -1,0 +1,140 @@
+/**
+ * The project's own program (index.ts) with the committed Pulumi.dev.yaml and Pulumi.prod.yaml, run under the
+ * mock engine the way `pulumi up` would run it: config parsed from the files, project defaults applied.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { OfflineRun, runOffline } from "../cli/offline";
+import { DEFAULT_MODEL_ID, DEFAULT_MODEL_REVISION } from "../components/model";
+import { STACK_CONFIG_KEYS } from "../components/stackConfig";
+import { REPO, TEST_CACHE } from "./mocks";
+
+/**
+ * huggingface.co is unreachable here, so the default model's pinned revision is served from a Hugging Face
+ * cache laid out exactly as the hub client writes it, filled with the tiny fixture model. The lookup code
+ * path is the real one; only the bytes are a fixture.
+ */
+export function seedFakeHubCache(): string {
+    const hub = path.join(REPO, ".cache", "test-hf-hub");
+    const snap = path.join(hub, `models--${DEFAULT_MODEL_ID.replace("/", "--")}`, "snapshots", DEFAULT_MODEL_REVISION);
+    if (!fs.existsSync(path.join(snap, "config.json"))) {
+        fs.mkdirSync(path.dirname(snap), { recursive: true });
+        fs.cpSync(path.join(__dirname, "fixtures", "component", "tiny-model"), snap, { recursive: true });
+    }
+    return hub;
+}
+
+const find = (run: OfflineRun, type: string) => run.resources.filter((r) => r.type === type);
+const one = (run: OfflineRun, type: string) => {
+    const found = find(run, type);
+    assert.strictEqual(found.length, 1, `expected one ${type}, got ${found.length}`);
+    return found[0].inputs;
+};
+
+describe("the program with the committed stack files", function () {
+    let dev: OfflineRun;
+    let prod: OfflineRun;
+    const saved = { hub: process.env.HF_HUB_CACHE, cache: process.env.ML_LAMBDA_CACHE_DIR };
+
+    before(async () => {
+        process.env.HF_HUB_CACHE = seedFakeHubCache();
+        process.env.ML_LAMBDA_CACHE_DIR = TEST_CACHE;
+        dev = await runOffline({ projectDir: REPO, stack: "dev", preview: false });
+        prod = await runOffline({ projectDir: REPO, stack: "prod", preview: false });
+    });
+    after(() => {
+        for (const [k, v] of [["HF_HUB_CACHE", saved.hub], ["ML_LAMBDA_CACHE_DIR", saved.cache]] as const) {
+            if (v === undefined) delete process.env[k];
+            else process.env[k] = v;
+        }
+    });
+
+    it("Pulumi.yaml declares every per-stack key with the parser's type, default and description", () => {
+        const project = YAML.parse(fs.readFileSync(path.join(REPO, "Pulumi.yaml"), "utf8"));
+        assert.strictEqual(project.name, "ml-lambda");
+        const declared = project.config as Record<string, { type: string; default: unknown; description: string }>;
+        assert.deepStrictEqual(Object.keys(declared).sort(), STACK_CONFIG_KEYS.map((k) => k.key).sort());
+        for (const k of STACK_CONFIG_KEYS) {
+            assert.deepStrictEqual(declared[k.key], { type: k.type, default: k.default, description: k.description }, k.key);
+        }
+    });
+
+    it("stack files only use declared keys", () => {
+        for (const stack of ["dev", "prod"]) {
+            const cfg = YAML.parse(fs.readFileSync(path.join(REPO, `Pulumi.${stack}.yaml`), "utf8")).config;
+            for (const key of Object.keys(cfg).filter((k) => k.startsWith("ml-lambda:"))) {
+                assert.ok(STACK_CONFIG_KEYS.some((s) => `ml-lambda:${s.key}` === key), `${stack}: ${key} is not declared`);
+            }
+        }
+    });
+
+    it("builds the complete graph for both stacks", () => {
+        for (const run of [dev, prod]) {
+            const types = new Set(run.resources.map((r) => r.type));
+            for (const t of [
+                "pulumi-ml-lambda:index:MlLambda", "aws:s3/bucket:Bucket", "aws:s3/bucketVersioning:BucketVersioning",
+                "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "aws:s3/bucketPolicy:BucketPolicy",
+                "aws:s3/bucketObjectv2:BucketObjectv2", "aws:cloudwatch/logGroup:LogGroup", "aws:iam/role:Role",
+                "aws:iam/rolePolicy:RolePolicy", "aws:lambda/function:Function", "aws:lambda/alias:Alias",
+                "aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/queryDefinition:QueryDefinition",
+            ]) assert.ok(types.has(t), `${run.stack.stack} lacks ${t}`);
+        }
+    });
+
+    it("exports what a user needs, consistent with the graph", () => {
+        for (const run of [dev, prod]) {
+            const o = run.outputs as Record<string, any>;
+            const fn = one(run, "aws:lambda/function:Function");
+            assert.strictEqual(o.functionName, fn.name);
+            assert.strictEqual(o.functionName, `ml-lambda-${run.stack.stack}-embeddings`);
+            assert.match(o.functionArn, /^arn:aws:lambda:us-east-1:\d{12}:function:/);
+            assert.match(o.aliasArn, /:live$/);
+            assert.ok(["zip", "image"].includes(o.packaging));
+            assert.strictEqual(fn.packageType, o.packaging === "zip" ? "Zip" : "Image");
+            assert.match(o.modelKey, /^models\/all-MiniLM-L6-v2\/[0-9a-f]{64}\.tar\.gz$/);
+            assert.ok(o.modelBucket);
+            assert.strictEqual(o.sizeReport.mode, o.packaging);
+            assert.ok(o.sizeReport.reasons.length > 0);
+            if (o.packaging === "image") assert.match(o.imageUri, /@sha256:[0-9a-f]{64}$/);
+            else assert.strictEqual(o.imageUri, undefined);
+        }
+    });
+
+    it("dev is small and cheap: one vCPU, SnapStart, a week of logs, destroyable data", () => {
+        const fn = one(dev, "aws:lambda/function:Function");
+        assert.strictEqual(fn.memorySize, 1769);
+        assert.deepStrictEqual(fn.snapStart, { applyOn: "PublishedVersions" });
+        assert.strictEqual(fn.reservedConcurrentExecutions, undefined);
+        assert.strictEqual(one(dev, "aws:cloudwatch/logGroup:LogGroup").retentionInDays, 7);
+        assert.strictEqual(one(dev, "aws:s3/bucket:Bucket").forceDestroy, true);
+        assert.strictEqual(find(dev, "aws:appautoscaling/target:Target").length, 0);
+    });
+
+    it("prod is sized for traffic: 3008 MB, reserved + auto-scaled provisioned concurrency, 30-day logs, kept data", () => {
+        const fn = one(prod, "aws:lambda/function:Function");
+        assert.strictEqual(fn.memorySize, 3008);
+        assert.strictEqual(fn.snapStart, undefined);
+        assert.strictEqual(fn.reservedConcurrentExecutions, 50);
+        assert.strictEqual(one(prod, "aws:cloudwatch/logGroup:LogGroup").retentionInDays, 30);
+        assert.strictEqual(one(prod, "aws:s3/bucket:Bucket").forceDestroy, false);
+        const target = one(prod, "aws:appautoscaling/target:Target");
+        assert.deepStrictEqual([target.minCapacity, target.maxCapacity], [2, 20]);
+        assert.strictEqual(one(prod, "aws:appautoscaling/policy:Policy").targetTrackingScalingPolicyConfiguration.targetValue, 0.7);
+        assert.strictEqual(find(prod, "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig").length, 0);
+    });
+
+    it("a stack file with a mistake fails before any resource, naming the setting", async () => {
+        const dir = fs.mkdtempSync(path.join(REPO, ".cache", "badstack-"));
+        try {
+            for (const f of ["Pulumi.yaml", "index.ts", "config.ts"]) fs.copyFileSync(path.join(REPO, f), path.join(dir, f));
+            fs.symlinkSync(path.join(REPO, "components"), path.join(dir, "components"));
+            fs.writeFileSync(path.join(dir, "Pulumi.bad.yaml"), "config:\n  ml-lambda:memorySize: 20000\n");
+            await assert.rejects(runOffline({ projectDir: dir, stack: "bad" }), /memorySize.*10240/);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
