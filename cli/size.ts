@@ -16,8 +16,10 @@ import {
     Decision,
     LayerBuild,
     Measurement,
+    DependencyWeight,
     buildLayer,
     decide,
+    dependencyWeights,
     defaultCacheDir,
     formatBytes,
     formatSizeTable,
@@ -63,6 +65,7 @@ export async function run(argv: string[]): Promise<number> {
         let measurement: Measurement;
         let build: LayerBuild | undefined;
         let decision: Decision;
+        let weights: DependencyWeight[];
         if (values.requirements !== undefined) {
             const runtime = parseRuntime(String(values.python));
             const architecture = parseArch(String(values.arch));
@@ -74,6 +77,7 @@ export async function run(argv: string[]): Promise<number> {
                 slim: !values["no-slim"],
             });
             measurement = build.measurement;
+            weights = build.weights;
             decision = decide({
                 codeBytes: 0,
                 layerBytes: [measurement.unzippedBytes],
@@ -82,9 +86,11 @@ export async function run(argv: string[]): Promise<number> {
                 forced: "auto",
                 missingWheels: build.missingWheels,
                 packages: measurement.packages,
+                weights,
             });
         } else {
             measurement = values.dir !== undefined ? measureDir(String(values.dir)) : measureZip(String(values.zip));
+            weights = dependencyWeights(measurement);
             decision = decide({
                 codeBytes: measurement.unzippedBytes,
                 layerBytes: [],
@@ -92,10 +98,11 @@ export async function run(argv: string[]): Promise<number> {
                 headroomBytes,
                 forced: "auto",
                 packages: measurement.packages,
+                weights,
             });
         }
         if (values.json) {
-            process.stdout.write(JSON.stringify(report(measurement, decision, build), null, 2) + "\n");
+            process.stdout.write(JSON.stringify(report(measurement, decision, build, weights), null, 2) + "\n");
         } else {
             const lines = [formatSizeTable(decision, measurement.packages, { top })];
             if (build) {
@@ -115,7 +122,7 @@ export async function run(argv: string[]): Promise<number> {
     }
 }
 
-function report(m: Measurement, d: Decision, b: LayerBuild | undefined) {
+function report(m: Measurement, d: Decision, b: LayerBuild | undefined, weights: DependencyWeight[]) {
     return {
         unzippedBytes: m.unzippedBytes,
         files: m.files,
@@ -129,6 +136,8 @@ function report(m: Measurement, d: Decision, b: LayerBuild | undefined) {
             layerCount: d.layerCount,
         },
         packages: m.packages.map((p) => ({ name: p.name, bytes: p.bytes, files: p.files })),
+        /** Each distribution with what only it pulls in, heaviest first (top 10). */
+        heaviest: weights.slice(0, 10).map((w) => ({ name: w.name, bytes: w.bytes, ownBytes: w.ownBytes, brings: w.brings })),
         ...(b
             ? {
                   layer: {

@@ -10,6 +10,8 @@
  */
 import { MlLambdaError } from "../errors";
 import { DEFAULT_HEADROOM_BYTES, MAX_LAYERS, UNZIPPED_LIMIT_BYTES } from "../limits";
+import type { DependencyWeight } from "./deps";
+import { heaviest } from "./deps";
 import type { PackageSize } from "./measure";
 
 export type PackagingMode = "zip" | "image";
@@ -35,6 +37,12 @@ export interface DecideInput {
     limitBytes?: number;
     /** Optional per-package breakdown (largest first): names the largest packages in the reasons when over. */
     packages?: PackageSize[];
+    /**
+     * Optional dependency weights (dependencyWeights()): when over, the reasons name the packages that bring the
+     * most bytes with them ("torch 5.0 GiB with what it pulls in: triton, nvidia-cudnn-cu13, ..."), which is
+     * better than the largest single distributions. Takes precedence over `packages`.
+     */
+    weights?: DependencyWeight[];
 }
 
 export interface Decision {
@@ -79,11 +87,15 @@ export function decide(input: DecideInput): Decision {
     }
     if (totalBytes > availableBytes) {
         const over = totalBytes - availableBytes;
-        const largest = (input.packages ?? []).slice(0, 3).map((p) => `${p.name} ${formatBytes(p.bytes)}`);
+        const heavy = input.weights && input.weights.length ? heaviest(input.weights, 3) : [];
+        const culprits = heavy.length
+            ? `; heaviest: ${heavy.map((w) => `${w.name} ${formatBytes(w.bytes)}${w.brings.length ? ` with what it pulls in (${w.brings.slice(0, 3).join(", ")}${w.brings.length > 3 ? `, +${w.brings.length - 3} more` : ""})` : ""}`).join("; ")}`
+            : (input.packages ?? []).length
+              ? `; largest: ${(input.packages ?? []).slice(0, 3).map((p) => `${p.name} ${formatBytes(p.bytes)}`).join(", ")}`
+              : "";
         problems.push(
             `code + layers unzipped = ${fmtInt(totalBytes)} bytes (${formatBytes(totalBytes)}), ${fmtInt(over)} bytes over the ` +
-                `${fmtInt(availableBytes)} available (limit ${fmtInt(limitBytes)} - headroom ${fmtInt(headroomBytes)})` +
-                (largest.length ? `; largest: ${largest.join(", ")}` : ""),
+                `${fmtInt(availableBytes)} available (limit ${fmtInt(limitBytes)} - headroom ${fmtInt(headroomBytes)})` + culprits,
         );
         fixes.push(`remove ${formatBytes(over)} of dependencies (see the breakdown), or use packaging "image"`);
     }

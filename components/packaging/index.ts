@@ -12,6 +12,8 @@ export type { DecideInput, Decision, MissingWheel, PackagingChoice, PackagingMod
 export { buildLayer, layerKey, pipInstallArgs, platformTags, pipArch, parseMissing, pipErrorLines, BUILDER_VERSION } from "./layer";
 export type { LayerBuild, LayerBuildOptions } from "./layer";
 export { formatSizeTable } from "./report";
+export { dependencyWeights, heaviest } from "./deps";
+export type { DependencyWeight } from "./deps";
 export { defaultCacheDir } from "./cache";
 export { SLIM_RULES, slimTree, slimRuleFor } from "./slim";
 export type { SlimResult, SlimRule, SlimStat } from "./slim";

@@ -20,13 +20,14 @@ import { MlLambdaError } from "../errors";
 import { ARCHITECTURES, Architecture, RUNTIMES, Runtime, SUPPORTED_RUNTIMES, UNZIPPED_LIMIT_BYTES } from "../limits";
 import { zipDirectory } from "./archive";
 import type { MissingWheel } from "./decide";
+import { DependencyWeight, dependencyWeights } from "./deps";
 import { Measurement, measureDir } from "./measure";
 import { RequirementLine, readRequirements } from "./requirements";
 import { SLIM_RULES, SlimResult, slimTree } from "./slim";
 import { PIP_VERSION, ensureTools } from "./tools";
 
 /** Bump when the build's output for the same inputs changes (layout, zip format, measurement). Part of the key. */
-export const BUILDER_VERSION = 1;
+export const BUILDER_VERSION = 2;
 /** Re-runs of pip after leaving out a requirement that has no wheel, at most. */
 const MAX_ROUNDS = 12;
 
@@ -72,6 +73,8 @@ export interface LayerBuild {
     pipVersion: string;
     /** Wall time of the build that produced the entry (not of a cache hit). */
     buildMs: number;
+    /** Each distribution with what it pulls in (dependencyWeights), heaviest first: pass to decide() as `weights`. */
+    weights: DependencyWeight[];
 }
 
 /** pip's platform suffix for a Lambda architecture. */
@@ -156,6 +159,7 @@ interface CacheManifest {
     platforms: string[];
     pipVersion: string;
     buildMs: number;
+    weights: DependencyWeight[];
 }
 
 export function buildLayer(opts: LayerBuildOptions): LayerBuild {
@@ -188,7 +192,8 @@ export function buildLayer(opts: LayerBuildOptions): LayerBuild {
     try {
         const site = path.join(tmp, "layer", "python");
         fs.mkdirSync(site, { recursive: true });
-        log(`ml-lambda: building layer ${label} (key ${key.slice(0, 12)}), pip ${PIP_VERSION}, platforms ${platformTags(opts.runtime, opts.architecture).join(" ")}`);
+        const tags = platformTags(opts.runtime, opts.architecture);
+        log(`ml-lambda: building layer ${label} (key ${key.slice(0, 12)}) with pip ${PIP_VERSION} for ${tags[0]} .. ${tags[tags.length - 1]}`);
         const tools = ensureTools(opts.cacheDir, { log });
         const { missingWheels, pipErrors } = installWithRetries({ ...opts, tmp, site, lines: flat.lines, python: tools.python, log });
 
@@ -225,6 +230,7 @@ export function buildLayer(opts: LayerBuildOptions): LayerBuild {
             platforms: platformTags(opts.runtime, opts.architecture),
             pipVersion: PIP_VERSION,
             buildMs: Date.now() - started,
+            weights: dependencyWeights(measurement, flat.lines.map((l) => l.name).filter((n): n is string => n !== undefined)),
         };
         // Written last, then the whole directory renamed into place: an interrupted build leaves only a .tmp-*.
         fs.writeFileSync(path.join(tmp, "build.json"), JSON.stringify(manifest, null, 1));
@@ -272,6 +278,7 @@ function readEntry(entry: string, key: string): LayerBuild | undefined {
         platforms: m.platforms,
         pipVersion: m.pipVersion,
         buildMs: m.buildMs,
+        weights: m.weights,
     };
 }
 

@@ -26,6 +26,11 @@ export interface Measurement {
     files: number;
     /** By distribution, largest first (ties by name). */
     packages: PackageSize[];
+    /**
+     * Installed distributions' dependencies on each other (from METADATA Requires-Dist, extras left out), by
+     * distribution name. Present when the tree holds dist-info directories; used by dependencyWeights().
+     */
+    dependencies?: Record<string, string[]>;
 }
 
 /** Measures a directory as a zip of it would record it. */
@@ -58,12 +63,14 @@ export function summarize(files: { path: string; size: number }[], readText: (re
     const owner = new Map<string, string>();
     const siteRoots = new Set<string>();
     const distInfoDirs: { dir: string; parent: string; distName: string }[] = [];
+    const requires = new Map<string, DistRequirement[]>();
     for (const f of files) {
         const m = /^(?:(.*)\/)?([^/]+\.dist-info)\/RECORD$/.exec(f.path);
         if (!m) continue;
         const parent = m[1] ?? "";
         const dir = parent ? `${parent}/${m[2]}` : m[2];
-        const distName = distributionName(dir, files, readText);
+        const { name: distName, requires: req } = distributionMetadata(dir, files, readText);
+        requires.set(distName, req);
         distInfoDirs.push({ dir, parent, distName });
         siteRoots.add(parent);
         for (const recPath of parseRecord(readText(f.path))) {
@@ -87,7 +94,13 @@ export function summarize(files: { path: string; size: number }[], readText: (re
         totals.set(name, t);
     }
     const packages = [...totals.values()].sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return { unzippedBytes, files: files.length, packages };
+    const measurement: Measurement = { unzippedBytes, files: files.length, packages };
+    if (requires.size > 0) measurement.dependencies = dependencyGraph(requires);
+    return measurement;
+}
+
+function normalize(name: string): string {
+    return name.toLowerCase().replace(/[-_.]+/g, "-");
 }
 
 function groupOf(rel: string, siteRoots: string[]): string {
@@ -100,16 +113,65 @@ function groupOf(rel: string, siteRoots: string[]): string {
     return rel.split("/")[0];
 }
 
-/** The distribution's display name from METADATA's `Name:` header, else from the dist-info directory name. */
-function distributionName(distInfoDir: string, files: { path: string }[], readText: (rel: string) => string): string {
+interface DistRequirement {
+    name: string;
+    /** Extras this requirement asks for: `cuda-toolkit[cublas,cudart]`. */
+    extras: string[];
+    /** The extra whose marker guards this requirement (`; extra == "cublas"`), if any. */
+    forExtra?: string;
+}
+
+/**
+ * The distribution's display name from METADATA's `Name:` header (else from the dist-info directory name), and its
+ * Requires-Dist entries (normalised names, the extras they ask for, the extra that guards them).
+ */
+function distributionMetadata(distInfoDir: string, files: { path: string }[], readText: (rel: string) => string): { name: string; requires: DistRequirement[] } {
     const metadata = `${distInfoDir}/METADATA`;
+    let name = distInfoDir.split("/").pop()!.replace(/\.dist-info$/, "").replace(/-[^-]+$/, "");
+    const requires: DistRequirement[] = [];
     if (files.some((f) => f.path === metadata)) {
-        const text = readText(metadata);
-        const m = /^Name:\s*(\S+)\s*$/m.exec(text.split(/\r?\n\r?\n/)[0]);
-        if (m) return m[1];
+        const headers = readText(metadata).split(/\r?\n\r?\n/)[0];
+        const m = /^Name:\s*(\S+)\s*$/m.exec(headers);
+        if (m) name = m[1];
+        for (const r of headers.matchAll(/^Requires-Dist:\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?(.*)$/gm)) {
+            const markers = r[3].includes(";") ? r[3].slice(r[3].indexOf(";")) : "";
+            const extra = /\bextra\s*==\s*['"]([^'"]+)['"]/.exec(markers);
+            requires.push({
+                name: normalize(r[1]),
+                extras: (r[2] ?? "").split(",").map((e) => normalize(e.trim())).filter(Boolean),
+                forExtra: extra ? normalize(extra[1]) : undefined,
+            });
+        }
     }
-    const base = distInfoDir.split("/").pop()!.replace(/\.dist-info$/, "");
-    return base.replace(/-[^-]+$/, "");
+    return { name, requires };
+}
+
+/**
+ * Installed-to-installed dependency edges. A requirement guarded by an extra counts only when something asks for
+ * that extra, and then as a dependency of the one asking (torch -> cuda-toolkit[cublas] -> nvidia-cublas makes
+ * nvidia-cublas torch's), so optional extras nobody installed for never create false edges.
+ */
+function dependencyGraph(requires: Map<string, DistRequirement[]>): Record<string, string[]> {
+    const byNorm = new Map([...requires.keys()].map((n) => [normalize(n), n]));
+    const deps: Record<string, string[]> = {};
+    for (const [name, reqs] of [...requires.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        const out = new Set<string>();
+        for (const r of reqs) {
+            if (r.forExtra !== undefined) continue;
+            const target = byNorm.get(r.name);
+            if (target === undefined) continue;
+            out.add(target);
+            for (const sub of requires.get(target) ?? []) {
+                if (sub.forExtra !== undefined && r.extras.includes(sub.forExtra)) {
+                    const t = byNorm.get(sub.name);
+                    if (t !== undefined) out.add(t);
+                }
+            }
+        }
+        out.delete(name);
+        deps[name] = [...out].sort();
+    }
+    return deps;
 }
 
 /** Paths from a RECORD file (CSV: path,hash,size; the path is quoted when it contains a comma or a quote). */
