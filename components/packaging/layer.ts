@@ -162,8 +162,16 @@ interface CacheManifest {
     weights: DependencyWeight[];
 }
 
-export function buildLayer(opts: LayerBuildOptions): LayerBuild {
-    const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+interface Resolved {
+    flat: ReturnType<typeof readRequirements>;
+    slim: boolean;
+    key: string;
+    layersDir: string;
+    entry: string;
+    label: string;
+}
+
+function resolve(opts: LayerBuildOptions): Resolved {
     if (!(SUPPORTED_RUNTIMES as readonly string[]).includes(opts.runtime)) {
         throw new MlLambdaError("runtime", opts.runtime, `one of ${SUPPORTED_RUNTIMES.join(", ")}`, `use "python3.12"`);
     }
@@ -176,8 +184,18 @@ export function buildLayer(opts: LayerBuildOptions): LayerBuild {
     const requirementsText = flat.lines.map((l) => l.text).join("\n") + "\n";
     const key = layerKey({ requirementsText, constraints: flat.constraints, runtime: opts.runtime, architecture: opts.architecture, slim });
     const layersDir = path.join(path.resolve(opts.cacheDir), "layers");
-    const entry = path.join(layersDir, key);
-    const label = `${path.basename(opts.requirements)} for ${opts.runtime} ${opts.architecture}`;
+    return { flat, slim, key, layersDir, entry: path.join(layersDir, key), label: `${path.basename(opts.requirements)} for ${opts.runtime} ${opts.architecture}` };
+}
+
+/** The cached build for these options, or undefined: never runs pip (for plans and tests that must stay cheap). */
+export function lookupLayer(opts: LayerBuildOptions): LayerBuild | undefined {
+    const r = resolve(opts);
+    return readEntry(r.entry, r.key);
+}
+
+export function buildLayer(opts: LayerBuildOptions): LayerBuild {
+    const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+    const { flat, slim, key, layersDir, entry, label } = resolve(opts);
 
     const cached = readEntry(entry, key);
     if (cached) {
@@ -208,7 +226,7 @@ export function buildLayer(opts: LayerBuildOptions): LayerBuild {
         let zipSha256 = "";
         let zipName = "";
         if (missingWheels.length > 0) {
-            log(`ml-lambda: no layer zip: ${missingWheels.map((m) => m.name).join(", ")} has no wheel for the target`);
+            log(`ml-lambda: no layer zip: no wheel for the target for ${missingWheels.map((m) => m.name).join(", ")}`);
         } else if (measurement.unzippedBytes > UNZIPPED_LIMIT_BYTES) {
             log(`ml-lambda: no layer zip: ${formatMiB(measurement.unzippedBytes)} unzipped is over Lambda's ${formatMiB(UNZIPPED_LIMIT_BYTES)} on its own`);
         } else {
@@ -352,7 +370,10 @@ function installWithRetries(ctx: InstallContext): { missingWheels: MissingWheel[
             // Leave out the top-level requirement that led to it: the package itself, or the one that required it.
             const culprit = active.find((l) => l.name === f.name) ?? (f.parent ? active.find((l) => l.name === f.parent) : undefined);
             const via = f.parent && culprit?.name === f.parent ? `, required by ${f.parent}` : "";
-            const versions = f.versions === "none" ? "no version has one" : `versions that have one: ${f.versions}`;
+            const list = f.versions === "none" ? [] : f.versions.split(",").map((v) => v.trim());
+            const versions = list.length === 0
+                ? "no version has one"
+                : `versions that have one: ${list.length > 5 ? `... ${list.slice(-5).join(", ")} (${list.length} in all)` : list.join(", ")}`;
             missingWheels.push({ name: f.name, detail: `${f.requirement}${via}: no binary wheel for ${target}; ${versions}` });
             ctx.log(`ml-lambda: no wheel for ${f.name}${via} on ${target}` + (culprit ? `; measuring the rest without "${culprit.text}"` : ""));
             if (culprit) {
