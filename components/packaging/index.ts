@@ -15,7 +15,7 @@ export { formatSizeTable } from "./report";
 export { dependencyWeights, heaviest } from "./deps";
 export type { DependencyWeight } from "./deps";
 export { defaultCacheDir } from "./cache";
-export { SLIM_RULES, slimTree, slimRuleFor } from "./slim";
+export { SLIM_RULES, slimTree, slimRuleFor, importedTestModules } from "./slim";
 export type { SlimResult, SlimRule, SlimStat } from "./slim";
 export { readRequirements, requirementName, normalizeName } from "./requirements";
 export { PIP_VERSION, UV_VERSION, ensureTools } from "./tools";

@@ -27,7 +27,7 @@ import { SLIM_RULES, SlimResult, slimTree } from "./slim";
 import { PIP_VERSION, ensureTools } from "./tools";
 
 /** Bump when the build's output for the same inputs changes (layout, zip format, measurement). Part of the key. */
-export const BUILDER_VERSION = 2;
+export const BUILDER_VERSION = 3;
 /** Re-runs of pip after leaving out a requirement that has no wheel, at most. */
 const MAX_ROUNDS = 12;
 
@@ -219,7 +219,8 @@ export function buildLayer(opts: LayerBuildOptions): LayerBuild {
         if (slim) {
             slimmed = slimTree(site);
             log(`ml-lambda: slimming removed ${formatMiB(slimmed.removedBytes)} in ${slimmed.removedFiles} files (` +
-                slimmed.byRule.map((r) => `${r.rule} ${formatMiB(r.bytes)}`).join(", ") + ")");
+                slimmed.byRule.map((r) => `${r.rule} ${formatMiB(r.bytes)}`).join(", ") + ")" +
+                (slimmed.kept.length ? `; kept test dirs that other code imports: ${slimmed.kept.join(", ")}` : ""));
         }
         const measurement = measureDir(path.join(tmp, "layer"));
         let zipBytes = 0;
