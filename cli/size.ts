@@ -1,7 +1,7 @@
 /**
  * `ml-lambda size`: what will this weigh on Lambda, and zip or image?
  *
- *   ml-lambda size --requirements FILE [--python 3.12] [--arch x86_64|arm64] [--headroom BYTES] [--no-slim] [--json]
+ *   ml-lambda size --requirements FILE [--python 3.12] [--arch x86_64|arm64] [--installer pip|uv] [--headroom BYTES] [--no-slim] [--json]
  *   ml-lambda size --dir DIR | --zip FILE [--headroom BYTES] [--json]
  *
  * --requirements builds the dependency layer for the target (cached under ML_LAMBDA_CACHE_DIR or ./.ml-lambda);
@@ -28,7 +28,7 @@ import {
 } from "../components/packaging";
 
 export const USAGE =
-    "ml-lambda size --requirements FILE [--python 3.12] [--arch x86_64|arm64] [--headroom BYTES] [--no-slim] [--json]\n" +
+    "ml-lambda size --requirements FILE [--python 3.12] [--arch x86_64|arm64] [--installer pip|uv] [--headroom BYTES] [--no-slim] [--json]\n" +
     "       ml-lambda size --dir DIR | --zip FILE [--headroom BYTES] [--json]";
 
 export async function run(argv: string[]): Promise<number> {
@@ -46,6 +46,7 @@ export async function run(argv: string[]): Promise<number> {
                 "no-slim": { type: "boolean", default: false },
                 json: { type: "boolean", default: false },
                 top: { type: "string", default: "10" },
+                installer: { type: "string" },
             },
             strict: true,
             allowPositionals: false,
@@ -75,6 +76,7 @@ export async function run(argv: string[]): Promise<number> {
                 architecture,
                 cacheDir: defaultCacheDir(),
                 slim: !values["no-slim"],
+                installer: parseInstaller(values.installer as string | undefined),
             });
             measurement = build.measurement;
             weights = build.weights;
@@ -149,6 +151,7 @@ function report(m: Measurement, d: Decision, b: LayerBuild | undefined, weights:
                       cacheHit: b.cacheHit,
                       buildMs: b.buildMs,
                       platforms: b.platforms,
+                      installer: b.installer,
                       pipVersion: b.pipVersion,
                       slimmed: b.slimmed ?? null,
                   },
@@ -157,6 +160,12 @@ function report(m: Measurement, d: Decision, b: LayerBuild | undefined, weights:
               }
             : {}),
     };
+}
+
+function parseInstaller(v: string | undefined): "pip" | "uv" | undefined {
+    if (v === undefined) return undefined;
+    if (v === "pip" || v === "uv") return v;
+    throw new MlLambdaError("--installer", v, 'one of "pip", "uv"', "use --installer pip (the default) or --installer uv");
 }
 
 function parseHeadroom(v: string | undefined): number {

@@ -14,11 +14,14 @@ import {
     measureDir,
     measureZip,
     parseMissing,
+    parseUvMissing,
     pipErrorLines,
     pipInstallArgs,
     platformTags,
     readRequirements,
     requirementName,
+    uvErrorLines,
+    uvInstallArgs,
 } from "../components/packaging";
 import { FIXTURES, testCacheDir, tmpDir, writeFile } from "./packaging-helpers";
 
@@ -70,6 +73,26 @@ describe("packaging: layer build (units)", () => {
             { name: "docopt", requirement: "docopt>=0.6.2", parent: "num2words", versions: "none" },
             { name: "hdbscan-x", requirement: "Hdbscan_X==0.8.33", parent: undefined, versions: "0.8.38.post2, 0.8.44" },
         ]);
+    });
+
+    it("builds the exact uv command line and reads uv's missing-wheel hints, with the requiring package", () => {
+        assert.deepStrictEqual(uvInstallArgs({ target: "/t/python", requirementsFile: "/r.txt", runtime: "python3.12", architecture: "arm64" }), [
+            "pip", "install", "--target", "/t/python", "--python-platform", "aarch64-manylinux_2_34", "--python-version", "3.12",
+            "--only-binary", ":all:", "--no-progress", "-r", "/r.txt",
+        ]);
+        assert.strictEqual(uvInstallArgs({ target: "t", requirementsFile: "r", runtime: "python3.11", architecture: "x86_64" })[5], "x86_64-manylinux_2_17");
+        const out = [
+            "Using CPython 3.11.7 interpreter at: /usr/bin/python3",
+            "error: No solution found when resolving dependencies",
+            "  cause: Because docopt==0.6.2 has no usable wheels and only docopt<=0.6.2 is available, we can conclude that docopt>=0.6.2 cannot be used.",
+            "         And because num2words>=0.5.14 depends on docopt>=0.6.2 and you require num2words==0.5.14, we can conclude that your requirements are unsatisfiable.",
+            "",
+            "hint: Wheels are required for `docopt` because building from source is disabled for all packages (i.e., with `--no-build`)",
+        ].join("\n");
+        assert.deepStrictEqual(parseUvMissing(out), [{ name: "docopt", requirement: "docopt==0.6.2", parent: "num2words", versions: undefined }]);
+        const lines = uvErrorLines(out);
+        assert.strictEqual(lines.length, 3);
+        assert.match(lines[1], /^cause: Because docopt==0\.6\.2 .* And because num2words>=0\.5\.14 depends on/);
     });
 
     it("flattens requirement files: comments, continuations, -r includes, -c constraints", () => {
@@ -233,6 +256,24 @@ describe("packaging: layer build (real PyPI)", () => {
         const again = buildLayer(opts);
         assert.strictEqual(again.cacheHit, true);
         assert.strictEqual(again.zipSha256, b.zipSha256);
+    });
+
+    it("uv (opt-in installer) gives the same distributions as pip, and the same missing-wheel report", () => {
+        const common = { runtime: "python3.12" as const, architecture: "x86_64" as const, cacheDir: testCacheDir(), quiet: true, log: () => {} };
+        const pip = buildLayer({ ...common, requirements: fixture("requirements-sklearn-hdbscan.txt") });
+        const uv = buildLayer({ ...common, requirements: fixture("requirements-sklearn-hdbscan.txt"), installer: "uv" });
+        assert.notStrictEqual(uv.key, pip.key, "the installer is part of the cache key");
+        assert.match(uv.installer, /^uv \d/);
+        const names = (b: typeof pip) => b.measurement.packages.map((p) => p.name).sort();
+        assert.deepStrictEqual(names(uv), names(pip));
+        for (const p of pip.measurement.packages) {
+            const u = uv.measurement.packages.find((x) => x.name === p.name)!;
+            assert.ok(Math.abs(u.bytes - p.bytes) <= Math.max(4096, p.bytes * 0.001), `${p.name}: pip ${p.bytes} uv ${u.bytes}`);
+        }
+        const missing = buildLayer({ ...common, requirements: fixture("requirements-sdist-transitive.txt"), installer: "uv" });
+        assert.deepStrictEqual(missing.missingWheels.map((m) => m.name), ["docopt"]);
+        assert.match(missing.missingWheels[0].detail, /required by num2words/);
+        assert.ok(missing.pipErrors.some((l) => l.startsWith("hint: Wheels are required for `docopt`")));
     });
 
     it("hdbscan for arm64: reported when it has no aarch64 wheel (so auto picks image), zip when it has one", () => {

@@ -24,7 +24,7 @@ import { DependencyWeight, dependencyWeights } from "./deps";
 import { Measurement, measureDir } from "./measure";
 import { RequirementLine, readRequirements } from "./requirements";
 import { SLIM_RULES, SlimResult, slimTree } from "./slim";
-import { PIP_VERSION, ensureTools } from "./tools";
+import { PIP_VERSION, UV_VERSION, ensureTools } from "./tools";
 
 /** Bump when the build's output for the same inputs changes (layout, zip format, measurement). Part of the key. */
 export const BUILDER_VERSION = 3;
@@ -44,6 +44,20 @@ export interface LayerBuildOptions {
     log?: (line: string) => void;
     /** Do not echo pip's output (its log is still read for errors). @default false */
     quiet?: boolean;
+    /**
+     * The installer. pip is the baseline; uv (pinned, from PyPI) resolves the same wheels 4-7x faster cold and
+     * reuses its own cache, see the measurements in the packaging notes. @default env ML_LAMBDA_INSTALLER, else "pip"
+     */
+    installer?: Installer;
+}
+
+export type Installer = "pip" | "uv";
+
+export function defaultInstaller(): Installer {
+    const v = process.env.ML_LAMBDA_INSTALLER;
+    if (v === undefined || v === "" || v === "pip") return "pip";
+    if (v === "uv") return "uv";
+    throw new MlLambdaError("ML_LAMBDA_INSTALLER", v, 'one of "pip", "uv"', "unset it to use pip");
 }
 
 export interface LayerBuild {
@@ -63,13 +77,15 @@ export interface LayerBuild {
     measurement: Measurement;
     /** Requirements with no binary wheel for the target; each was left out of the measured layer. */
     missingWheels: MissingWheel[];
-    /** pip's own ERROR lines, verbatim. */
+    /** The installer's own error lines, verbatim (pip's "ERROR: ..." lines; uv's error/cause/hint lines). */
     pipErrors: string[];
     cacheHit: boolean;
     /** What slimming removed (undefined when slim is false). */
     slimmed?: SlimResult;
     /** manylinux platform tags passed to pip. */
     platforms: string[];
+    /** The installer and its version, e.g. "pip 26.3" or "uv 0.13.9". */
+    installer: string;
     pipVersion: string;
     /** Wall time of the build that produced the entry (not of a cache hit). */
     buildMs: number;
@@ -128,9 +144,31 @@ export function pipInstallArgs(o: { target: string; requirementsFile: string; ru
 }
 
 /** Index settings from the environment change what pip resolves, so they are part of the key. */
-const INDEX_ENV = ["PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX", "PIP_CONSTRAINT", "PIP_PRE"];
+const INDEX_ENV = [
+    "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX", "PIP_CONSTRAINT", "PIP_PRE",
+    "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_INDEX", "UV_DEFAULT_INDEX", "UV_FIND_LINKS", "UV_CONSTRAINT", "UV_PRERELEASE",
+];
 
-export function layerKey(o: { requirementsText: string; constraints: Record<string, string>; runtime: Runtime; architecture: Architecture; slim: boolean }): string {
+/** uv's --python-platform: the newest glibc the runtime has; uv accepts every older manylinux tag with it. */
+export function uvPlatform(runtime: Runtime, arch: Architecture): string {
+    const newest = /^manylinux_2_(\d+)_/.exec(platformTags(runtime, arch)[0])!;
+    return `${pipArch(arch)}-manylinux_2_${newest[1]}`;
+}
+
+/** The uv command line (after the uv binary), as an array so tests can assert it exactly. */
+export function uvInstallArgs(o: { target: string; requirementsFile: string; runtime: Runtime; architecture: Architecture }): string[] {
+    return [
+        "pip", "install",
+        "--target", o.target,
+        "--python-platform", uvPlatform(o.runtime, o.architecture),
+        "--python-version", RUNTIMES[o.runtime].python,
+        "--only-binary", ":all:",
+        "--no-progress",
+        "-r", o.requirementsFile,
+    ];
+}
+
+export function layerKey(o: { requirementsText: string; constraints: Record<string, string>; runtime: Runtime; architecture: Architecture; slim: boolean; installer?: Installer }): string {
     const input = {
         builder: BUILDER_VERSION,
         requirements: o.requirementsText,
@@ -140,7 +178,7 @@ export function layerKey(o: { requirementsText: string; constraints: Record<stri
         architecture: o.architecture,
         platforms: platformTags(o.runtime, o.architecture),
         slim: o.slim ? SLIM_RULES.map((r) => r.id) : [],
-        tool: `pip==${PIP_VERSION}`,
+        tool: (o.installer ?? "pip") === "uv" ? `uv==${UV_VERSION}` : `pip==${PIP_VERSION}`,
         env: INDEX_ENV.map((k) => [k, process.env[k] ?? null]),
     };
     return crypto.createHash("sha256").update(JSON.stringify(input)).digest("hex");
@@ -157,6 +195,7 @@ interface CacheManifest {
     pipErrors: string[];
     slimmed?: SlimResult;
     platforms: string[];
+    installer: string;
     pipVersion: string;
     buildMs: number;
     weights: DependencyWeight[];
@@ -169,6 +208,7 @@ interface Resolved {
     layersDir: string;
     entry: string;
     label: string;
+    installer: Installer;
 }
 
 function resolve(opts: LayerBuildOptions): Resolved {
@@ -182,9 +222,10 @@ function resolve(opts: LayerBuildOptions): Resolved {
     const flat = readRequirements(opts.requirements);
     const slim = opts.slim ?? true;
     const requirementsText = flat.lines.map((l) => l.text).join("\n") + "\n";
-    const key = layerKey({ requirementsText, constraints: flat.constraints, runtime: opts.runtime, architecture: opts.architecture, slim });
+    const installer = opts.installer ?? defaultInstaller();
+    const key = layerKey({ requirementsText, constraints: flat.constraints, runtime: opts.runtime, architecture: opts.architecture, slim, installer });
     const layersDir = path.join(path.resolve(opts.cacheDir), "layers");
-    return { flat, slim, key, layersDir, entry: path.join(layersDir, key), label: `${path.basename(opts.requirements)} for ${opts.runtime} ${opts.architecture}` };
+    return { flat, slim, key, layersDir, installer, entry: path.join(layersDir, key), label: `${path.basename(opts.requirements)} for ${opts.runtime} ${opts.architecture}` };
 }
 
 /** The cached build for these options, or undefined: never runs pip (for plans and tests that must stay cheap). */
@@ -195,7 +236,8 @@ export function lookupLayer(opts: LayerBuildOptions): LayerBuild | undefined {
 
 export function buildLayer(opts: LayerBuildOptions): LayerBuild {
     const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-    const { flat, slim, key, layersDir, entry, label } = resolve(opts);
+    const { flat, slim, key, layersDir, entry, label, installer } = resolve(opts);
+    const installerName = installer === "uv" ? `uv ${UV_VERSION}` : `pip ${PIP_VERSION}`;
 
     const cached = readEntry(entry, key);
     if (cached) {
@@ -211,9 +253,9 @@ export function buildLayer(opts: LayerBuildOptions): LayerBuild {
         const site = path.join(tmp, "layer", "python");
         fs.mkdirSync(site, { recursive: true });
         const tags = platformTags(opts.runtime, opts.architecture);
-        log(`ml-lambda: building layer ${label} (key ${key.slice(0, 12)}) with pip ${PIP_VERSION} for ${tags[0]} .. ${tags[tags.length - 1]}`);
-        const tools = ensureTools(opts.cacheDir, { log });
-        const { missingWheels, pipErrors } = installWithRetries({ ...opts, tmp, site, lines: flat.lines, python: tools.python, log });
+        log(`ml-lambda: building layer ${label} (key ${key.slice(0, 12)}) with ${installerName} for ${tags[0]} .. ${tags[tags.length - 1]}`);
+        const tools = ensureTools(opts.cacheDir, { log, uv: installer === "uv" });
+        const { missingWheels, pipErrors } = installWithRetries({ ...opts, tmp, site, lines: flat.lines, python: tools.python, uv: tools.uv, installer, log });
 
         let slimmed: SlimResult | undefined;
         if (slim) {
@@ -246,7 +288,8 @@ export function buildLayer(opts: LayerBuildOptions): LayerBuild {
             missingWheels,
             pipErrors,
             slimmed,
-            platforms: platformTags(opts.runtime, opts.architecture),
+            platforms: installer === "uv" ? [uvPlatform(opts.runtime, opts.architecture)] : platformTags(opts.runtime, opts.architecture),
+            installer: installerName,
             pipVersion: PIP_VERSION,
             buildMs: Date.now() - started,
             weights: dependencyWeights(measurement, flat.lines.map((l) => l.name).filter((n): n is string => n !== undefined)),
@@ -295,6 +338,7 @@ function readEntry(entry: string, key: string): LayerBuild | undefined {
         cacheHit: true,
         slimmed: m.slimmed,
         platforms: m.platforms,
+        installer: m.installer,
         pipVersion: m.pipVersion,
         buildMs: m.buildMs,
         weights: m.weights,
@@ -325,6 +369,8 @@ interface InstallContext extends LayerBuildOptions {
     site: string;
     lines: RequirementLine[];
     python: string;
+    uv?: string;
+    installer: Installer;
     log: (line: string) => void;
 }
 
@@ -339,31 +385,18 @@ function installWithRetries(ctx: InstallContext): { missingWheels: MissingWheel[
         fs.rmSync(ctx.site, { recursive: true, force: true });
         fs.mkdirSync(ctx.site, { recursive: true });
         const reqFile = path.join(ctx.tmp, `requirements.round${round}.txt`);
-        const logFile = path.join(ctx.tmp, `pip.round${round}.log`);
         fs.writeFileSync(reqFile, active.map((l) => l.text).join("\n") + "\n");
-        const args = ["-m", "pip", ...pipInstallArgs({ target: ctx.site, requirementsFile: reqFile, runtime: ctx.runtime, architecture: ctx.architecture, logFile })];
-        const echo = ctx.quiet ? "ignore" : 2;
-        const r = spawnSync(ctx.python, args, {
-            stdio: ["ignore", echo, echo],
-            env: {
-                ...process.env,
-                PIP_CACHE_DIR: path.join(path.resolve(ctx.cacheDir), "pip"),
-                PIP_DISABLE_PIP_VERSION_CHECK: "1",
-                PYTHONDONTWRITEBYTECODE: "1",
-            },
-        });
-        if (r.error) throw new Error(`ml-lambda: could not run pip (${ctx.python}): ${r.error.message}`);
-        const errors = pipErrorLines(fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : "");
-        pipErrors.push(...errors);
-        if (r.status === 0) return { missingWheels, pipErrors };
+        const run = ctx.installer === "uv" ? runUv(ctx, reqFile) : runPip(ctx, reqFile, path.join(ctx.tmp, `pip.round${round}.log`));
+        pipErrors.push(...run.errors);
+        if (run.ok) return { missingWheels, pipErrors };
 
-        const found = parseMissing(errors);
+        const found = run.missing;
         if (found.length === 0) {
             throw new MlLambdaError(
                 "requirements",
                 ctx.requirements,
-                `pip could not install them for ${target}: ${errors.length ? errors.join(" | ") : `pip exited with ${r.status} (see its output above)`}`,
-                "fix the requirements pip names above (conflicting pins resolve with looser ones), or check the network / index settings",
+                `${ctx.installer} could not install them for ${target}: ${run.errors.length ? run.errors.join(" | ") : `${ctx.installer} exited with ${run.status} (see its output above)`}`,
+                `fix the requirements ${ctx.installer} names above (conflicting pins resolve with looser ones), or check the network / index settings`,
             );
         }
         let progressed = false;
@@ -371,10 +404,12 @@ function installWithRetries(ctx: InstallContext): { missingWheels: MissingWheel[
             // Leave out the top-level requirement that led to it: the package itself, or the one that required it.
             const culprit = active.find((l) => l.name === f.name) ?? (f.parent ? active.find((l) => l.name === f.parent) : undefined);
             const via = f.parent && culprit?.name === f.parent ? `, required by ${f.parent}` : "";
-            const list = f.versions === "none" ? [] : f.versions.split(",").map((v) => v.trim());
-            const versions = list.length === 0
-                ? "no version has one"
-                : `versions that have one: ${list.length > 5 ? `... ${list.slice(-5).join(", ")} (${list.length} in all)` : list.join(", ")}`;
+            const list = f.versions === undefined || f.versions === "none" ? [] : f.versions.split(",").map((v) => v.trim());
+            const versions = f.versions === undefined
+                ? "(uv does not list the versions that have one)"
+                : list.length === 0
+                  ? "no version has one"
+                  : `versions that have one: ${list.length > 5 ? `... ${list.slice(-5).join(", ")} (${list.length} in all)` : list.join(", ")}`;
             missingWheels.push({ name: f.name, detail: `${f.requirement}${via}: no binary wheel for ${target}; ${versions}` });
             ctx.log(`ml-lambda: no wheel for ${f.name}${via} on ${target}` + (culprit ? `; measuring the rest without "${culprit.text}"` : ""));
             if (culprit) {
@@ -390,6 +425,78 @@ function installWithRetries(ctx: InstallContext): { missingWheels: MissingWheel[
         }
     }
     return { missingWheels, pipErrors };
+}
+
+interface InstallerRun {
+    ok: boolean;
+    status: number | null;
+    errors: string[];
+    missing: ParsedMissing[];
+}
+
+function runPip(ctx: InstallContext, reqFile: string, logFile: string): InstallerRun {
+    const args = ["-m", "pip", ...pipInstallArgs({ target: ctx.site, requirementsFile: reqFile, runtime: ctx.runtime, architecture: ctx.architecture, logFile })];
+    const echo = ctx.quiet ? "ignore" : 2;
+    const r = spawnSync(ctx.python, args, {
+        stdio: ["ignore", echo, echo],
+        env: {
+            ...process.env,
+            PIP_CACHE_DIR: path.join(path.resolve(ctx.cacheDir), "pip"),
+            PIP_DISABLE_PIP_VERSION_CHECK: "1",
+            PYTHONDONTWRITEBYTECODE: "1",
+        },
+    });
+    if (r.error) throw new Error(`ml-lambda: could not run pip (${ctx.python}): ${r.error.message}`);
+    const errors = pipErrorLines(fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : "");
+    return { ok: r.status === 0, status: r.status, errors, missing: r.status === 0 ? [] : parseMissing(errors) };
+}
+
+/**
+ * uv has no --log, and its output is short (it is fast): captured, then echoed to stderr unless quiet, so its error
+ * lines can be read back verbatim.
+ */
+function runUv(ctx: InstallContext, reqFile: string): InstallerRun {
+    const r = spawnSync(ctx.uv!, uvInstallArgs({ target: ctx.site, requirementsFile: reqFile, runtime: ctx.runtime, architecture: ctx.architecture }), {
+        stdio: ["ignore", "pipe", "pipe"],
+        encoding: "utf8",
+        maxBuffer: 256 * 1024 * 1024,
+        env: { ...process.env, UV_CACHE_DIR: path.join(path.resolve(ctx.cacheDir), "uv"), UV_PYTHON: process.env.ML_LAMBDA_PYTHON || process.env.UV_PYTHON || "python3", PYTHONDONTWRITEBYTECODE: "1" },
+    });
+    if (r.error) throw new Error(`ml-lambda: could not run uv (${ctx.uv}): ${r.error.message}`);
+    const out = `${r.stdout ?? ""}${r.stderr ?? ""}`;
+    if (!ctx.quiet && out) process.stderr.write(out.endsWith("\n") ? out : `${out}\n`);
+    fs.rmSync(path.join(ctx.site, ".lock"), { force: true }); // uv's lock on the --target directory, not part of the layer
+    const errors = uvErrorLines(out);
+    return { ok: r.status === 0, status: r.status, errors, missing: r.status === 0 ? [] : parseUvMissing(out) };
+}
+
+/** uv's error, cause and hint lines, verbatim (continuation lines of a cause folded in). */
+export function uvErrorLines(text: string): string[] {
+    const out: string[] = [];
+    for (const line of text.split(/\r?\n/)) {
+        if (/^(error|hint|warning):/.test(line) || /^\s+cause:/.test(line)) out.push(line.trim());
+        else if (/^\s{4,}\S/.test(line) && out.length > 0 && /^cause:/.test(out[out.length - 1])) out[out.length - 1] += ` ${line.trim()}`;
+    }
+    return out;
+}
+
+/**
+ * uv (0.13) says, under --only-binary :all:,
+ *   "hint: Wheels are required for `docopt` because building from source is disabled for all packages"
+ * for each package without a usable wheel, and explains the chain in its cause ("num2words>=0.5.14 depends on
+ * docopt>=0.6.2"), from which the requiring package is read.
+ */
+export function parseUvMissing(text: string): ParsedMissing[] {
+    const out: ParsedMissing[] = [];
+    for (const m of text.matchAll(/Wheels are required for `([^`]+)`/g)) {
+        const name = reqName(m[1]);
+        if (!name || out.some((o) => o.name === name)) continue;
+        const esc = m[1].replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+        const req = new RegExp(`Because (${esc}\\S*) has no usable wheels`, "i").exec(text);
+        const parent = new RegExp(`([A-Za-z0-9][A-Za-z0-9._-]*)[^\\s]* depends on ${esc}\\b`, "i").exec(text);
+        out.push({ name, requirement: req ? req[1] : m[1], parent: parent ? reqName(parent[1]) : undefined, versions: undefined });
+    }
+    return out;
 }
 
 /** pip's ERROR lines from its --log file (each log line is "<timestamp> <message>"), verbatim, without duplicates. */
@@ -409,8 +516,8 @@ export interface ParsedMissing {
     requirement: string;
     /** Normalised name of the package that required it, when it is a dependency. */
     parent?: string;
-    /** pip's "from versions:" list: "none", or the versions that do have a wheel for the target. */
-    versions: string;
+    /** pip's "from versions:" list: "none", or the versions that do have a wheel for the target; undefined from uv. */
+    versions?: string;
 }
 
 /**
