@@ -1,0 +1,1 @@
+"""The ML Lambda function: sentence embeddings and HDBSCAN clustering (handler: app.handler.lambda_handler)."""

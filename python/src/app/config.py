@@ -1,0 +1,105 @@
+"""Settings the function reads from its environment, parsed once at init.
+
+| variable          | default               | meaning                                                                 |
+|-------------------|-----------------------|-------------------------------------------------------------------------|
+| MODEL_DIR         | (unset)               | image path: the model baked into the image (the Dockerfile sets           |
+|                   |                       | /opt/ml/model). Wins over the S3 variables when both are set.           |
+| MODEL_BUCKET      | (unset)               | zip path: bucket holding the model archive (.tar.gz, files at its root) |
+| MODEL_KEY         | (unset)               | zip path: key of that archive                                           |
+| MODEL_SHA256      | (unset)               | zip path: sha256 (hex) of the archive; a mismatch refuses to load       |
+| MODEL_CACHE_DIR   | /tmp/ml-lambda-model  | zip path: where the archive is unpacked (one directory per sha256)      |
+| MODEL_NAME        | all-MiniLM-L6-v2      | reported as `model` in every response                                   |
+| MODEL_BACKEND     | torch                 | embedding backend (see app/backends)                                    |
+| MAX_TEXTS         | 1000                  | most texts per request (above: 400)                                     |
+| MAX_TEXT_CHARS    | 10000                 | most characters per text (above: 400)                                   |
+
+Why these limits: all-MiniLM-L6-v2 truncates input at 256 word pieces (roughly 1,000-1,500 characters of
+English), so 10,000 characters is generous while keeping tokenization cost bounded. 1,000 texts is a batch the
+function embeds in well under a minute on one vCPU; in JSON floats such a batch is ~8.8 MB, above Lambda's
+6 MB response limit, so large batches must ask for `"encoding": "base64"` (the 413 says so).
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+DEFAULT_BACKEND = "torch"
+DEFAULT_MODEL_CACHE_DIR = "/tmp/ml-lambda-model"
+DEFAULT_MAX_TEXTS = 1000
+DEFAULT_MAX_TEXT_CHARS = 10_000
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ConfigError(Exception):
+    """The function's environment is wrong: a deployment mistake, not a caller's."""
+
+
+@dataclass(frozen=True)
+class S3Model:
+    bucket: str
+    key: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_name: str = DEFAULT_MODEL_NAME
+    backend: str = DEFAULT_BACKEND
+    model_dir: Optional[str] = None
+    s3_model: Optional[S3Model] = None
+    model_cache_dir: str = DEFAULT_MODEL_CACHE_DIR
+    max_texts: int = DEFAULT_MAX_TEXTS
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
+        env = os.environ if env is None else env
+        model_dir = env.get("MODEL_DIR") or None
+        s3_model = None
+        if not model_dir:
+            s3_model = _s3_model(env)
+            if s3_model is None:
+                raise ConfigError(
+                    "no model configured: set MODEL_DIR (image path) or MODEL_BUCKET, MODEL_KEY and MODEL_SHA256 "
+                    "(zip path)"
+                )
+        return cls(
+            model_name=env.get("MODEL_NAME") or DEFAULT_MODEL_NAME,
+            backend=(env.get("MODEL_BACKEND") or DEFAULT_BACKEND).strip().lower(),
+            model_dir=model_dir,
+            s3_model=s3_model,
+            model_cache_dir=env.get("MODEL_CACHE_DIR") or DEFAULT_MODEL_CACHE_DIR,
+            max_texts=_positive_int(env, "MAX_TEXTS", DEFAULT_MAX_TEXTS),
+            max_text_chars=_positive_int(env, "MAX_TEXT_CHARS", DEFAULT_MAX_TEXT_CHARS),
+        )
+
+
+def _s3_model(env: Mapping[str, str]) -> Optional[S3Model]:
+    names = ("MODEL_BUCKET", "MODEL_KEY", "MODEL_SHA256")
+    values = {n: (env.get(n) or "").strip() for n in names}
+    if not any(values.values()):
+        return None
+    missing = [n for n in names if not values[n]]
+    if missing:
+        raise ConfigError(f"zip path needs MODEL_BUCKET, MODEL_KEY and MODEL_SHA256; missing: {', '.join(missing)}")
+    sha = values["MODEL_SHA256"].lower()
+    if not _SHA256_HEX.match(sha):
+        raise ConfigError(f"MODEL_SHA256 must be 64 hexadecimal characters, got {values['MODEL_SHA256']!r}")
+    return S3Model(bucket=values["MODEL_BUCKET"], key=values["MODEL_KEY"], sha256=sha)
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
+    return value
