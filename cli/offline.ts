@@ -15,10 +15,12 @@ export interface RecordedResource {
     type: string;
     name: string;
     inputs: Record<string, any>;
-    /** URN of the parent, when the engine gave one. */
+    /** "type::name" of the parent resource (the stack for top-level resources). */
     parent?: string;
     custom: boolean;
 }
+
+export const resourceKey = (type: string, name: string) => `${type}::${name}`;
 
 export interface OfflineRun {
     stack: LoadedStack;
@@ -133,11 +135,15 @@ export async function runOffline(opts: RunOptions): Promise<OfflineRun> {
     const preview = opts.preview ?? true;
     const resources: RecordedResource[] = [];
     const calls: OfflineRun["calls"] = [];
+    // The mocks are not told parents: a stack transformation (inherited by every resource) records them.
+    const keys = new Map<pulumiType.Resource, string>();
+    const parents = new Map<string, string | undefined>();
     pulumi.runtime.setAllConfig(config, []);
     await pulumi.runtime.setMocks({
         newResource(args) {
             const state = mockState(args.type, args.name, args.inputs, region);
-            resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true });
+            const key = resourceKey(args.type, args.name);
+            resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true, parent: parents.get(key) });
             return { id: String(state.id ?? `${args.name}-id`), state };
         },
         call(args) {
@@ -151,7 +157,18 @@ export async function runOffline(opts: RunOptions): Promise<OfflineRun> {
     for (const key of Object.keys(require.cache)) {
         if (key.startsWith(root) && !key.includes(`${path.sep}node_modules${path.sep}`)) delete require.cache[key];
     }
-    const program = require(programPath);
+    const { runInPulumiStack } = require("@pulumi/pulumi/runtime/stack");
+    let program: Record<string, unknown> = {};
+    await runInPulumiStack(async () => {
+        pulumi.runtime.registerStackTransformation((args) => {
+            const key = resourceKey(args.type, args.name);
+            keys.set(args.resource, key);
+            parents.set(key, args.opts.parent ? keys.get(args.opts.parent) ?? resourceKey("pulumi:pulumi:Stack", `${stack.project}-${stack.stack}`) : undefined);
+            return undefined;
+        });
+        program = require(programPath);
+        return program;
+    });
     const outputs = (await resolveDeep({ ...program }, pulumi)) as Record<string, unknown>;
     // Resources registered from inside applies land after the exports resolve: let the engine drain.
     await new Promise((r) => setTimeout(r, 50));

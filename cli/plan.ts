@@ -1,5 +1,189 @@
-/** `ml-lambda plan`: not built yet (see the issue that adds it). */
-export async function run(_argv: string[]): Promise<number> {
-    console.error("ml-lambda plan: not implemented yet");
-    return 2;
+/**
+ * `ml-lambda plan`: the program run offline. Reads Pulumi.yaml + Pulumi.<stack>.yaml, runs the program under
+ * Pulumi's mock engine in preview mode (the real packaging build and measurement included), and prints the
+ * resource tree, the packaging decision with its size table, and every policy's verdict.
+ * Exit 0: fine (advisory findings allowed); 1: a mandatory policy violation; 2: a configuration or usage error.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { parseArgs } from "util";
+import { MlLambdaError } from "../components/errors";
+import type { SizeReport } from "../components/mlLambda";
+import { formatSizeTable } from "../components/packaging";
+import { OfflineRun, RecordedResource, resourceKey, runOffline } from "./offline";
+
+export const OFFLINE_NOTE =
+    "OFFLINE PLAN: the program ran under Pulumi's mock engine in preview mode, without credentials; nothing was " +
+    "sent to AWS. Config, builds, sizes and resource inputs are real; values only AWS computes (ARNs, versions, " +
+    "image digests) are placeholders. `pulumi preview` with credentials is the real preview.";
+
+export interface PolicyResult {
+    name: string;
+    description: string;
+    enforcementLevel: string;
+    violations: Array<{ message: string; resource?: string }>;
+}
+
+export interface PlanResult {
+    project: string;
+    stack: string;
+    offline: true;
+    note: string;
+    resources: Array<{ type: string; name: string; parent?: string; inputs: Record<string, unknown> }>;
+    decision: Array<SizeReport & { component: string }>;
+    policies: PolicyResult[];
+    outputs: Record<string, unknown>;
+    mandatoryViolations: number;
+    advisoryViolations: number;
+}
+
+/** The inputs worth a glance per resource type, as "label=path" (dotted paths into the inputs). */
+const SHOWN: Record<string, string[]> = {
+    "aws:lambda/function:Function": ["packageType", "runtime", "handler", "memorySize", "timeout", "architectures", "ephemeralStorage.size", "snapStart.applyOn", "reservedConcurrentExecutions", "imageUri"],
+    "aws:lambda/layerVersion:LayerVersion": ["layerName", "compatibleRuntimes", "s3Key"],
+    "aws:lambda/alias:Alias": ["name", "functionVersion"],
+    "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig": ["qualifier", "provisionedConcurrentExecutions"],
+    "aws:appautoscaling/target:Target": ["resourceId", "minCapacity", "maxCapacity"],
+    "aws:appautoscaling/policy:Policy": ["targetTrackingScalingPolicyConfiguration.targetValue"],
+    "aws:s3/bucket:Bucket": ["forceDestroy"],
+    "aws:s3/bucketObjectv2:BucketObjectv2": ["key"],
+    "aws:s3/bucketVersioning:BucketVersioning": ["versioningConfiguration.status"],
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ["rule.objectOwnership"],
+    "aws:cloudwatch/logGroup:LogGroup": ["name", "retentionInDays"],
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ["metricName", "threshold"],
+    "aws:ecr/repository:Repository": ["name", "imageTagMutability", "imageScanningConfiguration.scanOnPush"],
+    "docker:index/image:Image": ["build.platform", "imageName"],
+};
+
+function pick(inputs: Record<string, any>, dotted: string): unknown {
+    return dotted.split(".").reduce<any>((o, k) => (o === undefined || o === null ? undefined : o[k]), inputs);
+}
+
+function summary(r: RecordedResource): string {
+    const parts: string[] = [];
+    for (const key of SHOWN[r.type] ?? []) {
+        const v = pick(r.inputs, key);
+        if (v === undefined || v === null || v === "") continue;
+        parts.push(`${key.split(".").pop()}=${Array.isArray(v) ? v.join(",") : typeof v === "object" ? JSON.stringify(v) : v}`);
+    }
+    if (r.type === "aws:iam/rolePolicy:RolePolicy" && typeof r.inputs.policy === "string") {
+        try {
+            const doc = JSON.parse(r.inputs.policy);
+            parts.push(`actions=${doc.Statement.flatMap((s: any) => [s.Action].flat()).join(",")}`);
+        } catch {
+            // not resolved in preview: nothing to summarize
+        }
+    }
+    return parts.join("  ");
+}
+
+/** The resource tree, children under their parents, in registration order. */
+export function renderTree(resources: RecordedResource[], stackKey: string): string[] {
+    const children = new Map<string | undefined, RecordedResource[]>();
+    for (const r of resources) {
+        const p = r.parent ?? stackKey;
+        children.set(p, [...(children.get(p) ?? []), r]);
+    }
+    const lines = [stackKey.replace("::", "  ")];
+    const walk = (key: string, prefix: string) => {
+        const kids = children.get(key) ?? [];
+        kids.forEach((r, i) => {
+            const last = i === kids.length - 1;
+            const s = summary(r);
+            lines.push(`${prefix}${last ? "└─ " : "├─ "}${r.type}  ${r.name}${s ? "  " + s : ""}`);
+            walk(resourceKey(r.type, r.name), prefix + (last ? "   " : "│  "));
+        });
+    };
+    walk(stackKey, "");
+    return lines;
+}
+
+async function evaluate(run: OfflineRun, policyConfigFile?: string): Promise<PolicyResult[]> {
+    // Loaded lazily: the policy module pulls in @pulumi/policy.
+    const { evaluatePolicies, loadPolicyConfig } = await import("../policy/evaluate");
+    const config = policyConfigFile ? loadPolicyConfig(policyConfigFile) : undefined;
+    const resources = run.resources.map((r) => ({
+        type: r.type,
+        name: r.name,
+        urn: `urn:pulumi:${run.stack.stack}::${run.stack.project}::${r.type}::${r.name}`,
+        props: r.inputs,
+    }));
+    return evaluatePolicies(resources, config);
+}
+
+/** Policy config for a stack: --policy-config, else policy/config.<stack>.json next to the program, if any. */
+export function policyConfigFor(projectDir: string, stack: string, explicit?: string): string | undefined {
+    if (explicit) {
+        if (!fs.existsSync(explicit)) throw new MlLambdaError("--policy-config", explicit, "file not found", "give the path of a policy config JSON file");
+        return explicit;
+    }
+    const candidate = path.join(projectDir, "policy", `config.${stack}.json`);
+    return fs.existsSync(candidate) ? candidate : undefined;
+}
+
+export async function plan(opts: { projectDir: string; stack: string; policyConfig?: string }): Promise<PlanResult> {
+    const run = await runOffline({ projectDir: opts.projectDir, stack: opts.stack, preview: true });
+    const policies = await evaluate(run, policyConfigFor(opts.projectDir, opts.stack, opts.policyConfig));
+    const decision = run.resources
+        .filter((r) => r.type === "pulumi-ml-lambda:index:MlLambda" && r.inputs.sizeReport)
+        .map((r) => ({ component: r.name, ...(r.inputs.sizeReport as SizeReport) }));
+    const count = (level: string) => policies.filter((p) => p.enforcementLevel === level).reduce((n, p) => n + p.violations.length, 0);
+    return {
+        project: run.stack.project,
+        stack: run.stack.stack,
+        offline: true,
+        note: OFFLINE_NOTE,
+        resources: run.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent, inputs: r.inputs })),
+        decision,
+        policies,
+        outputs: run.outputs,
+        mandatoryViolations: count("mandatory"),
+        advisoryViolations: count("advisory"),
+    };
+}
+
+export function renderPlan(p: PlanResult): string {
+    const stackKey = resourceKey("pulumi:pulumi:Stack", `${p.project}-${p.stack}`);
+    const out: string[] = [`ml-lambda plan: stack "${p.stack}" of project "${p.project}"`, "", OFFLINE_NOTE, ""];
+    out.push(`Resources (${p.resources.length})`, ...renderTree(p.resources as RecordedResource[], stackKey).map((l) => "  " + l), "");
+    for (const d of p.decision) {
+        out.push(`Packaging of ${d.component}: ${d.mode.toUpperCase()}`);
+        out.push(...formatSizeTable(d, d.packages, { top: 10 }).split("\n").map((l) => "  " + l), "");
+    }
+    const failed = p.policies.filter((x) => x.violations.length > 0);
+    out.push(`Policies (${p.policies.length}): ${p.policies.length - failed.length} passed, ${p.advisoryViolations} advisory finding(s), ${p.mandatoryViolations} mandatory violation(s)`);
+    for (const pol of p.policies) {
+        const mark = pol.violations.length === 0 ? "ok  " : pol.enforcementLevel === "mandatory" ? "FAIL" : "warn";
+        out.push(`  ${mark} ${pol.name} (${pol.enforcementLevel})`);
+        for (const v of pol.violations) out.push(`         ${v.resource ? v.resource + ": " : ""}${v.message}`);
+    }
+    out.push("", p.mandatoryViolations > 0 ? "Result: REFUSED (mandatory policy violations above)" : "Result: OK");
+    return out.join("\n");
+}
+
+export async function run(argv: string[]): Promise<number> {
+    const { values } = parseArgs({
+        args: argv,
+        options: {
+            stack: { type: "string", short: "s", default: "dev" },
+            json: { type: "boolean", default: false },
+            project: { type: "string", default: "." },
+            "policy-config": { type: "string" },
+        },
+        strict: true,
+    });
+    try {
+        const result = await plan({ projectDir: path.resolve(values.project!), stack: values.stack!, policyConfig: values["policy-config"] });
+        if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+        else console.log(renderPlan(result));
+        return result.mandatoryViolations > 0 ? 1 : 0;
+    } catch (e) {
+        if (e instanceof MlLambdaError || (e as Error)?.name === "MlLambdaError") {
+            const msg = `ml-lambda plan: ${(e as Error).message}`;
+            if (values.json) process.stdout.write(JSON.stringify({ error: msg, setting: (e as MlLambdaError).setting }) + "\n");
+            console.error(msg);
+            return 2;
+        }
+        throw e;
+    }
 }

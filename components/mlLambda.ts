@@ -40,6 +40,8 @@ export interface SizeReport {
     totalBytes: number;
     limitBytes: number;
     headroomBytes: number;
+    availableBytes: number;
+    layerCount: number;
     codeBytes: number;
     layerBytes: number;
     externalLayerBytes: number;
@@ -71,7 +73,10 @@ export class MlLambda extends pulumi.ComponentResource {
         // Validation and the build run before super(): a mistake fails before any resource is registered.
         const cfg = normalizeArgs(name, args, { project: pulumi.getProject(), stack: pulumi.getStack() });
         const plan = preparePackaging(cfg);
-        super(MLLAMBDA_TYPE, name, {}, opts);
+        const report = sizeReport(plan);
+        // The report rides on the component's own registration, so any program using MlLambda exposes its
+        // packaging decision to tools reading the graph (the offline plan, policy previews).
+        super(MLLAMBDA_TYPE, name, { packaging: report.mode, sizeReport: report }, opts);
         this.config = cfg;
         this.plan = plan;
         for (const w of cfg.warnings) pulumi.log.warn(w, this);
@@ -88,7 +93,6 @@ export class MlLambda extends pulumi.ComponentResource {
         this.createConcurrency(name, cfg, fn.fn, alias);
         this.createAlarms(name, cfg, fn.fn);
 
-        const report = sizeReport(plan);
         Object.assign(this, {
             functionName: fn.fn.name,
             functionArn: fn.fn.arn,
@@ -458,6 +462,8 @@ export function sizeReport(plan: PackagingPlan): SizeReport {
         totalBytes: plan.decision.totalBytes,
         limitBytes: plan.decision.limitBytes,
         headroomBytes: plan.decision.headroomBytes,
+        availableBytes: plan.decision.availableBytes,
+        layerCount: plan.decision.layerCount,
         codeBytes: plan.code.measurement.unzippedBytes,
         layerBytes: plan.layer?.measurement.unzippedBytes ?? 0,
         externalLayerBytes: plan.externalLayerBytes,
