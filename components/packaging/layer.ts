@@ -296,7 +296,12 @@ export function buildLayer(opts: LayerBuildOptions): LayerBuild {
         };
         // Written last, then the whole directory renamed into place: an interrupted build leaves only a .tmp-*.
         fs.writeFileSync(path.join(tmp, "build.json"), JSON.stringify(manifest, null, 1));
-        fs.rmSync(entry, { recursive: true, force: true }); // a stale entry without a valid build.json
+        const raced = readEntry(entry, key); // a concurrent build of the same key finished first: keep its entry
+        if (raced) {
+            log(`ml-lambda: layer ${label}: another build of ${key.slice(0, 12)} finished first; using it`);
+            return { ...raced, cacheHit: false };
+        }
+        fs.rmSync(entry, { recursive: true, force: true }); // a damaged entry without a valid build.json
         try {
             fs.renameSync(tmp, entry);
         } catch (e) {
