@@ -159,18 +159,26 @@ export async function runOffline(opts: RunOptions): Promise<OfflineRun> {
     }
     const { runInPulumiStack } = require("@pulumi/pulumi/runtime/stack");
     let program: Record<string, unknown> = {};
-    await runInPulumiStack(async () => {
-        pulumi.runtime.registerStackTransformation((args) => {
-            const key = resourceKey(args.type, args.name);
-            keys.set(args.resource, key);
-            parents.set(key, args.opts.parent ? keys.get(args.opts.parent) ?? resourceKey("pulumi:pulumi:Stack", `${stack.project}-${stack.stack}`) : undefined);
-            return undefined;
+    // Without an engine, pulumi.log.info writes to stdout; the program's chatter belongs on stderr, so that the
+    // caller's stdout (the plan, or its --json) stays clean.
+    const stdoutLog = console.log;
+    console.log = (...a: unknown[]) => console.error(...a);
+    try {
+        await runInPulumiStack(async () => {
+            pulumi.runtime.registerStackTransformation((args) => {
+                const key = resourceKey(args.type, args.name);
+                keys.set(args.resource, key);
+                parents.set(key, args.opts.parent ? keys.get(args.opts.parent) ?? resourceKey("pulumi:pulumi:Stack", `${stack.project}-${stack.stack}`) : undefined);
+                return undefined;
+            });
+            program = require(programPath);
+            return program;
         });
-        program = require(programPath);
-        return program;
-    });
-    const outputs = (await resolveDeep({ ...program }, pulumi)) as Record<string, unknown>;
-    // Resources registered from inside applies land after the exports resolve: let the engine drain.
-    await new Promise((r) => setTimeout(r, 50));
-    return { stack, resources, calls, outputs, preview };
+        const outputs = (await resolveDeep({ ...program }, pulumi)) as Record<string, unknown>;
+        // Resources registered from inside applies land after the exports resolve: let the engine drain.
+        await new Promise((r) => setTimeout(r, 50));
+        return { stack, resources, calls, outputs, preview };
+    } finally {
+        console.log = stdoutLog;
+    }
 }

@@ -37,22 +37,22 @@ export interface PlanResult {
     advisoryViolations: number;
 }
 
-/** The inputs worth a glance per resource type, as "label=path" (dotted paths into the inputs). */
-const SHOWN: Record<string, string[]> = {
-    "aws:lambda/function:Function": ["packageType", "runtime", "handler", "memorySize", "timeout", "architectures", "ephemeralStorage.size", "snapStart.applyOn", "reservedConcurrentExecutions", "imageUri"],
-    "aws:lambda/layerVersion:LayerVersion": ["layerName", "compatibleRuntimes", "s3Key"],
-    "aws:lambda/alias:Alias": ["name", "functionVersion"],
-    "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig": ["qualifier", "provisionedConcurrentExecutions"],
-    "aws:appautoscaling/target:Target": ["resourceId", "minCapacity", "maxCapacity"],
-    "aws:appautoscaling/policy:Policy": ["targetTrackingScalingPolicyConfiguration.targetValue"],
-    "aws:s3/bucket:Bucket": ["forceDestroy"],
-    "aws:s3/bucketObjectv2:BucketObjectv2": ["key"],
-    "aws:s3/bucketVersioning:BucketVersioning": ["versioningConfiguration.status"],
-    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ["rule.objectOwnership"],
-    "aws:cloudwatch/logGroup:LogGroup": ["name", "retentionInDays"],
-    "aws:cloudwatch/metricAlarm:MetricAlarm": ["metricName", "threshold"],
-    "aws:ecr/repository:Repository": ["name", "imageTagMutability", "imageScanningConfiguration.scanOnPush"],
-    "docker:index/image:Image": ["build.platform", "imageName"],
+/** The inputs worth a glance per resource type: [label, dotted path into the inputs]. */
+const SHOWN: Record<string, Array<[string, string]>> = {
+    "aws:lambda/function:Function": [["packageType", "packageType"], ["runtime", "runtime"], ["handler", "handler"], ["memorySize", "memorySize"], ["timeout", "timeout"], ["arch", "architectures"], ["tmp", "ephemeralStorage.size"], ["snapStart", "snapStart.applyOn"], ["reserved", "reservedConcurrentExecutions"], ["layers", "layers"], ["imageUri", "imageUri"]],
+    "aws:lambda/layerVersion:LayerVersion": [["layerName", "layerName"], ["runtimes", "compatibleRuntimes"], ["s3Key", "s3Key"]],
+    "aws:lambda/alias:Alias": [["name", "name"], ["version", "functionVersion"]],
+    "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig": [["qualifier", "qualifier"], ["provisioned", "provisionedConcurrentExecutions"]],
+    "aws:appautoscaling/target:Target": [["resourceId", "resourceId"], ["min", "minCapacity"], ["max", "maxCapacity"]],
+    "aws:appautoscaling/policy:Policy": [["targetUtilization", "targetTrackingScalingPolicyConfiguration.targetValue"]],
+    "aws:s3/bucket:Bucket": [["forceDestroy", "forceDestroy"]],
+    "aws:s3/bucketObjectv2:BucketObjectv2": [["key", "key"]],
+    "aws:s3/bucketVersioning:BucketVersioning": [["status", "versioningConfiguration.status"]],
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": [["ownership", "rule.objectOwnership"]],
+    "aws:cloudwatch/logGroup:LogGroup": [["name", "name"], ["retentionDays", "retentionInDays"]],
+    "aws:cloudwatch/metricAlarm:MetricAlarm": [["metric", "metricName"], ["threshold", "threshold"]],
+    "aws:ecr/repository:Repository": [["name", "name"], ["tags", "imageTagMutability"], ["scanOnPush", "imageScanningConfiguration.scanOnPush"]],
+    "docker:index/image:Image": [["platform", "build.platform"], ["imageName", "imageName"]],
 };
 
 function pick(inputs: Record<string, any>, dotted: string): unknown {
@@ -61,10 +61,10 @@ function pick(inputs: Record<string, any>, dotted: string): unknown {
 
 function summary(r: RecordedResource): string {
     const parts: string[] = [];
-    for (const key of SHOWN[r.type] ?? []) {
+    for (const [label, key] of SHOWN[r.type] ?? []) {
         const v = pick(r.inputs, key);
         if (v === undefined || v === null || v === "") continue;
-        parts.push(`${key.split(".").pop()}=${Array.isArray(v) ? v.join(",") : typeof v === "object" ? JSON.stringify(v) : v}`);
+        parts.push(`${label}=${Array.isArray(v) ? (label === "layers" ? v.length : v.join(",")) : typeof v === "object" ? JSON.stringify(v) : v}`);
     }
     if (r.type === "aws:iam/rolePolicy:RolePolicy" && typeof r.inputs.policy === "string") {
         try {
@@ -81,6 +81,7 @@ function summary(r: RecordedResource): string {
 export function renderTree(resources: RecordedResource[], stackKey: string): string[] {
     const children = new Map<string | undefined, RecordedResource[]>();
     for (const r of resources) {
+        if (resourceKey(r.type, r.name) === stackKey) continue; // the root itself
         const p = r.parent ?? stackKey;
         children.set(p, [...(children.get(p) ?? []), r]);
     }
