@@ -16,6 +16,7 @@ import {
     parseMissing,
     parseUvMissing,
     pipErrorLines,
+    normalizeScripts,
     pipInstallArgs,
     platformTags,
     readRequirements,
@@ -116,6 +117,26 @@ describe("packaging: layer build (units)", () => {
         assert.throws(() => readRequirements(path.join(dir, "bad.txt")), /included from/);
     });
 
+    it("rewrites console scripts' #! lines (both pip forms) and their RECORD hashes, so no build path leaks into the zip", () => {
+        const site = tmpDir("scripts");
+        const short = "#!/cache/tools/pip-26.3/bin/python\nimport sys\nfrom tqdm.cli import main\nsys.exit(main())\n";
+        const long = "#!/bin/sh\n'''exec' \"/a/very/long/path/python\" \"$0\" \"$@\"\n' '''\nimport sys\nsys.exit(0)\n";
+        writeFile(site, "bin/tqdm", short);
+        writeFile(site, "bin/long", long);
+        writeFile(site, "bin/data.txt", "not a script\n");
+        writeFile(site, "tqdm-4.dist-info/RECORD", "../../bin/tqdm,sha256=old,999\nbin/long,sha256=old,1\ntqdm/__init__.py,sha256=keep,10\n");
+        normalizeScripts(site);
+        const tq = fs.readFileSync(path.join(site, "bin/tqdm"));
+        assert.strictEqual(tq.toString(), "#!/usr/bin/env python3\nimport sys\nfrom tqdm.cli import main\nsys.exit(main())\n");
+        assert.strictEqual(fs.readFileSync(path.join(site, "bin/long"), "utf8"), "#!/usr/bin/env python3\nimport sys\nsys.exit(0)\n");
+        assert.strictEqual(fs.readFileSync(path.join(site, "bin/data.txt"), "utf8"), "not a script\n");
+        const rec = fs.readFileSync(path.join(site, "tqdm-4.dist-info/RECORD"), "utf8").split("\n");
+        assert.strictEqual(rec[0], `../../bin/tqdm,sha256=${crypto.createHash("sha256").update(tq).digest("base64url")},${tq.length}`);
+        const lg = fs.readFileSync(path.join(site, "bin/long"));
+        assert.strictEqual(rec[1], `bin/long,sha256=${crypto.createHash("sha256").update(lg).digest("base64url")},${lg.length}`);
+        assert.strictEqual(rec[2], "tqdm/__init__.py,sha256=keep,10");
+    });
+
     it("keys the cache on every input and on nothing else", () => {
         const base = { requirementsText: "six==1.17.0\n", constraints: {}, runtime: "python3.12" as const, architecture: "x86_64" as const, slim: true };
         const k = layerKey(base);
@@ -164,7 +185,7 @@ describe("packaging: layer build (real PyPI)", () => {
         assert.ok(!fs.existsSync(stale), "stale temp dir of a dead build is removed");
         assert.deepStrictEqual(first.missingWheels, []);
         assert.deepStrictEqual(first.pipErrors, []);
-        assert.deepStrictEqual(first.measurement.packages.map((p) => p.name).sort(), ["idna", "six"]);
+        assert.deepStrictEqual(first.measurement.packages.map((p) => p.name).sort(), ["idna", "six", "tqdm"]);
         assert.ok(fs.existsSync(path.join(first.dir, "python", "six.py")));
         assert.ok(first.measurement.unzippedBytes > 50_000 && first.measurement.unzippedBytes < 2_000_000, `${first.measurement.unzippedBytes}`);
         assert.deepStrictEqual(first.measurement, measureDir(first.dir));
@@ -201,6 +222,12 @@ describe("packaging: layer build (real PyPI)", () => {
         assert.strictEqual(third.cacheHit, false);
         assert.strictEqual(third.zipSha256, first.zipSha256, "a fresh pip install of the same wheels zips to the same bytes");
         assert.deepStrictEqual(fs.readdirSync(path.join(cacheDir, "layers")), [first.key], "no temp dirs left behind");
+
+        // Another machine, another cache path (of another length): the same bytes, so the same sourceCodeHash.
+        const elsewhere = buildLayer({ ...opts, cacheDir: tmpDir("tiny-cache-at-a-much-longer-path-on-another-machine") });
+        assert.strictEqual(elsewhere.cacheHit, false);
+        assert.strictEqual(elsewhere.key, first.key);
+        assert.strictEqual(elsewhere.zipSha256, first.zipSha256);
     });
 
     it("an sdist-only requirement is reported by name with pip's error lines; the rest is still measured", () => {

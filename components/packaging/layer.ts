@@ -27,7 +27,7 @@ import { SLIM_RULES, SlimResult, slimTree } from "./slim";
 import { PIP_VERSION, UV_VERSION, ensureTools } from "./tools";
 
 /** Bump when the build's output for the same inputs changes (layout, zip format, measurement). Part of the key. */
-export const BUILDER_VERSION = 3;
+export const BUILDER_VERSION = 4;
 /** Re-runs of pip after leaving out a requirement that has no wheel, at most. */
 const MAX_ROUNDS = 12;
 
@@ -257,6 +257,7 @@ export function buildLayer(opts: LayerBuildOptions): LayerBuild {
         const tools = ensureTools(opts.cacheDir, { log, uv: installer === "uv" });
         const { missingWheels, pipErrors } = installWithRetries({ ...opts, tmp, site, lines: flat.lines, python: tools.python, uv: tools.uv, installer, log });
 
+        normalizeScripts(site);
         let slimmed: SlimResult | undefined;
         if (slim) {
             slimmed = slimTree(site);
@@ -430,6 +431,47 @@ function installWithRetries(ctx: InstallContext): { missingWheels: MissingWheel[
         }
     }
     return { missingWheels, pipErrors };
+}
+
+/**
+ * Console-script wrappers (python/bin) start with a #! line naming the build machine's interpreter (our tool venv
+ * under the cache), and each RECORD lists their sha256. Left alone, the same requirements would zip to different
+ * bytes on every machine, or in another cache directory. The #! line becomes `#!/usr/bin/env python3` (the
+ * scripts are not on Lambda's PATH anyway) and the RECORD entries of those scripts are updated to match.
+ */
+export function normalizeScripts(site: string): void {
+    const bin = path.join(site, "bin");
+    if (!fs.existsSync(bin)) return;
+    const fixed = new Map<string, Buffer>();
+    for (const name of fs.readdirSync(bin).sort()) {
+        const file = path.join(bin, name);
+        if (!fs.lstatSync(file).isFile()) continue;
+        const data = fs.readFileSync(file);
+        if (data.subarray(0, 2).toString() !== "#!") continue;
+        let text = data.toString("latin1");
+        // pip's trampoline for long interpreter paths: #!/bin/sh, then a line "'''exec' /path/python ..." and "' '''".
+        text = text.replace(/^#!\/bin\/sh\n'''exec' .*\n' '''\n/, "#!/usr/bin/env python3\n");
+        text = text.replace(/^#![^\n]*python[^\n]*\n/, "#!/usr/bin/env python3\n");
+        const out = Buffer.from(text, "latin1");
+        if (!out.equals(data)) fs.writeFileSync(file, out);
+        fixed.set(name, out);
+    }
+    if (fixed.size === 0) return;
+    for (const ent of fs.readdirSync(site)) {
+        const record = path.join(site, ent, "RECORD");
+        if (!ent.endsWith(".dist-info") || !fs.existsSync(record)) continue;
+        const lines = fs.readFileSync(record, "utf8").split("\n");
+        let changed = false;
+        const next = lines.map((line) => {
+            const m = /^((?:\.\.\/)+bin\/|bin\/)([^,]+),[^,]*,[^,]*$/.exec(line);
+            const data = m ? fixed.get(m[2]) : undefined;
+            if (!m || !data) return line;
+            changed = true;
+            const digest = crypto.createHash("sha256").update(data).digest("base64url");
+            return `${m[1]}${m[2]},sha256=${digest},${data.length}`;
+        });
+        if (changed) fs.writeFileSync(record, next.join("\n"));
+    }
 }
 
 interface InstallerRun {
