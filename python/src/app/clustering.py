@@ -59,6 +59,7 @@ def cluster(embeddings: np.ndarray, params: ClusterParams) -> ClusterResult:
         # metric every HDBSCAN algorithm supports.
         metric="euclidean",
         algorithm=ALGORITHM,
+        copy=True,  # explicit: scikit-learn warns that its default changes in 1.10
     )
     raw = model.fit_predict(np.asarray(embeddings, dtype=np.float64))
     # scikit-learn also uses -2 / -3 for infinite / missing values, which finite embeddings never produce;

@@ -78,7 +78,7 @@ def parse_event(event: Any, settings: Settings) -> Request:
     proxy = is_proxy_event(event)
     payload = _proxy_payload(event) if proxy else event
 
-    unknown = sorted(str(k) for k in payload if k not in FIELDS)
+    unknown = sorted(_key(k) for k in payload if k not in FIELDS)
     if unknown:
         raise BadRequest(unknown[0], f"unknown field; expected some of {', '.join(FIELDS)}")
 
@@ -173,7 +173,7 @@ def _cluster(payload: dict) -> Optional[ClusterParams]:
         return ClusterParams()
     if not isinstance(spec, dict):
         raise BadRequest("cluster", f'must be true or an object such as {{"min_cluster_size": 5}}, got {json_type(spec)}')
-    unknown = sorted(str(k) for k in spec if k not in CLUSTER_FIELDS)
+    unknown = sorted(_key(k) for k in spec if k not in CLUSTER_FIELDS)
     if unknown:
         raise BadRequest(f"cluster.{unknown[0]}", f"unknown parameter; expected some of {', '.join(CLUSTER_FIELDS)}")
 
@@ -206,6 +206,11 @@ def _int(spec: dict, name: str, default: Optional[int], minimum: int) -> Optiona
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise BadRequest(f"cluster.{name}", f"must be an integer >= {minimum}, got {_show(value)}")
     return value
+
+
+def _key(key: Any) -> str:
+    # An empty key would make an empty field name; quote it so the error still points somewhere.
+    return str(key) if key != "" else '""'
 
 
 def _show(value: Any) -> str:

@@ -20,11 +20,18 @@ from app.config import Settings
 
 
 class ModelRuntime:
-    def __init__(self, settings_factory: Callable[[], Settings] = Settings.from_env, s3_client=None) -> None:
+    def __init__(
+        self,
+        settings_factory: Callable[[], Settings] = Settings.from_env,
+        s3_client=None,
+        backend: Optional[Backend] = None,
+    ) -> None:
+        """`s3_client` defaults to boto3.client("s3") when first needed; `backend` may be one already loaded
+        (runtimes with different limits can share one model)."""
         self._settings_factory = settings_factory
         self._s3_client = s3_client
         self._settings: Optional[Settings] = None
-        self._backend: Optional[Backend] = None
+        self._backend: Optional[Backend] = backend
 
     @property
     def settings(self) -> Settings:

@@ -22,8 +22,10 @@ class TorchBackend(Backend):
 
     @classmethod
     def load(cls, model_dir: Path) -> "TorchBackend":
-        # Loading by path must never reach the hub: set before transformers / huggingface_hub read it.
+        # Loading by path must never reach the hub; and a progress bar per load is noise in CloudWatch.
+        # Set before transformers / huggingface_hub are imported, which is when they read these.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         from sentence_transformers import SentenceTransformer
 
         if not (model_dir / "modules.json").is_file() and not (model_dir / "config.json").is_file():

@@ -1,0 +1,64 @@
+"""Docker RUN step 4 (and the test's run-time check): import the handler and embed two texts, offline.
+
+    python3 smoke.py TASK_ROOT
+
+Runs the handler the way the runtime would (import app.handler, call lambda_handler) from TASK_ROOT, with
+whatever MODEL_DIR / HF_HUB_OFFLINE the environment sets. A build whose image cannot load its model fails here,
+not on its first invocation. Prints one JSON line with the timings.
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+
+class _Context:
+    aws_request_id = "smoke-test"
+    function_name = "smoke-test"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 3008
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:smoke-test"
+    log_group_name = "/aws/lambda/smoke-test"
+    log_stream_name = "smoke"
+
+    @staticmethod
+    def get_remaining_time_in_millis():
+        return 60_000
+
+
+def main(argv):
+    if len(argv) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    sys.path.insert(0, argv[0])
+    # Anything a library caches while loading must not end up in the image layer.
+    scratch = tempfile.mkdtemp(prefix="ml-lambda-smoke-")
+    os.environ["HF_HOME"] = scratch
+    try:
+        started = time.perf_counter()
+        import app.handler as handler
+
+        imported = time.perf_counter()
+        loaded_at_init = handler.runtime.loaded
+        result = handler.lambda_handler({"texts": ["the image loads its model", "offline"]}, _Context())
+        invoked = time.perf_counter()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    body = json.loads(result.get("body") or "{}")
+    ok = loaded_at_init and result.get("statusCode") == 200 and body.get("count") == 2 and body.get("dimension", 0) > 0
+    print(json.dumps({
+        "smoke": "ok" if ok else "failed",
+        "status": result.get("statusCode"),
+        "dimension": body.get("dimension"),
+        "error": body.get("error"),
+        "init_ms": round((imported - started) * 1000),
+        "invoke_ms": round((invoked - imported) * 1000),
+        "model_loaded_at_init": loaded_at_init,
+    }), flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
