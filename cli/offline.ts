@@ -18,6 +18,9 @@ export interface RecordedResource {
     /** "type::name" of the parent resource (the stack for top-level resources). */
     parent?: string;
     custom: boolean;
+    /** What the mock provider answered: id and outputs (placeholders for values only AWS computes). */
+    id: string;
+    outputs: Record<string, any>;
 }
 
 export const resourceKey = (type: string, name: string) => `${type}::${name}`;
@@ -143,8 +146,9 @@ export async function runOffline(opts: RunOptions): Promise<OfflineRun> {
         newResource(args) {
             const state = mockState(args.type, args.name, args.inputs, region);
             const key = resourceKey(args.type, args.name);
-            resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true, parent: parents.get(key) });
-            return { id: String(state.id ?? `${args.name}-id`), state };
+            const id = String(state.id ?? `${args.name}-id`);
+            resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true, parent: parents.get(key), id, outputs: state });
+            return { id, state };
         },
         call(args) {
             calls.push({ token: args.token, inputs: args.inputs });

@@ -108,6 +108,9 @@ async function evaluate(run: OfflineRun, policyConfigFile?: string): Promise<Pol
         name: r.name,
         urn: `urn:pulumi:${run.stack.stack}::${run.stack.project}::${r.type}::${r.name}`,
         props: r.inputs,
+        // Ids and outputs let stack policies relate a RolePolicy to its Role, a bucket setting to its bucket, by value.
+        id: r.id,
+        outputs: r.outputs,
     }));
     return evaluatePolicies(resources, config);
 }

@@ -73,7 +73,7 @@ export interface MlLambdaArgs {
      */
     requirements?: string;
     /**
-     * Dockerfile for the image path. Its build context is staged by the component (see README: image build context).
+     * Dockerfile for the image path. The component stages its build context: Dockerfile, .dockerignore, requirements.txt, src/ (handlerDir), model/ (the prepared model) and docker/ (the bundled RUN-step scripts).
      * @default `<package>/python/Dockerfile`
      */
     dockerfile?: string;
@@ -118,7 +118,7 @@ export interface MlLambdaArgs {
     ephemeralStorage?: number;
     /**
      * The embedding model: a local directory, or a Hugging Face repository pinned to a commit.
-     * @default { id: "sentence-transformers/all-MiniLM-L6-v2", revision: DEFAULT_MODEL_REVISION }
+     * @default { id: "sentence-transformers/all-MiniLM-L6-v2", revision: "1110a243fdf4706b3f48f1d95db1a4f5529b4d41" }
      * @example { path: "./models/all-MiniLM-L6-v2" }
      */
     model?: ModelSource;

@@ -5,6 +5,7 @@ import * as path from "path";
 import type { MlLambdaArgs } from "./args";
 import * as iam from "./iam";
 import { stageImageContext, StagedContext } from "./imageContext";
+import { TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "./tags";
 import { DIRECT_UPLOAD_LIMIT_BYTES, RUNTIMES } from "./limits";
 import { modelObjectKey, prepareModel, PreparedModel } from "./model";
 import { buildLayer, decide, Decision, formatSizeTable, LayerBuild, Measurement, PackageSize, zipDirectory } from "./packaging";
@@ -15,9 +16,7 @@ export const MLLAMBDA_TYPE = "pulumi-ml-lambda:index:MlLambda";
 /** Where the image path bakes the model (the Dockerfile COPYs model/ here). */
 export const IMAGE_MODEL_DIR = "/opt/ml/model";
 
-/** Tags the component puts on the function, read by the policy pack. */
-export const TAG_PACKAGING = "ml-lambda:packaging";
-export const TAG_UNZIPPED_BYTES = "ml-lambda:unzipped-bytes";
+export { TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "./tags";
 
 /** What was built and decided before any resource exists. */
 export interface PackagingPlan {

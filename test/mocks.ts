@@ -2,9 +2,11 @@
  * Test harness: Pulumi's mock engine with every registered resource recorded, plus each resource's parent
  * (captured by a stack transformation, since the mocks are not told parents).
  */
+import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { mockCall, mockState, RecordedResource } from "../cli/offline";
+import { DEFAULT_MODEL_ID, DEFAULT_MODEL_REVISION } from "../components/model";
 
 export const REPO = path.resolve(__dirname, "..");
 /** Shared build cache for tests (ignored folder of the repo): layer builds and model archives are reused. */
@@ -34,8 +36,9 @@ export async function startMocks(opts: { project?: string; stack?: string; previ
     await pulumi.runtime.setMocks({
         newResource(args) {
             const state = mockState(args.type, args.name, args.inputs, "us-east-1");
-            resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true, parentResource: parents.get(`${args.type}::${args.name}`) });
-            return { id: String(state.id ?? `${args.name}-id`), state };
+            const id = String(state.id ?? `${args.name}-id`);
+            resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true, parentResource: parents.get(`${args.type}::${args.name}`), id, outputs: state });
+            return { id, state };
         },
         call(args) {
             calls.push(args.token);
@@ -67,4 +70,19 @@ export function value<T>(o: pulumi.Output<T>): Promise<T> {
 export async function settle(...outputs: pulumi.Output<unknown>[]): Promise<void> {
     await Promise.all(outputs.map(value));
     await new Promise((r) => setTimeout(r, 20));
+}
+
+/**
+ * huggingface.co is unreachable here, so the default model's pinned revision is served from a Hugging Face
+ * cache laid out exactly as the hub client writes it, filled with the tiny fixture model. The lookup code
+ * path is the real one; only the bytes are a fixture.
+ */
+export function seedFakeHubCache(): string {
+    const hub = path.join(REPO, ".cache", "test-hf-hub");
+    const snap = path.join(hub, `models--${DEFAULT_MODEL_ID.replace("/", "--")}`, "snapshots", DEFAULT_MODEL_REVISION);
+    if (!fs.existsSync(path.join(snap, "config.json"))) {
+        fs.mkdirSync(path.dirname(snap), { recursive: true });
+        fs.cpSync(path.join(__dirname, "fixtures", "component", "tiny-model"), snap, { recursive: true });
+    }
+    return hub;
 }

@@ -7,24 +7,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { OfflineRun, runOffline } from "../cli/offline";
-import { DEFAULT_MODEL_ID, DEFAULT_MODEL_REVISION } from "../components/model";
 import { STACK_CONFIG_KEYS } from "../components/stackConfig";
-import { REPO, TEST_CACHE } from "./mocks";
-
-/**
- * huggingface.co is unreachable here, so the default model's pinned revision is served from a Hugging Face
- * cache laid out exactly as the hub client writes it, filled with the tiny fixture model. The lookup code
- * path is the real one; only the bytes are a fixture.
- */
-export function seedFakeHubCache(): string {
-    const hub = path.join(REPO, ".cache", "test-hf-hub");
-    const snap = path.join(hub, `models--${DEFAULT_MODEL_ID.replace("/", "--")}`, "snapshots", DEFAULT_MODEL_REVISION);
-    if (!fs.existsSync(path.join(snap, "config.json"))) {
-        fs.mkdirSync(path.dirname(snap), { recursive: true });
-        fs.cpSync(path.join(__dirname, "fixtures", "component", "tiny-model"), snap, { recursive: true });
-    }
-    return hub;
-}
+import { REPO, seedFakeHubCache, TEST_CACHE } from "./mocks";
 
 const find = (run: OfflineRun, type: string) => run.resources.filter((r) => r.type === type);
 const one = (run: OfflineRun, type: string) => {
