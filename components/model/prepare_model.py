@@ -116,8 +116,14 @@ def download_from_hub(repo_id: str, revision: str, dest: str) -> None:
             target = os.path.join(tmp, f)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             log(f"downloading {repo_id}@{revision[:12]} [{i}/{len(wanted)}] {f}")
-            with get(url, timeout=300) as r, open(target, "wb") as out:
-                shutil.copyfileobj(r, out, 1024 * 1024)
+            try:
+                with get(url, timeout=300) as r, open(target, "wb") as out:
+                    shutil.copyfileobj(r, out, 1024 * 1024)
+            except (urllib.error.URLError, OSError) as e:
+                raise UserError(
+                    "model", f"{repo_id}@{revision}", f"downloading {f} from {url} failed ({e}); nothing was kept",
+                    "retry; for a gated or private model set HF_TOKEN; or set model.path to a local copy",
+                ) from e
         os.replace(tmp, dest)  # a half download is never visible under the snapshot name
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
