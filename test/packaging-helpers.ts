@@ -12,8 +12,21 @@ export function testCacheDir(): string {
     return process.env.ML_LAMBDA_TEST_CACHE ? path.resolve(process.env.ML_LAMBDA_TEST_CACHE) : path.join(REPO, ".cache", "ml-lambda-test");
 }
 
+const created: string[] = [];
+
+/** A fresh temporary directory, removed when the test run ends (set ML_LAMBDA_KEEP_TMP=1 to keep them). */
 export function tmpDir(prefix: string): string {
-    return fs.mkdtempSync(path.join(os.tmpdir(), `mll-${prefix}-`));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mll-${prefix}-`));
+    created.push(dir);
+    return dir;
+}
+
+// A root-level hook: this module is loaded by the packaging spec files while mocha collects them.
+if (typeof after === "function") {
+    after(() => {
+        if (process.env.ML_LAMBDA_KEEP_TMP === "1") return;
+        for (const dir of created.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+    });
 }
 
 export function writeFile(root: string, rel: string, content: string | Buffer, mode?: number): string {
