@@ -10,6 +10,9 @@ creates the directory first, so a failed download looks "cached" forever):
      file system).
 A complete directory is reused as is (a re-init in the same environment downloads nothing); leftovers of an
 interrupted attempt (.partial-* entries, or a final-named directory without the marker) are removed first.
+Interruptions are routine, not exotic: Lambda stops an on-demand Init that runs past 10 seconds (importing torch
+plus a large download can) and runs it again inside the first invocation, and a timeout or out-of-memory kill
+ends a process mid-write; /tmp survives all of them.
 """
 from __future__ import annotations
 
