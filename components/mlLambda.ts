@@ -78,7 +78,7 @@ export class MlLambda extends pulumi.ComponentResource {
         super(MLLAMBDA_TYPE, name, { packaging: report.mode, sizeReport: report }, opts);
         this.config = cfg;
         this.plan = plan;
-        for (const w of cfg.warnings) pulumi.log.warn(w, this);
+        for (const w of [...cfg.warnings, ...imageBuildWarnings(cfg, plan)]) pulumi.log.warn(w, this);
         pulumi.log.info(`${cfg.functionName}: ${plan.decision.mode} path\n${formatSizeTable(plan.decision, plan.packages, { top: 8 })}`, this);
 
         const bucket = this.createModelBucket(name, cfg);
@@ -439,6 +439,9 @@ export function preparePackaging(cfg: NormalizedArgs): PackagingPlan {
         headroomBytes: cfg.headroomBytes,
         forced: cfg.packaging,
         missingWheels: layer?.missingWheels ?? [],
+        // So the reason names the culprit ("torch 5.1 GiB with what it pulls in"), not just the bytes over.
+        packages: layer?.measurement.packages,
+        weights: layer?.weights,
     });
     const packages = layer?.measurement.packages ?? [];
     const base = { decision, model, layer, code, packages, externalLayerBytes: externalLayerBytes.reduce((a, b) => a + b, 0) };
@@ -452,6 +455,18 @@ export function preparePackaging(cfg: NormalizedArgs): PackagingPlan {
         modelContentKey: path.basename(model.stagedDir, ".dir"),
     });
     return { ...base, context };
+}
+
+/**
+ * Packages without a wheel for the runtime's platform still break the image path: the AWS base image runs the same
+ * Amazon Linux, so `pip install` in the Dockerfile must compile them from source (or fail, e.g. torch 2.15 has no
+ * wheel for python3.11's glibc 2.26). Say so at plan time rather than at `docker build`.
+ */
+export function imageBuildWarnings(cfg: NormalizedArgs, plan: PackagingPlan): string[] {
+    if (plan.decision.mode !== "image" || !plan.layer?.missingWheels.length) return [];
+    const names = plan.layer.missingWheels.map((m) => m.name).join(", ");
+    return [`no ${cfg.runtime} ${cfg.architecture} wheel for ${names}: the image build will have to compile from source or fail; ` +
+        `pin versions that publish wheels for this runtime, or use a newer runtime`];
 }
 
 export function sizeReport(plan: PackagingPlan): SizeReport {

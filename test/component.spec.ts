@@ -6,7 +6,7 @@ import { MlLambdaArgs } from "../components/args";
 import { MlLambdaError } from "../components/errors";
 import { dockerfileCopySources } from "../components/imageContext";
 import * as iam from "../components/iam";
-import { MlLambda, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../components/mlLambda";
+import { imageBuildWarnings, MlLambda, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../components/mlLambda";
 import { modelObjectKey } from "../components/model";
 import { MockSession, settle, startMocks, TEST_CACHE, value } from "./mocks";
 
@@ -223,6 +223,55 @@ describe("MlLambda under Pulumi's mock engine", function () {
             assert.strictEqual(await value(c.modelBucketName), "team-models");
             const read = m.byType("aws:iam/rolePolicy:RolePolicy").map(policyOf).find((p) => p.Statement[0].Sid === "ReadModelArchive")!;
             assert.strictEqual(read.Statement[0].Resource, `arn:aws:s3:::team-models/${modelObjectKey(c.plan.model)}`);
+        });
+    });
+
+    describe("packaging \"auto\" with a dependency that has no wheel for Lambda", () => {
+        const sdist = path.join(__dirname, "fixtures", "requirements-sdist-only.txt");
+
+        it("goes to the image path, naming the package, and warns that the image build must compile it", async () => {
+            const { m, c } = await build({ packaging: "auto", requirements: sdist });
+            assert.strictEqual(await value(c.packaging), "image");
+            assert.match(c.plan.decision.reasons.join(" "), /docopt/);
+            assert.strictEqual(m.one("aws:lambda/function:Function").inputs.packageType, "Image");
+            assert.match(imageBuildWarnings(c.config, c.plan).join(" "), /no python3\.12 x86_64 wheel for docopt/);
+        });
+
+        it("forced zip is refused before any resource, naming the package and the fix", async () => {
+            const m = await startMocks();
+            assert.throws(() => new MlLambda("forced", args({ packaging: "zip", requirements: sdist })),
+                (e: unknown) => e instanceof MlLambdaError && /docopt/.test(e.message) && /Fix:/.test(e.message));
+            await new Promise((r) => setTimeout(r, 20));
+            assert.strictEqual(m.resources.length, 0);
+        });
+
+        it("a zip decision carries no image-build warning", async () => {
+            const { c } = await build({ packaging: "auto" });
+            assert.strictEqual(c.plan.decision.mode, "zip");
+            assert.deepStrictEqual(imageBuildWarnings(c.config, c.plan), []);
+        });
+    });
+
+    describe("both directions: the decision follows the measurement on every run", () => {
+        it("over the limit → image; once the extra weight is gone → back to zip", async () => {
+            const heavy = { arn: "arn:aws:lambda:us-east-1:123456789012:layer:big:1", unzippedBytes: 262_000_000 };
+            const first = await build({ packaging: "auto", layers: [heavy] });
+            assert.strictEqual(await value(first.c.packaging), "image");
+            assert.match(first.c.plan.decision.reasons.join(" "), /over/);
+            const second = await build({ packaging: "auto", layers: [] });
+            assert.strictEqual(await value(second.c.packaging), "zip");
+            assert.strictEqual(second.m.one("aws:lambda/function:Function").inputs.packageType, "Zip");
+        });
+
+        it("an external layer's declared size counts: exactly at the available bytes fits, one more byte does not", async () => {
+            const probe = await build({ packaging: "auto", headroomBytes: 0 });
+            const own = probe.c.plan.decision.totalBytes;
+            const layerOf = (n: number) => [{ arn: "arn:aws:lambda:us-east-1:123456789012:layer:ext:1", unzippedBytes: n }];
+            const fits = await build({ packaging: "auto", headroomBytes: 0, layers: layerOf(262_144_000 - own) });
+            assert.strictEqual(fits.c.plan.decision.mode, "zip");
+            assert.strictEqual(fits.c.plan.decision.totalBytes, 262_144_000);
+            const over = await build({ packaging: "auto", headroomBytes: 0, layers: layerOf(262_144_000 - own + 1) });
+            assert.strictEqual(over.c.plan.decision.mode, "image");
         });
     });
 
