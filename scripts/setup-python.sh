@@ -52,7 +52,7 @@ else
         rm -rf "$VENV"
         "$PYTHON" -m venv "$VENV"
     fi
-    say "installing python/requirements-dev.txt (first run downloads torch with its CUDA wheels, ~5.8 GB; cached in .cache/pip)"
+    say "installing python/requirements-dev.txt (first run downloads torch with its CUDA wheels: ~5.8 GB installed, about 2 minutes)"
     "$VENV/bin/python" -m pip install --progress-bar off -r "$ROOT/python/requirements-dev.txt"
     # Written last: an interrupted install leaves no stamp, so the next run installs again.
     printf '%s' "$want_stamp" >"$stamp_file"
