@@ -16,18 +16,18 @@ export interface Subcommand {
 export const SUBCOMMANDS: Record<string, Subcommand> = {
     size: {
         summary: "build dependencies for Lambda (cached), measure the unzipped size, and decide zip or image",
-        usage: "ml-lambda size --requirements FILE [--python 3.12] [--arch x86_64|arm64] [--json]\n" +
+        usage: "ml-lambda size --requirements FILE [--python 3.12] [--arch x86_64|arm64] [--installer pip|uv] [--json]\n" +
             "       ml-lambda size --dir DIR | --zip FILE [--headroom BYTES] [--json]",
         load: () => import("./size"),
     },
     plan: {
         summary: "run the stack offline under Pulumi's mock engine: resources, packaging decision, policy verdicts",
-        usage: "ml-lambda plan [--stack dev|prod|NAME] [--json]",
+        usage: "ml-lambda plan [--stack dev|prod|NAME] [--json] [--project DIR] [--policy-config FILE]",
         load: () => import("./plan"),
     },
     invoke: {
         summary: "invoke the handler locally in AWS's runtime interface emulator, the way Lambda does",
-        usage: "ml-lambda invoke --event FILE [--json]",
+        usage: "ml-lambda invoke --event FILE [--json] [--model-dir DIR] [--handler-dir DIR] [--env K=V ...] [--repeat N]",
         load: () => import("./invoke"),
     },
 };

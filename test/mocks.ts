@@ -7,10 +7,8 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { mockCall, mockState, RecordedResource } from "../cli/offline";
 import { DEFAULT_MODEL_ID, DEFAULT_MODEL_REVISION } from "../components/model";
-
-export const REPO = path.resolve(__dirname, "..");
-/** Shared build cache for tests (ignored folder of the repo): layer builds and model archives are reused. */
-export const TEST_CACHE = process.env.ML_LAMBDA_CACHE_DIR ?? path.join(REPO, ".cache", "ml-lambda");
+import { REPO } from "./paths";
+export { REPO, TEST_CACHE } from "./paths";
 
 export interface Recorded extends RecordedResource {
     parentResource?: pulumi.Resource;

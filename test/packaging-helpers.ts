@@ -3,13 +3,18 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { TEST_CACHE } from "./paths";
 
 export const REPO = path.join(__dirname, "..");
 export const FIXTURES = path.join(__dirname, "fixtures");
 
-/** Shared cache for real PyPI builds: reused across runs so the every-run tests stay quick once warm. */
+/**
+ * Shared cache for real PyPI builds: reused across runs so the every-run tests stay quick once warm. The same
+ * cache as the component and program tests (TEST_CACHE), so one requirement set is never built twice (the
+ * torch-bearing sets weigh 5+ GB each).
+ */
 export function testCacheDir(): string {
-    return process.env.ML_LAMBDA_TEST_CACHE ? path.resolve(process.env.ML_LAMBDA_TEST_CACHE) : path.join(REPO, ".cache", "ml-lambda-test");
+    return process.env.ML_LAMBDA_TEST_CACHE ? path.resolve(process.env.ML_LAMBDA_TEST_CACHE) : TEST_CACHE;
 }
 
 const created: string[] = [];
