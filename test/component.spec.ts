@@ -252,6 +252,23 @@ describe("MlLambda under Pulumi's mock engine", function () {
         });
     });
 
+    describe("a layer zip over the 50 MB direct-upload limit", () => {
+        it("goes through an S3 object in the model bucket (scikit-learn + hdbscan: ~61 MB zipped, ~198 MB unzipped)", async () => {
+            const { m, c } = await build({ packaging: "auto", requirements: path.join(__dirname, "fixtures", "requirements-sklearn-hdbscan.txt") });
+            assert.strictEqual(c.plan.decision.mode, "zip");
+            assert.ok(c.plan.layer!.zipBytes > 50 * 1024 * 1024, `layer zip is ${c.plan.layer!.zipBytes} bytes`);
+            const layer = m.one("aws:lambda/layerVersion:LayerVersion").inputs;
+            assert.strictEqual(layer.code, undefined, "no direct upload");
+            const hex = Buffer.from(c.plan.layer!.zipSha256, "base64").toString("hex");
+            assert.strictEqual(layer.s3Key, `artifacts/${c.config.functionName}/deps-${hex}.zip`);
+            assert.strictEqual(layer.s3Bucket, await value(c.modelBucketName));
+            const obj = m.byType("aws:s3/bucketObjectv2:BucketObjectv2").find((o) => o.inputs.key === layer.s3Key);
+            assert.ok(obj, "the layer zip is uploaded as an object");
+            // The small code zip still goes directly.
+            assert.ok(m.one("aws:lambda/function:Function").inputs.code, "code zip uploaded directly");
+        });
+    });
+
     describe("both directions: the decision follows the measurement on every run", () => {
         it("over the limit → image; once the extra weight is gone → back to zip", async () => {
             const heavy = { arn: "arn:aws:lambda:us-east-1:123456789012:layer:big:1", unzippedBytes: 262_000_000 };
@@ -272,6 +289,7 @@ describe("MlLambda under Pulumi's mock engine", function () {
             assert.strictEqual(fits.c.plan.decision.totalBytes, 262_144_000);
             const over = await build({ packaging: "auto", headroomBytes: 0, layers: layerOf(262_144_000 - own + 1) });
             assert.strictEqual(over.c.plan.decision.mode, "image");
+            assert.match(over.c.plan.decision.reasons.join(" "), /external layer\(s\) 250\.0 MiB/, "the reason names the external layer's weight");
         });
     });
 

@@ -93,8 +93,12 @@ export function decide(input: DecideInput): Decision {
             : (input.packages ?? []).length
               ? `; largest: ${(input.packages ?? []).slice(0, 3).map((p) => `${p.name} ${formatBytes(p.bytes)}`).join(", ")}`
               : "";
+        // Declared external layers can be the weight; name them beside the packages we built.
+        const external = sum(input.externalLayerBytes);
+        const parts = `code ${formatBytes(input.codeBytes)} + own layer(s) ${formatBytes(sum(input.layerBytes))}` +
+            (external > 0 ? ` + external layer(s) ${formatBytes(external)}` : "");
         problems.push(
-            `code + layers unzipped = ${fmtInt(totalBytes)} bytes (${formatBytes(totalBytes)}), ${fmtInt(over)} bytes over the ` +
+            `code + layers unzipped = ${fmtInt(totalBytes)} bytes (${formatBytes(totalBytes)}: ${parts}), ${fmtInt(over)} bytes over the ` +
                 `${fmtInt(availableBytes)} available (limit ${fmtInt(limitBytes)} - headroom ${fmtInt(headroomBytes)})` + culprits,
         );
         fixes.push(`remove ${formatBytes(over)} of dependencies (see the breakdown), or use packaging "image"`);
