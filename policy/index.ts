@@ -7,7 +7,8 @@
  * config.prod.json requires reserved concurrency and raises the ML memory/timeout minimums to mandatory.
  * Without the Pulumi CLI or an AWS account, `ml-lambda plan` runs the same policies in-process (policy/evaluate.ts).
  * Consumers of the npm package can build their own pack from `mlLambdaPolicies`
- * (require("pulumi-ml-lambda/dist/policy/policies")).
+ * (`import { mlLambdaPolicies } from "pulumi-ml-lambda/policy"`); the package ships this pack, compiled, as
+ * node_modules/pulumi-ml-lambda/dist/policy, for `pulumi preview --policy-pack` (not run here: no Pulumi CLI).
  */
 import { PolicyPack } from "@pulumi/policy";
 import { mlLambdaPolicies } from "./policies";
