@@ -7,6 +7,7 @@
 import * as crypto from "crypto";
 import * as path from "path";
 import type * as pulumiType from "@pulumi/pulumi";
+import { MlLambdaError } from "../components/errors";
 import { loadStack, LoadedStack } from "../components/stackFiles";
 
 export const MOCK_ACCOUNT = "123456789012";
@@ -126,6 +127,22 @@ export interface RunOptions {
 }
 
 /**
+ * A TypeScript program is compiled on load by the project's own ts-node, as Pulumi's Node.js runtime does. Needed
+ * when `ml-lambda` runs from an npm install (plain node); under mocha or `ts-node cli/main.ts` .ts is already handled.
+ */
+export function ensureTypeScript(programPath: string, projectDir: string): void {
+    if (!programPath.endsWith(".ts") || require.extensions[".ts"]) return;
+    let tsNode: string;
+    try {
+        tsNode = require.resolve("ts-node", { paths: [projectDir] });
+    } catch {
+        throw new MlLambdaError("program", programPath, "a TypeScript program needs ts-node in the project (Pulumi's own runtime uses it too)",
+            "npm install --save-dev ts-node typescript");
+    }
+    require(tsNode).register({ transpileOnly: true, dir: projectDir });
+}
+
+/**
  * Loads the stack's config, installs the mocks, (re)loads the program and waits for every export to resolve.
  * The program and everything under projectDir outside node_modules is re-required on each run, so one process
  * can run dev and prod one after the other.
@@ -157,6 +174,7 @@ export async function runOffline(opts: RunOptions): Promise<OfflineRun> {
     }, stack.project, stack.stack, preview);
 
     const programPath = path.resolve(opts.projectDir, opts.program ?? "index.ts");
+    ensureTypeScript(programPath, opts.projectDir);
     const root = path.resolve(opts.projectDir) + path.sep;
     for (const key of Object.keys(require.cache)) {
         if (key.startsWith(root) && !key.includes(`${path.sep}node_modules${path.sep}`)) delete require.cache[key];
