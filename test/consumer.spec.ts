@@ -121,6 +121,7 @@ describe("the npm tarball, installed in an empty directory", function () {
             assert.deepStrictEqual(stray, [], "files outside the allowlist (tests, caches, maps, CI files?)");
             for (const p of packed.files.map((f) => f.path)) assert.doesNotMatch(p, /(^|\/)(test|tests|fixtures|__pycache__|\.cache|\.ml-lambda|\.ci)\//);
             assert.ok(packed.size < 1_000_000, `tarball is ${packed.size} bytes: something large slipped in`);
+            console.log(`      ${packed.filename}: ${packed.size} bytes packed, ${packed.unpackedSize} unpacked, ${packed.entryCount} files`);
         });
 
         it("ships every file the code and the Dockerfile need, and a .d.ts for every .js", () => {
