@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up what the Python tests and `ml-lambda invoke` need, idempotently, on a fresh clone:
-#   .cache/venv                 python3.11 venv with python/requirements-dev.txt (torch, the real model, moto, ...)
+#   .cache/venv                 python3.11 venv with python/requirements-dev.txt (torch, the real model, moto, ...,
+#                               and the ONNX export tools: onnx, onnxruntime; ML_LAMBDA_EXPORT_PYTHON in tests/plan)
 #   .cache/pip                  pip's wheel cache (PIP_CACHE_DIR), so a rebuilt venv downloads nothing twice
 #   .cache/bin/aws-lambda-rie   AWS's Lambda runtime interface emulator, built with `go install` at a pinned version
 # A second run with unchanged inputs only compares two stamps and exits (well under a second).
@@ -38,7 +39,7 @@ fi
 command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found: install Python 3.11 (the tests' interpreter) or set ML_LAMBDA_PYTHON"
 # Key the stamp on everything that changes the venv's contents: both requirement files and the interpreter.
 py_version="$("$PYTHON" -c 'import sys; print(sys.version.split()[0])')"
-req_hash="$(cat "$ROOT/python/requirements.txt" "$ROOT/python/requirements-dev.txt" | sha256sum | cut -c1-16)"
+req_hash="$(cat "$ROOT/python/requirements.txt" "$ROOT/python/requirements-export.txt" "$ROOT/python/requirements-dev.txt" | sha256sum | cut -c1-16)"
 want_stamp="python=$py_version requirements=$req_hash"
 stamp_file="$VENV/.ml-lambda-stamp"
 

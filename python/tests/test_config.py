@@ -13,6 +13,7 @@ SHA = "a" * 64
 def test_defaults_are_the_documented_ones():
     s = Settings.from_env({"MODEL_DIR": "/opt/ml/model"})
     assert (s.model_name, s.backend, s.max_texts, s.max_text_chars) == ("all-MiniLM-L6-v2", "torch", 1000, 10_000)
+    assert s.max_cluster_texts == 1000
     assert s.model_dir == "/opt/ml/model" and s.s3_model is None
     assert s.model_cache_dir == "/tmp/ml-lambda-model"
 
@@ -37,6 +38,7 @@ def test_model_dir_wins_over_s3():
         ({"MODEL_BUCKET": "b", "MODEL_KEY": "k", "MODEL_SHA256": "abc"}, "64 hexadecimal"),
         ({"MODEL_DIR": "/m", "MAX_TEXTS": "many"}, "MAX_TEXTS must be a positive integer"),
         ({"MODEL_DIR": "/m", "MAX_TEXT_CHARS": "0"}, "MAX_TEXT_CHARS must be a positive integer"),
+        ({"MODEL_DIR": "/m", "MAX_CLUSTER_TEXTS": "-3"}, "MAX_CLUSTER_TEXTS must be a positive integer"),
     ],
 )
 def test_config_mistakes_are_named(env, match):
@@ -45,7 +47,7 @@ def test_config_mistakes_are_named(env, match):
 
 
 def test_unknown_backend_lists_the_known_ones():
-    with pytest.raises(BackendError, match="choose one of torch"):
+    with pytest.raises(BackendError, match="choose one of onnx, onnx-int8, torch"):
         backends.backend_class("tensorflow")
 
 

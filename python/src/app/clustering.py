@@ -1,7 +1,10 @@
-"""HDBSCAN over the embeddings, with scikit-learn's built-in implementation (sklearn.cluster.HDBSCAN).
+"""HDBSCAN over the embeddings: exact, numpy only (app/hdbscan_exact.py), the same labels as scikit-learn's
+sklearn.cluster.HDBSCAN with the same parameters.
 
-scikit-learn is imported on the first clustering request, not at init: requests that only embed (the common case)
-should not pay its import time in the cold start.
+Chosen by measurement (bench/, python/README.md): on 10,000 x 384 embeddings scikit-learn's default algorithm (a
+KD-tree Prim, which prunes nothing at 384 dimensions) takes minutes, its "brute" algorithm seconds, and this
+dense implementation about the same as "brute" with half its memory, without scikit-learn + scipy (~125 MB) in
+the deployment, which is what lets the ONNX profile fit Lambda's zip limit.
 """
 from __future__ import annotations
 
@@ -10,8 +13,12 @@ from typing import List, Optional
 
 import numpy as np
 
-# The algorithm is one setting so the performance work (issue 6) can choose it by measurement in one place.
-ALGORITHM = "auto"
+from app.hdbscan_exact import hdbscan
+
+# How clusters are computed, reported in logs: dense exact HDBSCAN (pairwise distances by matrix product, Prim's
+# MST over mutual reachability). The alternatives measured for issue 6 were sklearn.cluster.HDBSCAN with
+# algorithm="auto" (KD-tree) and "brute"; see bench/results/latest.md.
+ALGORITHM = "dense-exact"
 
 
 @dataclass(frozen=True)
@@ -41,29 +48,20 @@ class ClusterResult:
 
 def cluster(embeddings: np.ndarray, params: ClusterParams) -> ClusterResult:
     n = int(embeddings.shape[0])
-    # HDBSCAN cannot form a cluster smaller than min_cluster_size, and scikit-learn raises (rather than answering
-    # "all noise") when there are fewer samples than the neighbourhood it needs. Answer the question directly.
+    # HDBSCAN cannot form a cluster smaller than min_cluster_size, and needs min_samples neighbours per point
+    # (scikit-learn raises there): with fewer texts the answer is "all noise".
     needed = max(2, params.min_cluster_size, params.min_samples or 0)
     if n < needed:
         return ClusterResult(labels=[-1] * n, n_clusters=0, cluster_sizes=[], noise=n)
 
-    from sklearn.cluster import HDBSCAN
-
-    model = HDBSCAN(
+    raw = hdbscan(
+        np.asarray(embeddings, dtype=np.float64),
         min_cluster_size=params.min_cluster_size,
         min_samples=params.min_samples,
         cluster_selection_epsilon=params.cluster_selection_epsilon,
         cluster_selection_method=params.cluster_selection_method,
         allow_single_cluster=params.allow_single_cluster,
-        # On unit-norm embeddings euclidean distance is a monotone function of cosine distance, and it is the
-        # metric every HDBSCAN algorithm supports.
-        metric="euclidean",
-        algorithm=ALGORITHM,
-        copy=True,  # explicit: scikit-learn warns that its default changes in 1.10
     )
-    raw = model.fit_predict(np.asarray(embeddings, dtype=np.float64))
-    # scikit-learn also uses -2 / -3 for infinite / missing values, which finite embeddings never produce;
-    # callers only need "not in a cluster".
     labels = np.where(raw < 0, -1, raw).astype(int)
     n_clusters = int(labels.max()) + 1 if (labels >= 0).any() else 0
     sizes = np.bincount(labels[labels >= 0], minlength=n_clusters) if n_clusters else np.zeros(0, dtype=int)

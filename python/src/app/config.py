@@ -12,11 +12,16 @@
 | MODEL_BACKEND     | torch                 | embedding backend (see app/backends)                                    |
 | MAX_TEXTS         | 1000                  | most texts per request (above: 400)                                     |
 | MAX_TEXT_CHARS    | 10000                 | most characters per text (above: 400)                                   |
+| MAX_CLUSTER_TEXTS | 1000                  | most texts in a request that asks for clustering (above: 400)           |
 
 Why these limits: all-MiniLM-L6-v2 truncates input at 256 word pieces (roughly 1,000-1,500 characters of
 English), so 10,000 characters is generous while keeping tokenization cost bounded. 1,000 texts is a batch the
 function embeds in well under a minute on one vCPU; in JSON floats such a batch is ~8.8 MB, above Lambda's
 6 MB response limit, so large batches must ask for `"encoding": "base64"` (the 413 says so).
+
+MAX_CLUSTER_TEXTS bounds clustering's memory and time: exact HDBSCAN holds an n x n float64 distance matrix
+(8 n^2 bytes: 8 MB at 1,000 texts, 200 MB at 5,000, 800 MB at 10,000) and its time grows with n^2; see
+python/README.md for the measured figures behind both defaults.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ DEFAULT_BACKEND = "torch"
 DEFAULT_MODEL_CACHE_DIR = "/tmp/ml-lambda-model"
 DEFAULT_MAX_TEXTS = 1000
 DEFAULT_MAX_TEXT_CHARS = 10_000
+DEFAULT_MAX_CLUSTER_TEXTS = 1000
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -54,6 +60,7 @@ class Settings:
     model_cache_dir: str = DEFAULT_MODEL_CACHE_DIR
     max_texts: int = DEFAULT_MAX_TEXTS
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+    max_cluster_texts: int = DEFAULT_MAX_CLUSTER_TEXTS
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
@@ -75,6 +82,7 @@ class Settings:
             model_cache_dir=env.get("MODEL_CACHE_DIR") or DEFAULT_MODEL_CACHE_DIR,
             max_texts=_positive_int(env, "MAX_TEXTS", DEFAULT_MAX_TEXTS),
             max_text_chars=_positive_int(env, "MAX_TEXT_CHARS", DEFAULT_MAX_TEXT_CHARS),
+            max_cluster_texts=_positive_int(env, "MAX_CLUSTER_TEXTS", DEFAULT_MAX_CLUSTER_TEXTS),
         )
 
 

@@ -82,12 +82,16 @@ def parse_event(event: Any, settings: Settings) -> Request:
     if unknown:
         raise BadRequest(unknown[0], f"unknown field; expected some of {', '.join(FIELDS)}")
 
-    return Request(
-        texts=_texts(payload, settings),
-        encoding=_encoding(payload),
-        cluster=_cluster(payload),
-        proxy=proxy,
-    )
+    texts = _texts(payload, settings)
+    encoding = _encoding(payload)
+    cluster = _cluster(payload)
+    if cluster is not None and len(texts) > settings.max_cluster_texts:
+        raise BadRequest(
+            "texts",
+            f"too many texts to cluster: {len(texts)} > MAX_CLUSTER_TEXTS={settings.max_cluster_texts}; "
+            "cluster fewer texts per request, or embed them in batches and cluster the embeddings yourself",
+        )
+    return Request(texts=texts, encoding=encoding, cluster=cluster, proxy=proxy)
 
 
 def _proxy_payload(event: dict) -> dict:
