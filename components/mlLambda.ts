@@ -417,7 +417,7 @@ export class MlLambda extends pulumi.ComponentResource {
 
 /** Build, measure and decide: everything the graph's shape depends on, before any resource exists. */
 export function preparePackaging(cfg: NormalizedArgs): PackagingPlan {
-    const model = prepareModel(cfg.model, cfg.cacheDir);
+    const model = prepareModel(cfg.model, cfg.cacheDir, cfg.backend);
     const zipPath = path.join(cfg.cacheDir, "code", `${cfg.functionName}.zip`);
     const built = zipDirectory(cfg.handlerDir, zipPath, { exclude: ["__pycache__", "*.pyc", "tests"] });
     const code = { zipPath, bytes: built.bytes, sha256: built.sha256, measurement: built.measurement };

@@ -8,7 +8,7 @@ import { dockerfileCopySources } from "../components/imageContext";
 import * as iam from "../components/iam";
 import { imageBuildWarnings, MlLambda, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../components/mlLambda";
 import { modelObjectKey } from "../components/model";
-import { MockSession, settle, startMocks, TEST_CACHE, value } from "./mocks";
+import { MockSession, settle, startMocks, TEST_CACHE, useTestExportPython, value } from "./mocks";
 
 const FIX = path.join(__dirname, "fixtures", "component");
 
@@ -290,6 +290,36 @@ describe("MlLambda under Pulumi's mock engine", function () {
             const over = await build({ packaging: "auto", headroomBytes: 0, layers: layerOf(262_144_000 - own + 1) });
             assert.strictEqual(over.c.plan.decision.mode, "image");
             assert.match(over.c.plan.decision.reasons.join(" "), /external layer\(s\) 250\.0 MiB/, "the reason names the external layer's weight");
+        });
+    });
+
+    describe("the onnx backend (its model exported to ONNX at build time)", function () {
+        // A real tiny BERT (the stand-in tiny-model cannot be exported), exported with the test venv's torch; the
+        // export is cached by content under TEST_CACHE, so only the first run pays its ~6 s.
+        this.timeout(300_000);
+        const TINY_BERT = path.join(__dirname, "fixtures", "tiny-bert");
+        let restore: () => void;
+        before(() => { restore = useTestExportPython(); });
+        after(() => restore());
+
+        it("zip path: MODEL_BACKEND=onnx, and the S3 model object is the export, not the torch weights", async () => {
+            const { m, c } = await build({ backend: "onnx", model: { path: TINY_BERT, name: "tiny-bert" } });
+            assert.strictEqual(c.plan.decision.mode, "zip");
+            assert.strictEqual(c.plan.model.backend, "onnx");
+            assert.ok(c.plan.model.files.includes("model.onnx") && !c.plan.model.files.includes("model.safetensors"));
+            assert.ok(c.plan.model.export!.parity.cosine_min >= 0.999);
+            const fn = m.one("aws:lambda/function:Function").inputs;
+            assert.strictEqual(fn.environment.variables.MODEL_BACKEND, "onnx");
+            assert.strictEqual(fn.environment.variables.MODEL_SHA256, c.plan.model.sha256);
+            assert.strictEqual(await value(c.modelKey), `models/tiny-bert/${c.plan.model.sha256}.tar.gz`);
+        });
+
+        it("image path: the export is what the image bakes in", async () => {
+            const { c } = await build({ backend: "onnx-int8", packaging: "image", model: { path: TINY_BERT, name: "tiny-bert" } });
+            assert.strictEqual(c.plan.decision.mode, "image");
+            const baked = path.join(c.plan.context!.dir, "model");
+            assert.ok(fs.existsSync(path.join(baked, "model.onnx")) && !fs.existsSync(path.join(baked, "model.safetensors")));
+            assert.strictEqual(JSON.parse(fs.readFileSync(path.join(baked, "ml_lambda_onnx.json"), "utf8")).backend, "onnx-int8");
         });
     });
 

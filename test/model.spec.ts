@@ -10,8 +10,13 @@ import * as os from "os";
 import * as path from "path";
 import { MlLambdaError } from "../components/errors";
 import { modelObjectKey, prepareModel } from "../components/model";
+import { TEST_EXPORT_PYTHON } from "./mocks";
 
 const TINY = path.join(__dirname, "fixtures", "component", "tiny-model");
+/** A real (untrained) 2-layer BERT: torch can load it, so the onnx backends can export it. */
+const TINY_BERT = path.join(__dirname, "fixtures", "tiny-bert");
+const SCRIPT = path.join(__dirname, "..", "components", "model", "prepare_model.py");
+const REPO_CACHE = path.join(__dirname, "..", ".cache");
 const REV = "0123456789abcdef0123456789abcdef01234567";
 
 function tarList(archive: string): string[] {
@@ -151,5 +156,99 @@ describe("model preparation", function () {
 
     it("a directory that is not a model is refused by model.path", () => {
         assert.throws(() => prepareModel({ path: tmp }, path.join(tmp, "c")), /"model\.path".*sentence-transformers model/);
+    });
+
+    describe("for the onnx backends (export at build time)", function () {
+        // One export is ~5-10 s (importing torch dominates). Not the shared TEST_CACHE: these tests prove the export
+        // runs, so they start from an empty cache of their own, shared between them to export each input once.
+        this.timeout(300_000);
+        let shared: string;
+        before(() => { shared = fs.mkdtempSync(path.join(os.tmpdir(), "ml-onnx-")); });
+        after(() => fs.rmSync(shared, { recursive: true, force: true }));
+
+        it("ships model.onnx + tokenizer + configs + a manifest with measured parity, no torch weights; cached by content", () => {
+            process.env.ML_LAMBDA_EXPORT_PYTHON = TEST_EXPORT_PYTHON;
+            const cache = shared;
+            const m = prepareModel({ path: TINY_BERT, name: "tiny-bert" }, cache, "onnx");
+            assert.strictEqual(m.backend, "onnx");
+            assert.ok(m.export && !m.export.cached && m.export.via === "ML_LAMBDA_EXPORT_PYTHON");
+            assert.deepStrictEqual(m.files, ["1_Pooling/config.json", "config.json", "ml_lambda_onnx.json", "model.onnx", "modules.json",
+                "sentence_bert_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"]);
+            assert.ok(m.export.parity.cosine_min >= 0.999 && m.export.parity.floor === 0.999);
+            for (const p of ["torch", "transformers", "onnx", "onnxruntime"]) assert.match(m.export.packages[p], /^\d+\./, p);
+            const manifest = JSON.parse(fs.readFileSync(path.join(m.stagedDir, "ml_lambda_onnx.json"), "utf8"));
+            assert.strictEqual(manifest.backend, "onnx");
+            assert.strictEqual(manifest.graph.opset, 17);
+            assert.strictEqual(manifest.max_seq_length, 64);
+            assert.ok(tarList(m.archive).some((e) => e[0] === "model.onnx"));
+
+            const again = prepareModel({ path: TINY_BERT, name: "tiny-bert" }, cache, "onnx");
+            assert.ok(again.export!.cached, "unchanged inputs: no second export");
+            assert.strictEqual(again.sha256, m.sha256);
+            assert.strictEqual(again.export!.key, m.export.key);
+
+            // The torch artifact of the same model is the source files; the int8 export is another artifact.
+            const torch = prepareModel({ path: TINY_BERT, name: "tiny-bert" }, cache);
+            assert.ok(torch.files.includes("model.safetensors") && !torch.files.includes("model.onnx") && torch.export === null);
+            const int8 = prepareModel({ path: TINY_BERT, name: "tiny-bert" }, cache, "onnx-int8");
+            assert.notStrictEqual(int8.export!.key, m.export.key);
+            assert.notStrictEqual(int8.sha256, m.sha256);
+            assert.strictEqual(JSON.parse(fs.readFileSync(path.join(int8.stagedDir, "ml_lambda_onnx.json"), "utf8")).quantization.method, "dynamic");
+        });
+
+        it("a changed model file is a new export", () => {
+            process.env.ML_LAMBDA_EXPORT_PYTHON = TEST_EXPORT_PYTHON;
+            const copy = path.join(tmp, "model");
+            fs.cpSync(TINY_BERT, copy, { recursive: true });
+            const cache = shared;
+            const before = prepareModel({ path: copy }, cache, "onnx");
+            assert.ok(before.export!.cached, "same files as the fixture (another path): the export is found by content");
+            fs.writeFileSync(path.join(copy, "sentence_bert_config.json"), JSON.stringify({ max_seq_length: 32, do_lower_case: false }));
+            const after = prepareModel({ path: copy }, cache, "onnx");
+            assert.ok(!after.export!.cached);
+            assert.notStrictEqual(after.sha256, before.sha256);
+        });
+
+        it("an export Python without torch & co. is a user error naming what is missing and how to fix it", () => {
+            process.env.ML_LAMBDA_EXPORT_PYTHON = "python3"; // the host's: no torch, no onnx
+            assert.throws(() => prepareModel({ path: TINY_BERT }, path.join(tmp, "c"), "onnx"), (e: unknown) => {
+                assert.ok(e instanceof MlLambdaError, String(e));
+                assert.match(e.message, /"ML_LAMBDA_EXPORT_PYTHON" = "python3"/);
+                assert.match(e.message, /missing: torch, transformers, sentence-transformers, onnx, onnxruntime/);
+                assert.match(e.message, /requirements-export\.txt/);
+                return true;
+            });
+        });
+
+        it("a model the onnx backends cannot run is refused at build time, nothing cached", () => {
+            process.env.ML_LAMBDA_EXPORT_PYTHON = TEST_EXPORT_PYTHON;
+            const cache = path.join(tmp, "c");
+            assert.throws(() => prepareModel({ path: TINY, name: "tiny" }, cache, "onnx"), (e: unknown) => {
+                assert.ok(e instanceof MlLambdaError, String(e));
+                assert.match(e.message, /"backend" = "onnx".*exporting the model to ONNX failed: sentence-transformers cannot load/);
+                return true;
+            });
+            assert.deepStrictEqual(fs.readdirSync(path.join(cache, "onnx")), [], "no partial export left behind");
+        });
+
+        it("without ML_LAMBDA_EXPORT_PYTHON, creates its export environment once from the requirements file", () => {
+            // A tiny requirements file stands in for python/requirements-export.txt (several GB): the environment is
+            // created and reused, and, lacking torch, refused with the list of what is missing.
+            delete process.env.ML_LAMBDA_EXPORT_PYTHON;
+            const cache = path.join(tmp, "c");
+            const reqs = path.join(__dirname, "fixtures", "requirements-tiny.txt");
+            const run = () => spawnSync("python3", [SCRIPT, "--cache", cache, "--path", TINY_BERT, "--backend", "onnx",
+                "--export-requirements", reqs], { encoding: "utf8", env: { ...process.env, PIP_CACHE_DIR: path.join(REPO_CACHE, "pip") } });
+            const first = run();
+            assert.strictEqual(first.status, 2, first.stderr);
+            assert.match(first.stderr, /creating the ONNX export environment/);
+            const venvs = fs.readdirSync(path.join(cache, "export-venv")).filter((d) => !d.startsWith("."));
+            assert.strictEqual(venvs.length, 1);
+            assert.ok(fs.existsSync(path.join(cache, "export-venv", venvs[0], ".ready")));
+            assert.match(JSON.parse(first.stdout.trim().split("\n").pop()!).limit, /missing: torch/);
+            const second = run();
+            assert.strictEqual(second.status, 2);
+            assert.doesNotMatch(second.stderr, /creating the ONNX export environment/, "reused, not recreated");
+        });
     });
 });

@@ -1,5 +1,6 @@
 import * as path from "path";
-import type { ModelSource } from "../args";
+import type { Backend, ModelSource } from "../args";
+import { bundledPython } from "../assets";
 import { runPythonJson } from "../python";
 
 /** The default model: all-MiniLM-L6-v2, pinned to one Hub commit so every deploy ships the same bytes. */
@@ -21,16 +22,42 @@ export interface PreparedModel {
     bytes: number;
     unpackedBytes: number;
     files: string[];
+    /** The backend the artifact was prepared for: the source files (torch), or an ONNX export of them. */
+    backend: Backend;
+    /** onnx / onnx-int8 only: how the export was made (or found in the cache) and its measured parity. */
+    export: OnnxExport | null;
+}
+
+export interface OnnxExport {
+    /** The Python that ran torch.onnx.export (ML_LAMBDA_EXPORT_PYTHON, or the managed export environment). */
+    python: string;
+    via: "ML_LAMBDA_EXPORT_PYTHON" | "managed";
+    /** Cache key: source files, backend, opset, the export Python's package versions, the export script. */
+    key: string;
+    packages: Record<string, string>;
+    cached: boolean;
+    /** The export run by the function's own backend vs sentence-transformers on torch, on a fixed corpus. */
+    parity: { sentences: number; cosine_min: number; cosine_mean: number; floor: number };
+    seconds: number;
 }
 
 export function isHubModel(m: ModelSource): m is { id: string; revision: string } {
     return (m as { id?: string }).id !== undefined;
 }
 
-/** Resolves and archives the model (cached by content). Synchronous: the graph needs its sha256. */
-export function prepareModel(model: ModelSource, cacheDir: string): PreparedModel {
+/**
+ * Resolves and archives the model (cached by content). Synchronous: the graph needs its sha256.
+ * For the onnx backends the artifact is an ONNX export (model.onnx + tokenizer + configs), made at build time with
+ * torch in an export Python (ML_LAMBDA_EXPORT_PYTHON, or an environment created under the cache from
+ * python/requirements-export.txt) and parity-checked with the function's own backend; see prepare_model.py.
+ */
+export function prepareModel(model: ModelSource, cacheDir: string, backend: Backend = "torch"): PreparedModel {
     const script = path.join(__dirname, "prepare_model.py");
-    const args = ["--cache", cacheDir];
+    const args = ["--cache", cacheDir, "--backend", backend];
+    if (backend !== "torch") {
+        const bundled = bundledPython();
+        args.push("--export-requirements", path.join(bundled.root, "requirements-export.txt"), "--function-src", bundled.handlerDir);
+    }
     if (isHubModel(model)) args.push("--hub-id", model.id, "--revision", model.revision);
     else {
         args.push("--path", path.resolve(model.path));

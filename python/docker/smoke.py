@@ -28,6 +28,15 @@ class _Context:
         return 60_000
 
 
+def prepared_backend(model_dir):
+    """"onnx" / "onnx-int8" for a model prepared for those backends (ml_lambda_onnx.json), else "torch"."""
+    try:
+        with open(os.path.join(model_dir, "ml_lambda_onnx.json")) as f:
+            return json.load(f).get("backend") or "torch"
+    except (OSError, ValueError):
+        return "torch"
+
+
 def main(argv):
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
@@ -37,6 +46,10 @@ def main(argv):
     scratch = tempfile.mkdtemp(prefix="ml-lambda-smoke-")
     os.environ["HF_HOME"] = scratch
     try:
+        # The function gets MODEL_BACKEND from its configuration at run time; the build has no such setting, so
+        # take the backend the baked model was prepared for (an ONNX export says so in its manifest).
+        if not os.environ.get("MODEL_BACKEND"):
+            os.environ["MODEL_BACKEND"] = prepared_backend(os.environ.get("MODEL_DIR", ""))
         started = time.perf_counter()
         import app.handler as handler
 

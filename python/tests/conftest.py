@@ -135,6 +135,37 @@ def real_model_archive(model_dir) -> bytes:
     return archive_of_dir(model_dir)
 
 
+# ---------------------------------------------------------------- the onnx backends' model artifacts
+
+# Exports are cached by content (source files, backend, exporter versions): the first run exports (~15 s each),
+# later runs find them.
+ONNX_CACHE = REPO / ".cache" / "ml-lambda-onnx-test"
+
+
+def prepare_model(backend: str, source: Path | None = None) -> dict:
+    """The component's own build step (components/model/prepare_model.py) on the real model, with this venv as the
+    export Python, exactly as `npm run plan` and the mocha tests run it."""
+    source = source or real_model_dir()
+    env = {**os.environ, "ML_LAMBDA_EXPORT_PYTHON": sys.executable}
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "components" / "model" / "prepare_model.py"), "--cache", str(ONNX_CACHE),
+         "--path", str(source), "--name", "all-MiniLM-L6-v2", "--backend", backend, "--function-src", str(SRC)],
+        capture_output=True, text=True, env=env, timeout=900,
+    )
+    assert proc.returncode == 0, f"prepare_model.py --backend {backend} failed:\n{proc.stderr[-4000:]}\n{proc.stdout[-2000:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def onnx_model() -> dict:
+    return prepare_model("onnx")
+
+
+@pytest.fixture(scope="session")
+def onnx_int8_model() -> dict:
+    return prepare_model("onnx-int8")
+
+
 # ---------------------------------------------------------------- moto server
 
 

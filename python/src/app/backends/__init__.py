@@ -39,6 +39,8 @@ class Backend(abc.ABC):
 # name -> (module, class). Modules are imported lazily by load_backend().
 _REGISTRY: Dict[str, Tuple[str, str]] = {
     "torch": ("app.backends.torch_backend", "TorchBackend"),
+    "onnx": ("app.backends.onnx_backend", "OnnxBackend"),
+    "onnx-int8": ("app.backends.onnx_backend", "OnnxInt8Backend"),
 }
 
 

@@ -1,0 +1,79 @@
+"""Fixed texts for the parity tests and the benchmark (bench/ imports this module too).
+
+SENTENCES: what real callers send (short questions, sentences, paragraphs) plus the edges where a tokenizer or
+pooling mistake shows: casing, accents, CJK, emoji, whitespace, punctuation only, and texts past 128 word pieces
+(all-MiniLM-L6-v2's tokenizer.json truncates at 128, sentence-transformers at 256: the backend must follow the
+latter) and past 256.
+
+RETRIEVAL: queries with the one document each should find nearest, among documents of several topics.
+"""
+from __future__ import annotations
+
+LONG_PARAGRAPH = (
+    "AWS Lambda runs code without provisioning or managing servers. A function is packaged either as a zip file "
+    "with optional layers, limited to 262,144,000 bytes unzipped, or as a container image of up to ten gigabytes. "
+    "Memory can be set between 128 and 10,240 megabytes, and the CPU share grows with it: at 1,769 megabytes a "
+    "function has the equivalent of one full vCPU. Cold starts happen when a new execution environment is "
+    "created; the initialization code outside the handler runs once and is reused by later invocations. "
+)
+
+SENTENCES = [
+    "A man is playing a guitar.",
+    "Someone is strumming a guitar on the street.",
+    "The stock market fell sharply today after the earnings report.",
+    "How do I reset my password?",
+    "I forgot my password and need to change it.",
+    "The cat is sleeping on the sofa.",
+    "A kitten naps on the couch in the afternoon sun.",
+    "The flight was delayed by three hours because of the storm.",
+    "Simmer the tomato sauce for twenty minutes before adding basil.",
+    "The telescope captured images of a distant spiral galaxy.",
+    "The striker scored twice in the second half of the match.",
+    "Deploy the service behind a load balancer and cache the results.",
+    "Interest rates will rise next quarter, the central bank said.",
+    "Penguins live in the southern hemisphere.",
+    "What is the capital of France?",
+    "Paris is the capital and largest city of France.",
+    "hello",
+    "ok",
+    "HOW DO I RESET MY PASSWORD",
+    "   leading and trailing whitespace   ",
+    "tabs\tand\nnewlines\r\ninside",
+    "émigré café naïve résumé coöperate",
+    "Straße und Größe sind deutsche Wörter.",
+    "東京は日本の首都です。",
+    "Я люблю машинное обучение.",
+    "I love it 😀🚀🔥",
+    "?!...,,;;",
+    "e-mail: someone@example.com, url: https://example.com/a?b=c",
+    "1234567890 3.14159 2026-11-27",
+    LONG_PARAGRAPH,
+    LONG_PARAGRAPH * 3,  # well past 256 word pieces: truncated at 256
+    " ".join(["token"] * 200),  # between 128 and 256 word pieces
+]
+
+RETRIEVAL_DOCS = {
+    "password": "To reset your password, open the account settings and choose 'forgot password'.",
+    "refund": "Refunds are issued to the original payment method within five business days.",
+    "shipping": "Orders ship within two days and arrive in three to five days by standard delivery.",
+    "python": "Python is a programming language that emphasizes readability and has a large standard library.",
+    "lambda": "AWS Lambda runs your code in response to events and bills only for the compute time used.",
+    "football": "The home team won the football match with a goal in the last minute.",
+    "recipe": "Bake the bread at 220 degrees for thirty minutes until the crust is golden.",
+    "weather": "Heavy rain and strong winds are expected across the coast tomorrow.",
+    "astronomy": "Jupiter is the largest planet in the solar system and has dozens of moons.",
+    "medicine": "Take the medication twice a day with food and drink plenty of water.",
+}
+
+RETRIEVAL_QUERIES = {
+    "I can't log in, how do I change my password?": "password",
+    "When will I get my money back?": "refund",
+    "How long does delivery take?": "shipping",
+    "Which programming language is easy to read?": "python",
+    "serverless functions billed per millisecond": "lambda",
+    "Who won the soccer game?": "football",
+    "How long should the loaf stay in the oven?": "recipe",
+    "Will it storm tomorrow?": "weather",
+    "What is the biggest planet?": "astronomy",
+    "How often should I take my pills?": "medicine",
+}
