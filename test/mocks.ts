@@ -72,15 +72,37 @@ export async function settle(...outputs: pulumi.Output<unknown>[]): Promise<void
 
 /**
  * huggingface.co is unreachable here, so the default model's pinned revision is served from a Hugging Face
- * cache laid out exactly as the hub client writes it, filled with the tiny fixture model. The lookup code
- * path is the real one; only the bytes are a fixture.
+ * cache laid out exactly as the hub client writes it. The lookup code path is the real one; only the bytes are a
+ * fixture: test/fixtures/tiny-bert, a real (untrained, 100 KB) BERT, because the dev stack's onnx backend exports
+ * the model to ONNX at build time, which torch cannot do with a stand-in. Export Python: useTestExportPython().
  */
 export function seedFakeHubCache(): string {
-    const hub = path.join(REPO, ".cache", "test-hf-hub");
+    const hub = path.join(REPO, ".cache", "test-hf-hub", "tiny-bert");
     const snap = path.join(hub, `models--${DEFAULT_MODEL_ID.replace("/", "--")}`, "snapshots", DEFAULT_MODEL_REVISION);
     if (!fs.existsSync(path.join(snap, "config.json"))) {
         fs.mkdirSync(path.dirname(snap), { recursive: true });
-        fs.cpSync(path.join(__dirname, "fixtures", "component", "tiny-model"), snap, { recursive: true });
+        fs.cpSync(path.join(__dirname, "fixtures", "tiny-bert"), snap, { recursive: true });
     }
     return hub;
+}
+
+/** The test venv (scripts/setup-python.sh) has torch, transformers, onnx, onnxruntime: the ONNX export's needs. */
+export const TEST_EXPORT_PYTHON = path.join(REPO, ".cache", "venv", "bin", "python");
+
+/**
+ * Points ML_LAMBDA_EXPORT_PYTHON at the test venv (unless already set), so tests of the onnx backends never make
+ * the component create its own multi-GB export environment. Returns a function restoring the previous value.
+ */
+export function useTestExportPython(): () => void {
+    const before = process.env.ML_LAMBDA_EXPORT_PYTHON;
+    if (!before) {
+        if (!fs.existsSync(TEST_EXPORT_PYTHON)) {
+            throw new Error(`${TEST_EXPORT_PYTHON} missing: the onnx backend tests export a model with torch; run bash scripts/setup-python.sh`);
+        }
+        process.env.ML_LAMBDA_EXPORT_PYTHON = TEST_EXPORT_PYTHON;
+    }
+    return () => {
+        if (before === undefined) delete process.env.ML_LAMBDA_EXPORT_PYTHON;
+        else process.env.ML_LAMBDA_EXPORT_PYTHON = before;
+    };
 }

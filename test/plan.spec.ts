@@ -6,7 +6,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { plan, PlanResult, renderPlan } from "../cli/plan";
-import { REPO, seedFakeHubCache, TEST_CACHE } from "./mocks";
+import { REPO, seedFakeHubCache, TEST_CACHE, useTestExportPython } from "./mocks";
 
 /** A throwaway project: the real program and components, with a stack file the test writes. */
 function projectWith(stackName: string, stackYaml: string): string {
@@ -25,6 +25,7 @@ describe("ml-lambda plan (offline)", function () {
     before(async () => {
         process.env.HF_HUB_CACHE = seedFakeHubCache();
         process.env.ML_LAMBDA_CACHE_DIR = TEST_CACHE;
+        useTestExportPython(); // dev runs the onnx backend: its model is exported at build time (restored in after())
         dev = await plan({ projectDir: REPO, stack: "dev" });
         prod = await plan({ projectDir: REPO, stack: "prod" });
     });

@@ -3,12 +3,13 @@
  * mock engine the way `pulumi up` would run it: config parsed from the files, project defaults applied.
  */
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { OfflineRun, runOffline } from "../cli/offline";
 import { STACK_CONFIG_KEYS } from "../components/stackConfig";
-import { REPO, seedFakeHubCache, TEST_CACHE } from "./mocks";
+import { REPO, seedFakeHubCache, TEST_CACHE, useTestExportPython } from "./mocks";
 
 const find = (run: OfflineRun, type: string) => run.resources.filter((r) => r.type === type);
 const one = (run: OfflineRun, type: string) => {
@@ -21,14 +22,17 @@ describe("the program with the committed stack files", function () {
     let dev: OfflineRun;
     let prod: OfflineRun;
     const saved = { hub: process.env.HF_HUB_CACHE, cache: process.env.ML_LAMBDA_CACHE_DIR };
+    let restoreExportPython: () => void;
 
     before(async () => {
+        restoreExportPython = useTestExportPython(); // dev runs the onnx backend: its model is exported at build time
         process.env.HF_HUB_CACHE = seedFakeHubCache();
         process.env.ML_LAMBDA_CACHE_DIR = TEST_CACHE;
         dev = await runOffline({ projectDir: REPO, stack: "dev", preview: false });
         prod = await runOffline({ projectDir: REPO, stack: "prod", preview: false });
     });
     after(() => {
+        restoreExportPython();
         for (const [k, v] of [["HF_HUB_CACHE", saved.hub], ["ML_LAMBDA_CACHE_DIR", saved.cache]] as const) {
             if (v === undefined) delete process.env[k];
             else process.env[k] = v;
@@ -95,6 +99,24 @@ describe("the program with the committed stack files", function () {
         assert.strictEqual(one(dev, "aws:cloudwatch/logGroup:LogGroup").retentionInDays, 7);
         assert.strictEqual(one(dev, "aws:s3/bucket:Bucket").forceDestroy, true);
         assert.strictEqual(find(dev, "aws:appautoscaling/target:Target").length, 0);
+    });
+
+    it("dev runs the onnx backend on the zip path, its model shipped as the ONNX export; prod runs torch on the image path", async () => {
+        const devFn = one(dev, "aws:lambda/function:Function");
+        assert.strictEqual(devFn.packageType, "Zip");
+        assert.strictEqual(devFn.environment.variables.MODEL_BACKEND, "onnx");
+        assert.strictEqual((dev.outputs as Record<string, any>).packaging, "zip");
+        const model = find(dev, "aws:s3/bucketObjectv2:BucketObjectv2").find((r) => String(r.inputs.key).startsWith("models/"));
+        assert.ok(model, "model object");
+        const archive: string = await model.inputs.source.path; // a FileAsset: its path is a promise
+        const r = spawnSync("python3", ["-c", "import tarfile,sys,json; print(json.dumps(tarfile.open(sys.argv[1]).getnames()))", archive], { encoding: "utf8" });
+        assert.strictEqual(r.status, 0, r.stderr);
+        const names: string[] = JSON.parse(r.stdout);
+        for (const f of ["model.onnx", "tokenizer.json", "ml_lambda_onnx.json", "sentence_bert_config.json"]) assert.ok(names.includes(f), `${f} in ${names}`);
+        assert.ok(!names.includes("model.safetensors"), "the torch weights stay out of the onnx artifact");
+        const prodFn = one(prod, "aws:lambda/function:Function");
+        assert.strictEqual(prodFn.packageType, "Image");
+        assert.strictEqual(prodFn.environment.variables.MODEL_BACKEND, "torch");
     });
 
     it("prod is sized for traffic: 3008 MB, reserved + auto-scaled provisioned concurrency, 30-day logs, kept data", () => {
