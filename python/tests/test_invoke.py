@@ -96,3 +96,18 @@ def test_missing_model_is_a_usage_error_naming_the_fix(emulator_ready, tmp_path)
     r = ml_lambda("--event", event, env={"MODEL_DIR": "", "MODEL_BUCKET": ""})
     assert r.returncode == 2
     assert "no model given: pass --model-dir DIR" in r.stderr
+
+
+def test_the_onnx_backend_under_the_emulator(emulator_ready, tmp_path, onnx_model):
+    """MODEL_BACKEND=onnx with the model the build step exported: the function as Lambda would run it on the zip
+    path (model from a local directory here instead of S3). Human output, to see the function's own logs."""
+    texts = ["Embeddings without torch.", "onnxruntime runs the exported graph.", "Bananas are yellow."]
+    event = write_event(tmp_path, {"texts": texts, "cluster": {"min_cluster_size": 2}})
+    r = ml_lambda("--event", event, "--model-dir", onnx_model["stagedDir"], "--env", "MODEL_BACKEND=onnx", "--repeat", "2")
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert "[3 embeddings of 384 (float); --json prints them]" in r.stdout
+    loaded = [json.loads(line.split("| ", 1)[1]) for line in r.stderr.splitlines() if '"message":"model loaded"' in line]
+    assert len(loaded) == 1 and loaded[0]["backend"] == "onnx" and loaded[0]["dimension"] == 384, loaded
+    measured = re.search(r"\[1/2 cold\] measured by ml-lambda: init (\d+) ms.*max memory (\d+) MB", r.stderr)
+    assert measured, r.stderr
+    print(f"\nemulator, onnx backend: init {measured.group(1)} ms, peak RSS {measured.group(2)} MB")
