@@ -80,6 +80,22 @@ describe("model preparation", function () {
         assert.notStrictEqual(modelObjectKey(before), modelObjectKey(after));
     });
 
+    it("an edit that keeps a file's size is still seen (the hash memo is keyed by mtime too)", () => {
+        const copy = path.join(tmp, "model");
+        fs.cpSync(TINY, copy, { recursive: true });
+        const cache = path.join(tmp, "c");
+        const before = prepareModel({ path: copy, name: "m" }, cache);
+        assert.ok(fs.existsSync(path.join(cache, "prepare-memo.json")), "the memo is written");
+        const file = path.join(copy, "model.safetensors");
+        const bytes = fs.readFileSync(file);
+        bytes[0] ^= 0xff; // same length, different content
+        fs.writeFileSync(file, bytes);
+        fs.utimesSync(file, new Date(), new Date(Date.now() + 5000)); // as an editor saving later would
+        const after = prepareModel({ path: copy, name: "m" }, cache);
+        assert.notStrictEqual(after.sha256, before.sha256);
+        assert.strictEqual(prepareModel({ path: copy, name: "m" }, cache).sha256, after.sha256);
+    });
+
     it("finds a pinned revision in a Hugging Face cache (HF_HUB_CACHE) without any network", () => {
         const hub = path.join(tmp, "hf");
         const snap = path.join(hub, "models--acme--tiny", "snapshots", REV);

@@ -65,15 +65,16 @@ def test_retrieval_finds_the_same_nearest_document(which, torch_backend, fp32, i
     assert found == list(RETRIEVAL_QUERIES.values())
 
 
-def test_int8_ranks_documents_like_torch(torch_backend, int8):
-    """Beyond the top hit: the whole ranking of documents per query, top 3 in the same order."""
+def test_int8_similarities_stay_close_to_torch(torch_backend, int8):
+    """Beyond the top hit: every query-document similarity moves little (ranks 2-3 among unrelated documents are
+    near ties at ~0.1 and may swap; the scores themselves should not drift)."""
     keys = list(RETRIEVAL_DOCS)
-    docs_t, docs_q = torch_backend.encode([RETRIEVAL_DOCS[k] for k in keys]), int8.encode([RETRIEVAL_DOCS[k] for k in keys])
-    q_t, q_q = torch_backend.encode(list(RETRIEVAL_QUERIES)), int8.encode(list(RETRIEVAL_QUERIES))
-    top_t = np.argsort(-(q_t @ docs_t.T), axis=1)[:, :3]
-    top_q = np.argsort(-(q_q @ docs_q.T), axis=1)[:, :3]
-    assert (top_t[:, 0] == top_q[:, 0]).all()
-    assert (top_t == top_q).mean() >= 0.9, (top_t, top_q)
+    docs = [RETRIEVAL_DOCS[k] for k in keys]
+    sim_t = torch_backend.encode(list(RETRIEVAL_QUERIES)) @ torch_backend.encode(docs).T
+    sim_q = int8.encode(list(RETRIEVAL_QUERIES)) @ int8.encode(docs).T
+    drift = np.abs(sim_t - sim_q).max()
+    assert drift <= 0.05, drift
+    print(f"\nonnx int8: largest query-document similarity change {drift:.4f}")
 
 
 def test_tokenization_is_sentence_transformers_own(torch_backend, fp32):
