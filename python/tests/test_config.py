@@ -12,8 +12,8 @@ SHA = "a" * 64
 
 def test_defaults_are_the_documented_ones():
     s = Settings.from_env({"MODEL_DIR": "/opt/ml/model"})
-    assert (s.model_name, s.backend, s.max_texts, s.max_text_chars) == ("all-MiniLM-L6-v2", "torch", 1000, 10_000)
-    assert s.max_cluster_texts == 1000
+    assert (s.model_name, s.backend, s.max_texts, s.max_text_chars) == ("all-MiniLM-L6-v2", "torch", 512, 10_000)
+    assert s.max_cluster_texts == 3000
     assert s.model_dir == "/opt/ml/model" and s.s3_model is None
     assert s.model_cache_dir == "/tmp/ml-lambda-model"
 

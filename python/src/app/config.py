@@ -10,18 +10,22 @@
 | MODEL_CACHE_DIR   | /tmp/ml-lambda-model  | zip path: where the archive is unpacked (one directory per sha256)      |
 | MODEL_NAME        | all-MiniLM-L6-v2      | reported as `model` in every response                                   |
 | MODEL_BACKEND     | torch                 | embedding backend (see app/backends)                                    |
-| MAX_TEXTS         | 1000                  | most texts per request (above: 400)                                     |
+| MAX_TEXTS         | 512                   | most texts per request (above: 400)                                     |
 | MAX_TEXT_CHARS    | 10000                 | most characters per text (above: 400)                                   |
-| MAX_CLUSTER_TEXTS | 1000                  | most texts in a request that asks for clustering (above: 400)           |
+| MAX_CLUSTER_TEXTS | 3000                  | most texts in a request that asks for clustering (above: 400)           |
 
-Why these limits: all-MiniLM-L6-v2 truncates input at 256 word pieces (roughly 1,000-1,500 characters of
-English), so 10,000 characters is generous while keeping tokenization cost bounded. 1,000 texts is a batch the
-function embeds in well under a minute on one vCPU; in JSON floats such a batch is ~8.8 MB, above Lambda's
-6 MB response limit, so large batches must ask for `"encoding": "base64"` (the 413 says so).
+Why these limits (measured by bench/, figures in python/README.md): all-MiniLM-L6-v2 reads at most 256 word
+pieces per text (roughly 1,000-1,500 characters of English), so 10,000 characters is generous while keeping
+tokenization cost bounded. Embedding time grows with the texts' length; at the worst case, 256 word pieces each,
+one vCPU (1,769 MB) embeds about 15 texts per second with any backend, so 512 texts take ~35 s: inside the 60 s
+timeout the stacks use, with room for clustering and the response. Functions with more memory (vCPUs) or a
+longer timeout can raise MAX_TEXTS in proportion. In JSON floats 512 embeddings are ~4.5 MB, under Lambda's 6 MB
+response limit; larger batches must ask for `"encoding": "base64"` (the 413 says so).
 
-MAX_CLUSTER_TEXTS bounds clustering's memory and time: exact HDBSCAN holds an n x n float64 distance matrix
-(8 n^2 bytes: 8 MB at 1,000 texts, 200 MB at 5,000, 800 MB at 10,000) and its time grows with n^2; see
-python/README.md for the measured figures behind both defaults.
+MAX_CLUSTER_TEXTS bounds clustering's memory when MAX_TEXTS is raised: exact HDBSCAN holds an n x n float64
+distance matrix (8 n^2 bytes: 2 MB at 512 texts, 72 MB at 3,000, 800 MB at 10,000) and its time grows with n^2
+(~0.3 s at 3,000 on one vCPU). 3,000 is about the most embeddings a 6 MB response carries even in base64, so a
+larger clustering request could not be answered anyway.
 """
 from __future__ import annotations
 
@@ -33,9 +37,9 @@ from typing import Mapping, Optional
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 DEFAULT_BACKEND = "torch"
 DEFAULT_MODEL_CACHE_DIR = "/tmp/ml-lambda-model"
-DEFAULT_MAX_TEXTS = 1000
+DEFAULT_MAX_TEXTS = 512
 DEFAULT_MAX_TEXT_CHARS = 10_000
-DEFAULT_MAX_CLUSTER_TEXTS = 1000
+DEFAULT_MAX_CLUSTER_TEXTS = 3000
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
