@@ -105,6 +105,7 @@ function invoke(event: object, modelDir: string, env: Record<string, string>, op
     for (const [k, v] of Object.entries(env)) args.push("--env", `${k}=${v}`);
     if (opts.handlerDir) args.push("--handler-dir", opts.handlerDir);
     const r = opts.pinOneCpu ? run("taskset", ["-c", "0", TS_NODE, ...args], { timeoutS: 1200 }) : run(TS_NODE, args, { timeoutS: 1200 });
+    fs.rmSync(eventFile, { force: true });
     if (r.status !== 0) throw new Error(`ml-lambda invoke failed (exit ${r.status}):\n${r.stderr.slice(-3000)}`);
     const response = JSON.parse(r.stdout);
     if (response.statusCode !== 200) throw new Error(`the function answered ${response.statusCode}: ${String(response.body).slice(0, 500)}`);

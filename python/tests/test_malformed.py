@@ -192,4 +192,6 @@ def test_property_run_covered_both_outcomes():
     if not event_statuses:
         pytest.skip("runs only after the property test in the same session")
     print(dict(event_statuses))
-    assert event_statuses[200] >= 20 and event_statuses[400] >= 100, event_statuses
+    # Hypothesis draws differ from run to run: over 13 runs of 250 events the 400s ranged from 77 to 148 (the
+    # 200s from 102 to 173), so a floor of 100 failed about one run in ten; 50 still proves both paths ran.
+    assert event_statuses[200] >= 20 and event_statuses[400] >= 50, event_statuses
