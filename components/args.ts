@@ -123,7 +123,11 @@ export interface MlLambdaArgs {
      */
     model?: ModelSource;
     /**
-     * Embedding backend. "onnx"/"onnx-int8" run on onnxruntime + tokenizers (no torch) and fit the zip path.
+     * Embedding backend. "onnx"/"onnx-int8" run on onnxruntime + tokenizers + numpy (no torch; ~158 MiB, fits the
+     * zip path); the model is exported to ONNX at deploy time with torch in an export Python
+     * (ML_LAMBDA_EXPORT_PYTHON, else a virtualenv created once under the cache from python/requirements-export.txt)
+     * and checked against sentence-transformers (cosine ≥ 0.999 for onnx, ≥ 0.98 for onnx-int8). "torch" runs
+     * sentence-transformers itself (image path: torch alone is far over the zip limit).
      * @default "torch"
      * @example "onnx"
      */

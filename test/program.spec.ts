@@ -101,7 +101,7 @@ describe("the program with the committed stack files", function () {
         assert.strictEqual(find(dev, "aws:appautoscaling/target:Target").length, 0);
     });
 
-    it("dev runs the onnx backend on the zip path, its model shipped as the ONNX export; prod runs torch on the image path", async () => {
+    it("dev and prod run the onnx backend on the zip path, the model shipped as the ONNX export", async () => {
         const devFn = one(dev, "aws:lambda/function:Function");
         assert.strictEqual(devFn.packageType, "Zip");
         assert.strictEqual(devFn.environment.variables.MODEL_BACKEND, "onnx");
@@ -115,8 +115,19 @@ describe("the program with the committed stack files", function () {
         for (const f of ["model.onnx", "tokenizer.json", "ml_lambda_onnx.json", "sentence_bert_config.json"]) assert.ok(names.includes(f), `${f} in ${names}`);
         assert.ok(!names.includes("model.safetensors"), "the torch weights stay out of the onnx artifact");
         const prodFn = one(prod, "aws:lambda/function:Function");
-        assert.strictEqual(prodFn.packageType, "Image");
-        assert.strictEqual(prodFn.environment.variables.MODEL_BACKEND, "torch");
+        assert.strictEqual(prodFn.packageType, "Zip");
+        assert.strictEqual(prodFn.environment.variables.MODEL_BACKEND, "onnx");
+    });
+
+    it("by measurement, the torch profile goes to the image path, torch named as the reason", async () => {
+        // The same program and stack with the full sentence-transformers profile (5+ GB of wheels, built once, cached).
+        const torch = await runOffline({ projectDir: REPO, stack: "dev", preview: false, configOverrides: { "ml-lambda:backend": "torch" } });
+        const o = torch.outputs as Record<string, any>;
+        assert.strictEqual(o.packaging, "image");
+        assert.ok(o.sizeReport.totalBytes > 262_144_000 * 10, `torch profile is ${o.sizeReport.totalBytes} bytes`);
+        assert.match(o.sizeReport.reasons.join(" "), /heaviest: torch /);
+        assert.strictEqual(one(torch, "aws:lambda/function:Function").packageType, "Image");
+        assert.match(o.imageUri, /@sha256:[0-9a-f]{64}$/);
     });
 
     it("prod is sized for traffic: 3008 MB, reserved + auto-scaled provisioned concurrency, 30-day logs, kept data", () => {
