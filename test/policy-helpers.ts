@@ -13,6 +13,7 @@ import {
     unknownCheckingProxy,
 } from "@pulumi/policy";
 import { TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../components/mlLambda";
+import { denyInsecureTransportPolicy } from "../components/iam";
 
 export const ACCOUNT = "123456789012";
 export const FN_NAME = "ml-lambda-dev-embeddings";
@@ -203,17 +204,7 @@ export function getHappyPathFunctionUrl(): Record<string, any> {
     return { functionName: FN_NAME, authorizationType: "AWS_IAM" };
 }
 
-export const tlsOnlyPolicy = (bucket = BUCKET) => JSON.stringify({
-    Version: "2012-10-17",
-    Statement: [{
-        Sid: "DenyInsecureTransport",
-        Effect: "Deny",
-        Principal: "*",
-        Action: "s3:*",
-        Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`],
-        Condition: { Bool: { "aws:SecureTransport": "false" } },
-    }],
-});
+export const tlsOnlyPolicy = (bucket = BUCKET) => JSON.stringify(denyInsecureTransportPolicy(`arn:aws:s3:::${bucket}`));
 
 export const lambdaTrust = JSON.stringify({
     Version: "2012-10-17",

@@ -184,22 +184,8 @@ export function layerKey(o: { requirementsText: string; constraints: Record<stri
     return crypto.createHash("sha256").update(JSON.stringify(input)).digest("hex");
 }
 
-interface CacheManifest {
-    format: 1;
-    key: string;
-    zipPath: string;
-    zipBytes: number;
-    zipSha256: string;
-    measurement: Measurement;
-    missingWheels: MissingWheel[];
-    pipErrors: string[];
-    slimmed?: SlimResult;
-    platforms: string[];
-    installer: string;
-    pipVersion: string;
-    buildMs: number;
-    weights: DependencyWeight[];
-}
+/** build.json: the LayerBuild minus what depends on where the entry lives (zipPath is relative to the entry). */
+type CacheManifest = Omit<LayerBuild, "dir" | "cacheHit"> & { format: 1 };
 
 interface Resolved {
     flat: ReturnType<typeof readRequirements>;
@@ -332,23 +318,8 @@ function readEntry(entry: string, key: string): LayerBuild | undefined {
     const zipPath = m.zipPath ? path.join(entry, m.zipPath) : "";
     if (!fs.existsSync(path.join(dir, "python"))) return undefined;
     if (zipPath && (!fs.existsSync(zipPath) || fs.statSync(zipPath).size !== m.zipBytes)) return undefined;
-    return {
-        key,
-        dir,
-        zipPath,
-        zipBytes: m.zipBytes,
-        zipSha256: m.zipSha256,
-        measurement: m.measurement,
-        missingWheels: m.missingWheels,
-        pipErrors: m.pipErrors,
-        cacheHit: true,
-        slimmed: m.slimmed,
-        platforms: m.platforms,
-        installer: m.installer,
-        pipVersion: m.pipVersion,
-        buildMs: m.buildMs,
-        weights: m.weights,
-    };
+    const { format: _format, ...build } = m;
+    return { ...build, key, dir, zipPath, cacheHit: true };
 }
 
 /** Removes temporary build directories whose process is gone (an interrupted build). */
