@@ -21,21 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "python" / "src"))
-
-
-def data(n: int, dim: int = 384, k: int = 20, sigma: float = 0.03, noise: float = 0.1, seed: int = 0):
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(k, dim))
-    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
-    truth = rng.integers(0, k, n)
-    x = centers[truth] + rng.normal(scale=sigma, size=(n, dim))
-    m = int(n * noise)
-    x[:m] = rng.normal(size=(m, dim))
-    truth[:m] = -1
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x.astype(np.float32), truth
+sys.path.insert(0, str(ROOT / "python" / "tests"))
 
 
 def main() -> int:
@@ -46,7 +32,11 @@ def main() -> int:
     args = ap.parse_args()
     import numpy as np
 
-    x, truth = data(args.n)
+    from corpus import blobs
+
+    # 20 clusters in 384 dims, spread 0.03, 10 % noise, float32 like the function's embeddings.
+    x, truth = blobs(args.n, 384, 20, 0.03, seed=0)
+    x = x.astype(np.float32)
     # Imports before the clock: each method is timed on its work, not on loading its library.
     from app.clustering import ClusterParams, cluster
     from sklearn.cluster import HDBSCAN

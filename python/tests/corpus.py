@@ -106,3 +106,20 @@ CLUSTER_TOPICS = {
         "The drummer kept a steady rhythm all night.", "He composed a song for his friend's wedding.",
     ],
 }
+
+
+# Synthetic embeddings for the clustering tests and the benchmark (bench/py/cluster.py).
+def blobs(n: int, dim: int, k: int, spread: float, seed: int, noise: float = 0.1) -> tuple["np.ndarray", "np.ndarray"]:
+    """k clusters around random unit directions, plus a share of uniform noise, all on the unit sphere (like
+    embeddings)."""
+    import numpy as np  # here, so importing the texts does not load numpy
+
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(k, dim))
+    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
+    truth = rng.integers(0, k, n)
+    x = centers[truth] + rng.normal(scale=spread, size=(n, dim))
+    m = int(n * noise)
+    x[:m] = rng.normal(size=(m, dim))
+    truth[:m] = -1
+    return x / np.linalg.norm(x, axis=1, keepdims=True), truth

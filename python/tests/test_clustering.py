@@ -16,6 +16,7 @@ from app.clustering import ClusterParams
 from app.config import Settings
 from app.hdbscan_exact import hdbscan
 from app.request import BadRequest, parse_event
+from corpus import blobs
 
 PARAMS = [
     dict(min_cluster_size=5),
@@ -26,20 +27,6 @@ PARAMS = [
     dict(min_cluster_size=4, cluster_selection_epsilon=0.2, cluster_selection_method="leaf", allow_single_cluster=True),
     dict(min_cluster_size=2),
 ]
-
-
-def blobs(n: int, dim: int, k: int, spread: float, seed: int, noise: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """k clusters around random unit directions, plus a share of uniform noise, all on the unit sphere (like
-    embeddings)."""
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(k, dim))
-    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
-    truth = rng.integers(0, k, n)
-    x = centers[truth] + rng.normal(scale=spread, size=(n, dim))
-    m = int(n * noise)
-    x[:m] = rng.normal(size=(m, dim))
-    truth[:m] = -1
-    return x / np.linalg.norm(x, axis=1, keepdims=True), truth
 
 
 def sklearn_labels(x: np.ndarray, **params) -> np.ndarray | None:
