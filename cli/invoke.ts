@@ -1,32 +1,39 @@
 /**
- * `ml-lambda invoke`: run the Python handler the way Lambda does, in AWS's runtime interface emulator.
+ * `ml-lambda invoke`: run a function the way Lambda does, in AWS's runtime interface emulator. Two modes:
  *
- *   aws-lambda-rie <venv python> -m awslambdaric app.handler.lambda_handler     (cwd: the handler directory)
+ *  - `--stack NAME` (the faithful run, what a figure of the product must come from): exactly the artifacts
+ *    `ml-lambda plan` built and recorded for that stack (code zip, layer zips, model object, environment, memory,
+ *    timeout, /tmp), unpacked into a private root and run on the runtime's own CPython; see cli/run/index.ts.
+ *    Prints, per invocation, the emulator's REPORT line and our own figures: time to first response (runtime
+ *    start to first response, cold), init (the emulator's INIT REPORT), the invoke alone (REPORT Duration), peak
+ *    RSS (VmHWM from /proc) and /tmp used.
+ *  - `--model-dir DIR` / `--handler-dir DIR` (the source run, for a quick loop while editing the handler): the
+ *    handler's source on this repository's .cache/venv, a local model directory. Not the deployed artifacts.
  *
- * then POST the event to the emulator's invoke endpoint, print the handler's response and the emulator's REPORT
- * line, unchanged. Two of that line's figures do not mean what they mean on Lambda (checked against the emulator's
- * source, internal/lambda/rie/handlers.go):
- *  - "Init Duration" times only the emulator's asynchronous sandbox.Init call (well under 1 ms); the runtime's
- *    real init (Python start, importing the handler, loading the model) happens inside the first invocation's
- *    "Duration". The emulator does log the real figure, at INFO level: "INIT REPORT(durationMs: N)" after
- *    "INIT RTDONE", timed from starting the runtime to its first request for work, as Lambda times Init Duration.
- *    We print that, labelled; when it is missing, the first Duration minus the handler's own time for that
- *    request (the `duration_ms` of its "request done" log line).
- *  - "Max Memory Used" repeats the configured memory size. We print the peak resident memory (VmHWM, from /proc)
- *    of the runtime process tree instead, also labelled.
+ * Two figures of the emulator's REPORT line do not mean what they mean on Lambda (see cli/run/report.ts):
+ * "Init Duration" (the emulator's own sandbox.Init, under 1 ms; the runtime's init is in its INIT REPORT log
+ * line, which we print) and "Max Memory Used" (repeats the memory size; we print peak RSS instead).
  */
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
 import * as path from "path";
+import { handlerDurationMs, initReportMs, parseReportLine, Report } from "./run/report";
 
 export const USAGE = [
-    "Usage: ml-lambda invoke --event FILE [--json] [--model-dir DIR] [--handler-dir DIR] [--env K=V ...]",
-    "                        [--repeat N] [--memory MB] [--timeout SECONDS]",
+    "Usage: ml-lambda invoke --stack NAME --event FILE [--json] [--cpus N] [--repeat N] [--project DIR] [--function NAME] [--port N]",
+    "       ml-lambda invoke --event FILE --model-dir DIR [--handler-dir DIR] [--env K=V ...] [--repeat N] [--memory MB] [--timeout SECONDS]",
     "",
+    "  --stack NAME       run what `ml-lambda plan --stack NAME` built, as deployed (the faithful run)",
     "  --event FILE       the invocation event (JSON); '-' reads standard input",
     "  --json             print exactly the handler's response object on stdout, nothing else",
+    "  --cpus N           pin the function to N CPUs (Lambda gives 1 vCPU at 1,769 MB; default: not pinned)",
+    "  --project DIR      the Pulumi project (default: .)",
+    "  --function NAME    which function, when the stack has several",
+    "  --port N           the emulator's invoke endpoint on 127.0.0.1 (default: a free port)",
+    "",
+    "Source run (the handler's source on .cache/venv; not the deployed artifacts):",
     "  --model-dir DIR    a sentence-transformers model directory (sets MODEL_DIR); or pass --env MODEL_BUCKET=...",
     "  --handler-dir DIR  the function code root (default: python/src of this package)",
     "  --env K=V          an environment variable for the function (repeatable)",
@@ -34,8 +41,11 @@ export const USAGE = [
     "  --memory MB        AWS_LAMBDA_FUNCTION_MEMORY_SIZE the emulator reports (default 3008)",
     "  --timeout SECONDS  function timeout (default 300)",
     "",
-    "Needs .cache/venv and .cache/bin/aws-lambda-rie: run `bash scripts/setup-python.sh` once.",
-    "The emulator may also come from the ML_LAMBDA_RIE environment variable or PATH.",
+    "",
+    "The faithful run needs Linux mount namespaces (root, or unprivileged user namespaces), a CPython of the",
+    "runtime's version (ML_LAMBDA_RUNTIME_PYTHON, pyenv, or `uv python find`), aws-lambda-rie (ML_LAMBDA_RIE, PATH,",
+    "or built with `go install`) and, for the model in S3, moto (ML_LAMBDA_MOTO_SERVER, or a managed venv).",
+    "The source run needs .cache/venv and .cache/bin/aws-lambda-rie: run `bash scripts/setup-python.sh` once.",
 ].join("\n");
 
 export const HANDLER = "app.handler.lambda_handler";
@@ -52,6 +62,12 @@ export class InvokeError extends Error {
 export interface InvokeOptions {
     event: string;
     json: boolean;
+    /** The faithful run of this stack's recorded build. */
+    stack?: string;
+    cpus?: number;
+    project?: string;
+    functionName?: string;
+    port?: number;
     modelDir?: string;
     handlerDir?: string;
     env: Record<string, string>;
@@ -76,6 +92,11 @@ export function parseArgs(argv: string[]): InvokeOptions {
         const arg = argv[i];
         switch (arg) {
             case "--event": opts.event = value(i, arg); i++; break;
+            case "--stack": opts.stack = value(i, arg); i++; break;
+            case "--cpus": opts.cpus = positive(value(i, arg), arg); i++; break;
+            case "--project": opts.project = value(i, arg); i++; break;
+            case "--function": opts.functionName = value(i, arg); i++; break;
+            case "--port": opts.port = positive(value(i, arg), arg); i++; break;
             case "--json": opts.json = true; break;
             case "--model-dir": opts.modelDir = value(i, arg); i++; break;
             case "--handler-dir": opts.handlerDir = value(i, arg); i++; break;
@@ -94,6 +115,18 @@ export function parseArgs(argv: string[]): InvokeOptions {
         }
     }
     if (!opts.event) throw new InvokeError(`--event FILE is required\n\n${USAGE}`);
+    if (opts.stack !== undefined) {
+        const sourceOnly = ([["--model-dir", opts.modelDir], ["--handler-dir", opts.handlerDir], ["--env", Object.keys(opts.env).length ? "x" : undefined]] as const)
+            .filter(([, v]) => v !== undefined).map(([k]) => k);
+        if (sourceOnly.length) throw new InvokeError(`${sourceOnly.join(", ")}: only for the source run; --stack runs the recorded build as it is (change the stack and plan again)`);
+        for (const k of ["memoryMb", "timeoutS"] as const) {
+            if (argv.includes(k === "memoryMb" ? "--memory" : "--timeout")) throw new InvokeError(`${k === "memoryMb" ? "--memory" : "--timeout"}: --stack takes the function's own from the plan`);
+        }
+    } else {
+        for (const [flag, v] of [["--cpus", opts.cpus], ["--project", opts.project], ["--function", opts.functionName], ["--port", opts.port]] as const) {
+            if (v !== undefined) throw new InvokeError(`${flag} needs --stack NAME (the faithful run)`);
+        }
+    }
     return opts;
 }
 
@@ -143,37 +176,8 @@ export function findPython(root: string): string {
     return python;
 }
 
-export interface Report {
-    requestId: string;
-    initDurationMs?: number;
-    durationMs: number;
-    billedDurationMs: number;
-    memorySizeMb: number;
-    maxMemoryUsedMb: number;
-    line: string;
-}
-
-/** Parses the emulator's (and Lambda's) tab-separated REPORT line. */
-export function parseReportLine(line: string): Report | undefined {
-    const m = /REPORT RequestId: (\S+)/.exec(line);
-    if (!m) return undefined;
-    const num = (label: string): number | undefined => {
-        const r = new RegExp(`${label}: ([0-9.]+)`).exec(line);
-        return r ? Number(r[1]) : undefined;
-    };
-    const duration = num("Duration");
-    if (duration === undefined) return undefined;
-    return {
-        requestId: m[1],
-        initDurationMs: num("Init Duration"),
-        // "Init Duration" also matches "Duration: "; search the plain one after the init field.
-        durationMs: num("\\tDuration") ?? duration,
-        billedDurationMs: num("Billed Duration") ?? Math.ceil(duration),
-        memorySizeMb: num("Memory Size") ?? 0,
-        maxMemoryUsedMb: num("Max Memory Used") ?? 0,
-        line: line.trim(),
-    };
-}
+export { parseReportLine, initReportMs, handlerDurationMs } from "./run/report";
+export type { Report } from "./run/report";
 
 function childPids(pid: number): number[] {
     const out: number[] = [];
@@ -209,26 +213,6 @@ export function runtimePeakRssMb(emulatorPid: number): number | undefined {
     };
     for (const c of childPids(emulatorPid)) visit(c);
     return seen ? totalKb / 1024 : undefined;
-}
-
-/** The runtime's real init time from the emulator's own log: "INIT REPORT(durationMs: 5872.616000)". */
-export function initReportMs(line: string): number | undefined {
-    const m = /\(rapid\) INIT REPORT\(durationMs: ([0-9.]+)\)/.exec(line);
-    return m ? Number(m[1]) : undefined;
-}
-
-/** The handler's own time for a request, from its structured "request done" log line (app/handler.py). */
-export function handlerDurationMs(line: string): { requestId: string; durationMs: number } | undefined {
-    if (!line.startsWith("{")) return undefined;
-    try {
-        const rec = JSON.parse(line);
-        if (rec.message === "request done" && typeof rec.function_request_id === "string" && typeof rec.duration_ms === "number") {
-            return { requestId: rec.function_request_id, durationMs: rec.duration_ms };
-        }
-    } catch {
-        // Not one of ours.
-    }
-    return undefined;
 }
 
 function freePort(): Promise<number> {
@@ -292,7 +276,7 @@ function post(port: number, payload: string, timeoutMs: number): Promise<InvokeR
     });
 }
 
-function readEvent(file: string): string {
+export function readEvent(file: string): string {
     let text: string;
     try {
         text = file === "-" ? fs.readFileSync(0, "utf8") : fs.readFileSync(file, "utf8");
@@ -362,11 +346,12 @@ export async function run(argv: string[]): Promise<number> {
         throw e;
     }
     try {
+        if (opts.stack !== undefined) return await (await import("./invokeStack")).invokeStack(opts);
         return await invoke(opts);
     } catch (e) {
-        if (e instanceof InvokeError) {
-            console.error(`ml-lambda invoke: ${e.message}`);
-            return e.exitCode;
+        if (e instanceof InvokeError || (e as Error)?.name === "RunError") {
+            console.error(`ml-lambda invoke: ${(e as Error).message}`);
+            return (e as InvokeError).exitCode;
         }
         throw e;
     }

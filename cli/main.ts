@@ -26,8 +26,9 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
         load: () => import("./plan"),
     },
     invoke: {
-        summary: "invoke the handler locally in AWS's runtime interface emulator, the way Lambda does",
-        usage: "ml-lambda invoke --event FILE [--json] [--model-dir DIR] [--handler-dir DIR] [--env K=V ...] [--repeat N]",
+        summary: "run a stack's planned build locally as Lambda runs it (--stack), or the handler's source, in AWS's runtime emulator",
+        usage: "ml-lambda invoke --stack NAME --event FILE [--json] [--cpus N] [--repeat N] [--project DIR] [--function NAME] [--port N]\n" +
+            "       ml-lambda invoke --event FILE --model-dir DIR [--handler-dir DIR] [--env K=V ...] [--repeat N]   (source run)",
         load: () => import("./invoke"),
     },
 };

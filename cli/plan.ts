@@ -9,8 +9,9 @@ import * as path from "path";
 import { parseArgs } from "util";
 import { MlLambdaError } from "../components/errors";
 import type { SizeReport } from "../components/mlLambda";
-import { formatSizeTable } from "../components/packaging";
+import { defaultCacheDir, formatSizeTable } from "../components/packaging";
 import { OfflineRun, RecordedResource, resourceKey, runOffline } from "./offline";
+import { recordDeployment } from "./run/manifest";
 
 export const OFFLINE_NOTE =
     "OFFLINE PLAN: the program ran under Pulumi's mock engine in preview mode, without credentials; nothing was " +
@@ -35,6 +36,8 @@ export interface PlanResult {
     outputs: Record<string, unknown>;
     mandatoryViolations: number;
     advisoryViolations: number;
+    /** The deployment manifest written for `ml-lambda invoke --stack` (when asked to record). */
+    deployment?: string;
 }
 
 /** The inputs worth a glance per resource type: [label, dotted path into the inputs]. */
@@ -125,8 +128,10 @@ export function policyConfigFor(projectDir: string, stack: string, explicit?: st
     return fs.existsSync(candidate) ? candidate : undefined;
 }
 
-export async function plan(opts: { projectDir: string; stack: string; policyConfig?: string }): Promise<PlanResult> {
+export async function plan(opts: { projectDir: string; stack: string; policyConfig?: string; record?: boolean }): Promise<PlanResult> {
     const run = await runOffline({ projectDir: opts.projectDir, stack: opts.stack, preview: true });
+    // What was built, for `ml-lambda invoke --stack` (the faithful run): cli/run/manifest.ts.
+    const deployment = opts.record ? await recordDeployment(run, opts.projectDir, defaultCacheDir()) : undefined;
     const policies = await evaluate(run, policyConfigFor(opts.projectDir, opts.stack, opts.policyConfig));
     const decision = run.resources
         .filter((r) => r.type === "pulumi-ml-lambda:index:MlLambda" && r.inputs.sizeReport)
@@ -143,6 +148,7 @@ export async function plan(opts: { projectDir: string; stack: string; policyConf
         outputs: run.outputs,
         mandatoryViolations: count("mandatory"),
         advisoryViolations: count("advisory"),
+        deployment,
     };
 }
 
@@ -161,6 +167,7 @@ export function renderPlan(p: PlanResult): string {
         out.push(`  ${mark} ${pol.name} (${pol.enforcementLevel})`);
         for (const v of pol.violations) out.push(`         ${v.resource ? v.resource + ": " : ""}${v.message}`);
     }
+    if (p.deployment) out.push("", `Build recorded for \`ml-lambda invoke --stack ${p.stack}\`: ${path.relative(process.cwd(), p.deployment)}`);
     out.push("", p.mandatoryViolations > 0 ? "Result: REFUSED (mandatory policy violations above)" : "Result: OK");
     return out.join("\n");
 }
@@ -177,7 +184,7 @@ export async function run(argv: string[]): Promise<number> {
         strict: true,
     });
     try {
-        const result = await plan({ projectDir: path.resolve(values.project!), stack: values.stack!, policyConfig: values["policy-config"] });
+        const result = await plan({ projectDir: path.resolve(values.project!), stack: values.stack!, policyConfig: values["policy-config"], record: true });
         if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
         else console.log(renderPlan(result));
         return result.mandatoryViolations > 0 ? 1 : 0;

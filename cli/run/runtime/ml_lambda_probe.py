@@ -1,0 +1,73 @@
+"""Test-only probe of ml-lambda's faithful run (loaded only when ML_LAMBDA_PROBE=1; see ml_lambda_bootstrap.py).
+
+Wraps the function's real handler (ML_LAMBDA_PROBE_TARGET, imported here at init exactly as the runtime would
+import it) and, after every invocation, writes one line to stderr:
+  ML_LAMBDA_PROBE {"modules": {name: origin}, "maps": [...], "sys_path": [...], "tmp_at_start": [...], ...}
+so a test can check where every loaded module and every mapped file came from, which paths are writable, and
+that /tmp started empty. The function's response is returned unchanged.
+"""
+import errno
+import importlib
+import json
+import os
+import sys
+
+# Before the function's module is imported: /tmp as the runtime found it.
+TMP_AT_START = sorted(os.listdir("/tmp"))
+
+_target = os.environ["ML_LAMBDA_PROBE_TARGET"]
+_module_name, _, _function_name = _target.rpartition(".")
+_function = getattr(importlib.import_module(_module_name), _function_name)
+
+
+def _origin(module):
+    spec = getattr(module, "__spec__", None)
+    origin = getattr(module, "__file__", None) or (spec.origin if spec is not None else None)
+    if origin is None and hasattr(module, "__path__"):
+        return "namespace:" + ",".join(list(module.__path__))
+    return origin or "unknown"
+
+
+def _maps():
+    files = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                parts = line.split(None, 5)
+                if len(parts) == 6 and parts[5].startswith("/"):
+                    files.add(parts[5].strip())
+    except OSError:
+        pass
+    return sorted(files)
+
+
+def _writable(path):
+    probe = os.path.join(path, ".ml-lambda-probe-write")
+    try:
+        with open(probe, "w") as f:
+            f.write("x")
+        os.unlink(probe)
+        return "writable"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+
+
+def handler(event, context):
+    result = _function(event, context)
+    report = {
+        "modules": {name: _origin(m) for name, m in list(sys.modules.items()) if m is not None},
+        "maps": _maps(),
+        "sys_path": list(sys.path),
+        "prefix": sys.prefix,
+        "executable": sys.executable,
+        "version": sys.version.split()[0],
+        "uid": os.getuid(),
+        "gid": os.getgid(),
+        "cwd": os.getcwd(),
+        "env": dict(os.environ),
+        "tmp_at_start": TMP_AT_START,
+        "tmp_now": sorted(os.listdir("/tmp")),
+        "writable": {p: _writable(p) for p in ("/var/task", "/opt", "/var/runtime", "/var/lang", "/tmp")},
+    }
+    os.write(2, ("ML_LAMBDA_PROBE " + json.dumps(report) + "\n").encode())
+    return result

@@ -1,0 +1,206 @@
+/**
+ * The pure half of the faithful run: the function's environment as Lambda sets it, and the shell script that
+ * builds the function's private root inside a new mount namespace. Both are plain data, tested directly.
+ *
+ * The root, built on a tmpfs in a private mount namespace (nothing on the host changes; it all goes away with the
+ * last process):
+ *   /var/task     the code zip, unpacked, read-only
+ *   /opt          the layers, unpacked in order (a later layer's files over an earlier one's), read-only
+ *   /var/lang     the runtime's CPython (its prefix), read-only, with its site-packages hidden by an empty mount
+ *   /var/runtime  awslambdaric + boto3 for that Python, our bootstrap, read-only
+ *   /tmp          a fresh tmpfs per start, sized like the function's ephemeral storage
+ *   /usr /etc ... the host's, read-only (Lambda has Amazon Linux 2023's here: glibc 2.34, its libstdc++ and CA
+ *                 bundle; this machine's may be newer), /etc/passwd and /etc/group with Lambda's sandbox user
+ *   /dev          null, zero, full, random, urandom only: no /dev/shm, as on Lambda (multiprocessing queues fail
+ *                 there too)
+ *   /proc /sys    the host's (no PID namespace: the function could see the host's processes; Lambda shows its own)
+ * The runtime runs as uid 993 / gid 990 (sbx_user1051, Lambda's) when the runner is root; with `unshare -rm` (no
+ * root) it runs as the invoking user mapped to root in a user namespace, and read-only mounts still hold.
+ */
+import { MEMORY_ONE_VCPU_MB } from "../../components/limits";
+import type { DeployedFunction } from "./types";
+
+/** Lambda's sandbox user: sbx_user1051, uid 993, gid 990. */
+export const SANDBOX_UID = 993;
+export const SANDBOX_GID = 990;
+
+export const PASSWD = `root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:${SANDBOX_UID}:${SANDBOX_GID}::/home/sbx_user1051:/sbin/nologin\n`;
+export const GROUP = `root:x:0:\nsbx_user1051:x:${SANDBOX_GID}:\n`;
+
+/** Dummy credentials: moto accepts any; Lambda would give the execution role's. */
+export const DUMMY_CREDENTIALS = {
+    AWS_ACCESS_KEY_ID: "AKIAMLLAMBDALOCAL000",
+    AWS_SECRET_ACCESS_KEY: "ml-lambda-local-secret-not-a-real-key",
+    AWS_SESSION_TOKEN: "ml-lambda-local-session",
+};
+
+/** The vCPU share Lambda gives a memory size (1 vCPU at 1,769 MB), for the notes the CLI prints. */
+export function vcpuShare(memoryMb: number): number {
+    return memoryMb / MEMORY_ONE_VCPU_MB;
+}
+
+/** A log stream name in Lambda's shape: 2026/11/30/[$LATEST]<32 hex>. */
+export function logStreamName(now: Date, hex32: string): string {
+    const d = now.toISOString().slice(0, 10).replace(/-/g, "/");
+    return `${d}/[$LATEST]${hex32}`;
+}
+
+/**
+ * The environment the runtime starts with. Reserved variables as Lambda sets them
+ * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime:
+ * _HANDLER, AWS_REGION, AWS_DEFAULT_REGION, AWS_EXECUTION_ENV, AWS_LAMBDA_FUNCTION_NAME/_MEMORY_SIZE/_VERSION,
+ * AWS_LAMBDA_INITIALIZATION_TYPE, AWS_LAMBDA_LOG_GROUP_NAME/_STREAM_NAME, the credentials, LAMBDA_TASK_ROOT,
+ * LAMBDA_RUNTIME_DIR, TZ), the unreserved defaults (LANG, PATH, LD_LIBRARY_PATH, PYTHONPATH), the logging config's
+ * AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL, then the function's own variables verbatim (Lambda refuses
+ * reserved keys at deploy time, so they cannot collide; unreserved ones override the defaults, as on Lambda).
+ * Two local-only additions: AWS_ENDPOINT_URL_S3 (the local moto) and AWS_LAMBDA_FUNCTION_TIMEOUT (the emulator
+ * reads it to enforce the timeout and passes it on; Lambda does not set it).
+ */
+export function lambdaEnvironment(fn: DeployedFunction, o: { s3Endpoint?: string; logStream: string; probe?: boolean }): Record<string, string> {
+    const env: Record<string, string> = {
+        _HANDLER: fn.handler,
+        AWS_REGION: fn.region,
+        AWS_DEFAULT_REGION: fn.region,
+        AWS_EXECUTION_ENV: `AWS_Lambda_${fn.runtime}`,
+        AWS_LAMBDA_FUNCTION_NAME: fn.name,
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
+        AWS_LAMBDA_FUNCTION_VERSION: "$LATEST",
+        AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand",
+        AWS_LAMBDA_LOG_GROUP_NAME: fn.logging?.logGroup ?? `/aws/lambda/${fn.name}`,
+        AWS_LAMBDA_LOG_STREAM_NAME: o.logStream,
+        ...DUMMY_CREDENTIALS,
+        LAMBDA_TASK_ROOT: "/var/task",
+        LAMBDA_RUNTIME_DIR: "/var/runtime",
+        TZ: ":UTC",
+        LANG: "en_US.UTF-8",
+        PATH: "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+        LD_LIBRARY_PATH: "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
+        PYTHONPATH: "/var/runtime",
+        AWS_LAMBDA_FUNCTION_TIMEOUT: String(fn.timeoutS),
+    };
+    if ((fn.logging?.format ?? "").toUpperCase() === "JSON") {
+        env.AWS_LAMBDA_LOG_FORMAT = "JSON";
+        env.AWS_LAMBDA_LOG_LEVEL = (fn.logging?.applicationLogLevel ?? "INFO").toUpperCase();
+    }
+    Object.assign(env, fn.environment);
+    if (o.s3Endpoint) env.AWS_ENDPOINT_URL_S3 = o.s3Endpoint;
+    if (o.probe) env.ML_LAMBDA_PROBE = "1";
+    return env;
+}
+
+/** Single-quotes a string for sh. */
+export function sq(s: string): string {
+    return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export interface SandboxPlan {
+    /** An empty directory on the host used as the root's mount point (inside the namespace only). */
+    mountPoint: string;
+    /** Another one, for the read-only overlay's bottom layer (mount points for extra mounts under /opt). */
+    scratchPoint: string;
+    /** Host directories. */
+    code?: string;
+    layers: string[];
+    pythonPrefix: string;
+    pythonMinor: string;
+    runtimeDir: string;
+    /** Files with the sandbox user's /etc/passwd and /etc/group. */
+    passwdFile: string;
+    groupFile: string;
+    ephemeralStorageMb: number;
+    extraMounts: Array<{ source: string; target: string }>;
+    /** Host executables. */
+    tools: { mount: string; chroot: string; setpriv?: string; rie: string };
+    /** Drop to Lambda's uid/gid (root runner) or stay the mapped user (userns runner). */
+    dropPrivileges: boolean;
+    ports: { emulator: number; runtimeApi: number };
+    handler: string;
+}
+
+/** Host top-level directories the root borrows, read-only (a symlink stays a symlink, e.g. merged-/usr's /lib). */
+export const HOST_DIRS = ["usr", "etc", "bin", "sbin", "lib", "lib64", "lib32", "libx32"];
+
+/**
+ * The script `unshare -m` runs: mounts, then `exec aws-lambda-rie … chroot <root> setpriv … /var/runtime/bootstrap`.
+ * The emulator stays outside the chroot (it is not part of Lambda's filesystem) but inside the namespace; the runtime
+ * it starts on the first invoke enters the root. `set -e`: any failed mount stops the script with its message.
+ */
+export function sandboxScript(p: SandboxPlan): string {
+    const R = p.mountPoint;
+    const L: string[] = ["set -eu"];
+    const mount = sq(p.tools.mount);
+    const bindRo = (src: string, dst: string) => {
+        L.push(`${mount} --bind ${sq(src)} ${sq(dst)}`, `${mount} -o remount,bind,ro ${sq(dst)}`);
+    };
+    L.push(`${mount} -t tmpfs -o size=16m,mode=0755 ml-lambda-root ${sq(R)}`);
+    for (const d of HOST_DIRS) {
+        L.push(`if [ -L /${d} ]; then ln -s "$(readlink /${d})" ${sq(`${R}/${d}`)}; ` +
+            `elif [ -d /${d} ]; then mkdir ${sq(`${R}/${d}`)}; ${mount} --bind /${d} ${sq(`${R}/${d}`)}; ${mount} -o remount,bind,ro ${sq(`${R}/${d}`)}; fi`);
+    }
+    L.push(`mkdir -p ${["dev", "proc", "sys", "tmp", "opt", "var/task", "var/lang", "var/runtime", "home"].map((d) => sq(`${R}/${d}`)).join(" ")}`);
+    // /dev: the few devices a Lambda function has; no /dev/shm.
+    L.push(`${mount} -t tmpfs -o size=64k,mode=0755 ml-lambda-dev ${sq(`${R}/dev`)}`);
+    for (const dev of ["null", "zero", "full", "random", "urandom"]) {
+        L.push(`touch ${sq(`${R}/dev/${dev}`)}`, `${mount} --bind /dev/${dev} ${sq(`${R}/dev/${dev}`)}`);
+    }
+    L.push(`ln -s /proc/self/fd ${sq(`${R}/dev/fd`)}`, `ln -s /proc/self/fd/0 ${sq(`${R}/dev/stdin`)}`,
+        `ln -s /proc/self/fd/1 ${sq(`${R}/dev/stdout`)}`, `ln -s /proc/self/fd/2 ${sq(`${R}/dev/stderr`)}`);
+    L.push(`${mount} -o remount,ro ${sq(`${R}/dev`)}`);
+    L.push(`${mount} --rbind /proc ${sq(`${R}/proc`)}`);
+    L.push(`${mount} --rbind /sys ${sq(`${R}/sys`)}`, `${mount} -o remount,bind,ro ${sq(`${R}/sys`)}`);
+    L.push(`${mount} -t tmpfs -o size=${p.ephemeralStorageMb}m,mode=1777 ml-lambda-tmp ${sq(`${R}/tmp`)}`);
+    if (p.code) bindRo(p.code, `${R}/var/task`);
+    const optMounts = p.extraMounts.filter((m) => m.target === "/opt" || m.target.startsWith("/opt/"));
+    if (p.layers.length === 1 && optMounts.length === 0) {
+        bindRo(p.layers[0], `${R}/opt`);
+    } else if (p.layers.length > 0 || optMounts.length > 0) {
+        // A read-only overlay (no upper directory): the last layer on top, as Lambda extracts layers in order.
+        // Its bottom layer is a scratch tmpfs holding the mount points of extra mounts under /opt.
+        L.push(`${mount} -t tmpfs -o size=64k,mode=0755 ml-lambda-scratch ${sq(p.scratchPoint)}`);
+        for (const m of optMounts) L.push(`mkdir -p ${sq(p.scratchPoint + m.target.slice("/opt".length))}`);
+        const lower = [...p.layers].reverse().concat(p.scratchPoint).join(":");
+        L.push(`${mount} -t overlay -o ro,lowerdir=${sq(lower)} ml-lambda-opt ${sq(`${R}/opt`)}`);
+    }
+    bindRo(p.pythonPrefix, `${R}/var/lang`);
+    // The interpreter's own site-packages (pip, and whatever the host installed) is not the runtime's.
+    L.push(`${mount} -t tmpfs -o ro,size=4k,mode=0755 ml-lambda-empty ${sq(`${R}/var/lang/lib/python${p.pythonMinor}/site-packages`)}`);
+    bindRo(p.runtimeDir, `${R}/var/runtime`);
+    for (const m of p.extraMounts) {
+        if (!optMounts.includes(m)) L.push(`mkdir -p ${sq(R + m.target)}`);
+        bindRo(m.source, R + m.target);
+    }
+    L.push(`${mount} --bind ${sq(p.passwdFile)} ${sq(`${R}/etc/passwd`)}`, `${mount} --bind ${sq(p.groupFile)} ${sq(`${R}/etc/group`)}`);
+    L.push(`${mount} -o remount,ro ${sq(R)}`);
+    L.push(`cd ${sq(`${R}/var/task`)}`);
+    const drop = p.dropPrivileges && p.tools.setpriv
+        ? [p.tools.setpriv, `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_GID}`, "--clear-groups", "--inh-caps=-all", "--pdeathsig", "KILL"]
+        : p.tools.setpriv ? [p.tools.setpriv, "--pdeathsig", "KILL"] : [];
+    // The emulator dies with us (pdeathsig), and the runtime with the emulator.
+    const rieCmd = [
+        ...(p.tools.setpriv ? [p.tools.setpriv, "--pdeathsig", "KILL"] : []),
+        p.tools.rie,
+        "--runtime-interface-emulator-address", `127.0.0.1:${p.ports.emulator}`,
+        "--runtime-api-address", `127.0.0.1:${p.ports.runtimeApi}`,
+        p.tools.chroot, R, ...drop, "/var/runtime/bootstrap",
+        // The emulator takes its last argument for the handler name (it must be the real one); bootstrap ignores it.
+        p.handler,
+    ];
+    L.push(`exec ${rieCmd.map(sq).join(" ")}`);
+    return L.join("\n") + "\n";
+}
+
+/** "0-1" for the first two CPUs this process may use (taskset's list format). */
+export function cpuList(allowed: number[], n: number): string {
+    return allowed.slice(0, n).join(",");
+}
+
+/** The CPUs this process may run on, from /proc/self/status (Cpus_allowed_list: "0-3,6"). */
+export function parseCpuList(text: string): number[] {
+    const out: number[] = [];
+    for (const part of text.trim().split(",")) {
+        if (!part) continue;
+        const [a, b] = part.split("-").map(Number);
+        for (let i = a; i <= (b ?? a); i++) out.push(i);
+    }
+    return out;
+}

@@ -1,0 +1,266 @@
+/**
+ * What the faithful run needs besides the function's artifacts, each found or built under the cache and keyed by
+ * its inputs, so it works from an npm install (no repository venv):
+ *  - aws-lambda-rie: ML_LAMBDA_RIE, the cache, this repository's .cache/bin (scripts/setup-python.sh), PATH, or
+ *    `go install` at the pinned version into the cache;
+ *  - moto's server: ML_LAMBDA_MOTO_SERVER, or a tools venv with moto[server]==MOTO_VERSION under the cache;
+ *  - the runtime directory (/var/runtime): awslambdaric + boto3, pinned, built for the runtime's Python and
+ *    architecture, compiled to bytecode by that Python (the managed runtime ships compiled), plus our bootstrap.
+ */
+import { spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { ensureTools, hostPython } from "../../components/packaging/tools";
+import { platformTags } from "../../components/packaging/layer";
+import type { Architecture, Runtime } from "../../components/limits";
+import { RunError } from "./types";
+
+/** The emulator has no semver tags the Go proxy serves; the same pseudo-version as scripts/setup-python.sh. */
+export const RIE_MODULE = "github.com/aws/aws-lambda-runtime-interface-emulator";
+export const RIE_VERSION = "v0.0.0-20261030222936-bef5c4ba774d";
+export const MOTO_VERSION = "5.2.5";
+
+/**
+ * The runtime's own packages, pinned with everything they pull in (resolved for cp312 manylinux x86_64 on
+ * 2026-11-30), so the runtime directory is the same on every machine. awslambdaric is the runtime interface client
+ * AWS's base images run; boto3 is what every Python runtime ships.
+ */
+export const RUNTIME_PACKAGES = [
+    "awslambdaric==4.2.2",
+    "simplejson==4.3.0",
+    "snapshot-restore-py==1.0.0",
+    "boto3==1.44.8",
+    "botocore==1.44.8",
+    "s3transfer==0.19.3",
+    "jmespath==1.1.0",
+    "python-dateutil==2.9.0.post0",
+    "six==1.17.0",
+    "urllib3==2.8.0",
+];
+
+/** Files of ours that go into /var/runtime (cli/run/runtime/, next to this module in dist/ as in the sources). */
+export const RUNTIME_FILES = ["bootstrap", "ml_lambda_bootstrap.py", "ml_lambda_probe.py"];
+
+type Log = (line: string) => void;
+
+function isExecutable(file: string): boolean {
+    try {
+        fs.accessSync(file, fs.constants.X_OK);
+        return fs.statSync(file).isFile();
+    } catch {
+        return false;
+    }
+}
+
+function onPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
+    for (const dir of (env.PATH ?? "").split(path.delimiter)) {
+        if (dir && isExecutable(path.join(dir, name))) return path.join(dir, name);
+    }
+    return undefined;
+}
+
+/** The package root (package.json named pulumi-ml-lambda) above `from`: the repository, or the installed package. */
+export function packageRoot(from: string = __dirname): string | undefined {
+    let dir = from;
+    for (let i = 0; i < 5; i++) {
+        const file = path.join(dir, "package.json");
+        if (fs.existsSync(file)) {
+            try {
+                if (JSON.parse(fs.readFileSync(file, "utf8")).name === "pulumi-ml-lambda") return dir;
+            } catch {
+                // not ours
+            }
+        }
+        dir = path.dirname(dir);
+    }
+    return undefined;
+}
+
+// ---------------------------------------------------------------- sha256 with a stat-keyed memo
+
+interface MemoEntry { size: number; mtimeMs: number; ino: number; sha256: string }
+
+/**
+ * hex sha256 of a file. A memo under the cache, keyed by path, size, mtime and inode, makes a repeated run of the
+ * same artifacts (the benchmark starts the function dozens of times) cost a stat instead of reading 160 MB.
+ */
+export function fileSha256(file: string, cacheDir: string): string {
+    const st = fs.statSync(file);
+    const memoFile = path.join(cacheDir, "run", "sha256-memo.json");
+    let memo: Record<string, MemoEntry> = {};
+    try {
+        memo = JSON.parse(fs.readFileSync(memoFile, "utf8"));
+    } catch {
+        memo = {};
+    }
+    const key = path.resolve(file);
+    const hit = memo[key];
+    if (hit && hit.size === st.size && hit.mtimeMs === st.mtimeMs && hit.ino === st.ino) return hit.sha256;
+    const h = crypto.createHash("sha256");
+    const fd = fs.openSync(file, "r");
+    try {
+        const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+        for (;;) {
+            const n = fs.readSync(fd, buf, 0, buf.length, null);
+            if (n === 0) break;
+            h.update(buf.subarray(0, n));
+        }
+    } finally {
+        fs.closeSync(fd);
+    }
+    const sha256 = h.digest("hex");
+    memo[key] = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256 };
+    try {
+        fs.mkdirSync(path.dirname(memoFile), { recursive: true });
+        const tmp = `${memoFile}.${process.pid}.tmp`;
+        fs.writeFileSync(tmp, JSON.stringify(memo));
+        fs.renameSync(tmp, memoFile); // atomic: a concurrent writer loses entries, never corrupts the file
+    } catch {
+        // A read-only cache only costs the next run a re-hash.
+    }
+    return sha256;
+}
+
+// ---------------------------------------------------------------- aws-lambda-rie
+
+export function findRie(cacheDir: string, env: NodeJS.ProcessEnv, log: Log): string {
+    const fromEnv = env.ML_LAMBDA_RIE;
+    if (fromEnv) {
+        if (isExecutable(fromEnv)) return fromEnv;
+        throw new RunError(`aws-lambda-rie not found at ML_LAMBDA_RIE=${fromEnv}: fix the path, or unset it to use (or build) the pinned ${RIE_VERSION}`);
+    }
+    const cachedDir = path.join(cacheDir, "tools", `aws-lambda-rie-${RIE_VERSION}`);
+    const cached = path.join(cachedDir, "aws-lambda-rie");
+    if (isExecutable(cached)) return cached;
+    const root = packageRoot();
+    if (root) {
+        // This repository's scripts/setup-python.sh builds the same version into .cache/bin.
+        const repo = path.join(root, ".cache", "bin", "aws-lambda-rie");
+        const stamp = path.join(root, ".cache", "bin", "aws-lambda-rie.version");
+        if (isExecutable(repo) && fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8").trim() === RIE_VERSION) return repo;
+    }
+    const fromPath = onPath("aws-lambda-rie", env);
+    if (fromPath) return fromPath;
+    const go = onPath("go", env);
+    if (!go) {
+        throw new RunError(`aws-lambda-rie not found (looked at ML_LAMBDA_RIE, ${cached} and PATH) and no Go toolchain to build it: ` +
+            `install Go >= 1.26 (then this command builds ${RIE_MODULE}@${RIE_VERSION} itself), put aws-lambda-rie on PATH, or set ML_LAMBDA_RIE`);
+    }
+    log(`ml-lambda: building aws-lambda-rie ${RIE_VERSION} with go install into ${cachedDir} (once; about a minute)`);
+    const tmp = `${cachedDir}.tmp-${process.pid}`;
+    fs.mkdirSync(tmp, { recursive: true });
+    try {
+        const r = spawnSync(go, ["install", `${RIE_MODULE}/cmd/aws-lambda-rie@${RIE_VERSION}`], {
+            stdio: ["ignore", 2, 2],
+            env: { ...env, GOBIN: tmp, GOFLAGS: env.GOFLAGS ?? "-modcacherw" },
+        });
+        if (r.error || r.status !== 0) {
+            throw new RunError(`\`go install ${RIE_MODULE}/cmd/aws-lambda-rie@${RIE_VERSION}\` failed (${r.error?.message ?? `exit ${r.status}`}; its output is above): ` +
+                `check the network / GOPROXY, or set ML_LAMBDA_RIE to an aws-lambda-rie binary`, 1);
+        }
+        fs.rmSync(cachedDir, { recursive: true, force: true });
+        fs.renameSync(tmp, cachedDir);
+    } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
+    }
+    return cached;
+}
+
+// ---------------------------------------------------------------- moto
+
+export function findMotoServer(cacheDir: string, env: NodeJS.ProcessEnv, log: Log): string {
+    const fromEnv = env.ML_LAMBDA_MOTO_SERVER;
+    if (fromEnv) {
+        if (isExecutable(fromEnv)) return fromEnv;
+        throw new RunError(`moto_server not found at ML_LAMBDA_MOTO_SERVER=${fromEnv}: fix the path, or unset it to use a managed moto[server]==${MOTO_VERSION}`);
+    }
+    const dir = path.join(cacheDir, "tools", `moto-${MOTO_VERSION}`);
+    const server = path.join(dir, "bin", "moto_server");
+    if (fs.existsSync(path.join(dir, ".ml-lambda-ready")) && isExecutable(server)) return server;
+    const python = hostPython();
+    log(`ml-lambda: creating a tools venv with moto[server]==${MOTO_VERSION} in ${dir} (once; serves the model object on 127.0.0.1)`);
+    const tmp = `${dir}.tmp-${process.pid}`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    try {
+        const steps: Array<[string, string[], string]> = [
+            [python, ["-m", "venv", tmp], "create a virtualenv (on Debian/Ubuntu: apt-get install python3-venv; or set ML_LAMBDA_PYTHON)"],
+            [path.join(tmp, "bin", "python"), ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q", `moto[server]==${MOTO_VERSION}`], `install moto[server]==${MOTO_VERSION} from PyPI`],
+        ];
+        for (const [cmd, args, what] of steps) {
+            const r = spawnSync(cmd, args, { stdio: ["ignore", 2, 2], env: { ...env, PIP_CACHE_DIR: env.PIP_CACHE_DIR ?? path.join(cacheDir, "pip") } });
+            if (r.error || r.status !== 0) {
+                throw new RunError(`could not ${what}: \`${cmd} ${args.join(" ")}\` ${r.error ? `failed: ${r.error.message}` : `exited with ${r.status}`}; ` +
+                    `or set ML_LAMBDA_MOTO_SERVER to a moto_server executable`, 1);
+            }
+        }
+        // The venv's scripts name the interpreter by its temporary path: rewrite them for the final one.
+        for (const name of fs.readdirSync(path.join(tmp, "bin"))) {
+            const f = path.join(tmp, "bin", name);
+            if (!fs.lstatSync(f).isFile()) continue;
+            const text = fs.readFileSync(f, "latin1");
+            if (text.startsWith("#!") && text.includes(tmp)) fs.writeFileSync(f, text.split(tmp).join(dir), "latin1");
+        }
+        fs.writeFileSync(path.join(tmp, "pyvenv.cfg"), fs.readFileSync(path.join(tmp, "pyvenv.cfg"), "utf8").split(tmp).join(dir));
+        fs.writeFileSync(path.join(tmp, ".ml-lambda-ready"), `moto[server]==${MOTO_VERSION}\n`);
+        fs.rmSync(dir, { recursive: true, force: true });
+        fs.renameSync(tmp, dir);
+    } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
+    }
+    return server;
+}
+
+// ---------------------------------------------------------------- /var/runtime
+
+/** Where our bootstrap files live: cli/run/runtime (sources) or dist/cli/run/runtime (npm install). */
+export function runtimeFilesDir(): string {
+    return path.join(__dirname, "runtime");
+}
+
+export function runtimeDirKey(runtime: Runtime, arch: Architecture): string {
+    const files = RUNTIME_FILES.map((f) => [f, crypto.createHash("sha256").update(fs.readFileSync(path.join(runtimeFilesDir(), f))).digest("hex")]);
+    return crypto.createHash("sha256").update(JSON.stringify({ v: 1, runtime, arch, packages: RUNTIME_PACKAGES, platforms: platformTags(runtime, arch), files })).digest("hex");
+}
+
+/**
+ * The runtime directory for a runtime + architecture: built once (pip for the target's tags, then compileall with
+ * the runtime's own interpreter) into a temporary directory and renamed into place.
+ */
+export function ensureRuntimeDir(o: { runtime: Runtime; arch: Architecture; python: string; cacheDir: string; log: Log }): string {
+    const key = runtimeDirKey(o.runtime, o.arch);
+    const dir = path.join(o.cacheDir, "run", "runtime", `${o.runtime}-${o.arch}-${key.slice(0, 16)}`);
+    if (fs.existsSync(path.join(dir, ".ml-lambda-ready"))) return dir;
+    const minor = o.runtime.replace(/^python/, "");
+    o.log(`ml-lambda: building the runtime directory (awslambdaric, boto3 for ${o.runtime} ${o.arch}) in ${dir} (once)`);
+    const tools = ensureTools(o.cacheDir, { log: o.log });
+    const tmp = `${dir}.tmp-${process.pid}`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(tmp, { recursive: true });
+    try {
+        const args = ["-m", "pip", "install", "--target", tmp, "--only-binary=:all:", "--implementation", "cp",
+            "--python-version", minor, "--abi", `cp${minor.replace(".", "")}`];
+        for (const p of platformTags(o.runtime, o.arch)) args.push("--platform", p);
+        args.push("--no-compile", "--no-deps", "--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-q", ...RUNTIME_PACKAGES);
+        const pip = spawnSync(tools.python, args, { stdio: ["ignore", 2, 2], env: { ...process.env, PIP_CACHE_DIR: path.join(o.cacheDir, "pip") } });
+        if (pip.error || pip.status !== 0) {
+            throw new RunError(`could not install the runtime's packages (${RUNTIME_PACKAGES.join(" ")}) for ${o.runtime} ${o.arch}: ` +
+                `pip ${pip.error ? pip.error.message : `exited with ${pip.status}`} (its output is above); check the network / index settings`, 1);
+        }
+        fs.rmSync(path.join(tmp, "bin"), { recursive: true, force: true }); // console scripts name the tools venv's python
+        for (const f of RUNTIME_FILES) {
+            fs.copyFileSync(path.join(runtimeFilesDir(), f), path.join(tmp, f));
+            fs.chmodSync(path.join(tmp, f), f === "bootstrap" ? 0o755 : 0o644);
+        }
+        // Compiled with the runtime's own interpreter, hash-based so the mount's timestamps do not matter.
+        const cc = spawnSync(o.python, ["-I", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", tmp], { stdio: ["ignore", 2, 2] });
+        if (cc.error || cc.status !== 0) throw new RunError(`compileall of the runtime directory with ${o.python} failed (${cc.error?.message ?? `exit ${cc.status}`})`, 1);
+        fs.chmodSync(tmp, 0o755);
+        fs.writeFileSync(path.join(tmp, ".ml-lambda-ready"), RUNTIME_PACKAGES.join("\n") + "\n");
+        fs.rmSync(dir, { recursive: true, force: true });
+        fs.renameSync(tmp, dir);
+    } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
+    }
+    return dir;
+}

@@ -1,0 +1,415 @@
+/**
+ * The zip-path runner: a DeployedFunction's code and layers unpacked into a private root (see ./sandbox.ts), the
+ * runtime's CPython with only awslambdaric + boto3 beside it, aws-lambda-rie in front, and moto on 127.0.0.1 for
+ * its S3 objects. One runner = one execution environment: its first invoke is the cold start.
+ *
+ * Process tree (host view):  [setpriv --pdeathsig KILL] [taskset -c CPUS] unshare -m -p -f --kill-child --mount-proc
+ *   └─ aws-lambda-rie (pid 1 of a new PID namespace, after the mount script)  └─ runtime (python, chrooted, uid 993)
+ * Stopping kills unshare; --kill-child then kills the namespace's init, and the kernel every process inside it.
+ * If this Node process dies without stopping, pdeathsig does the same.
+ */
+import { ChildProcess, spawn } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as http from "http";
+import * as net from "net";
+import * as path from "path";
+import type { Architecture, Runtime } from "../../components/limits";
+import { initReportMs, invokeRtDoneMs, parseReportLine, Report } from "./report";
+import { checkPortFree, freePort, MotoServer, putObjects, startMoto, stopChild } from "./moto";
+import { findRuntimePython, RuntimePython, runtimeMinor } from "./python";
+import { cpuList, GROUP, lambdaEnvironment, logStreamName, parseCpuList, PASSWD, sandboxScript } from "./sandbox";
+import { ensureRuntimeDir, fileSha256, findMotoServer, findRie } from "./tools";
+import type { Artifact, DeployedFunction, FunctionRunner, Invocation, ProbeReport, RunnerOptions, RunSummary, StartInfo } from "./types";
+import { RunError } from "./types";
+import { unpackZip } from "./unpack";
+
+export const INVOKE_PATH = "/2015-03-31/functions/function/invocations";
+
+function which(name: string, env: NodeJS.ProcessEnv): string | undefined {
+    const dirs = (env.PATH ?? "").split(path.delimiter).concat(["/usr/bin", "/usr/sbin", "/bin", "/sbin"]);
+    for (const dir of dirs) {
+        const f = path.join(dir, name);
+        try {
+            fs.accessSync(f, fs.constants.X_OK);
+            if (fs.statSync(f).isFile()) return f;
+        } catch {
+            // next
+        }
+    }
+    return undefined;
+}
+
+function hostArch(): Architecture {
+    return process.arch === "arm64" ? "arm64" : "x86_64";
+}
+
+/** Children of a process (Linux /proc), all threads. */
+export function childPids(pid: number): number[] {
+    const out: number[] = [];
+    try {
+        for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+            const children = fs.readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim();
+            for (const c of children ? children.split(/\s+/) : []) out.push(Number(c));
+        }
+    } catch {
+        // gone
+    }
+    return out;
+}
+
+export function descendants(pid: number): number[] {
+    const out: number[] = [];
+    const walk = (p: number) => {
+        for (const c of childPids(p)) {
+            out.push(c);
+            walk(c);
+        }
+    };
+    walk(pid);
+    return out;
+}
+
+function comm(pid: number): string {
+    try {
+        return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+    } catch {
+        return "";
+    }
+}
+
+function vmHwmKb(pid: number): number | undefined {
+    try {
+        const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+        return m ? Number(m[1]) : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+function post(port: number, payload: string, timeoutMs: number): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; wallMs: number }> {
+    return new Promise((resolve, reject) => {
+        const started = process.hrtime.bigint();
+        const req = http.request({
+            host: "127.0.0.1", port, path: INVOKE_PATH, method: "POST",
+            headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) }, timeout: timeoutMs,
+        }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () => resolve({
+                status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8"),
+                wallMs: Number(process.hrtime.bigint() - started) / 1e6,
+            }));
+        });
+        req.on("timeout", () => req.destroy(new RunError(`no response within ${Math.round(timeoutMs / 1000)} s`, 1)));
+        req.on("error", reject);
+        req.end(payload);
+    });
+}
+
+async function waitForPort(port: number, deadline: number, alive: () => boolean, what: () => string): Promise<void> {
+    while (Date.now() < deadline) {
+        if (!alive()) throw new RunError(`the sandbox exited before the emulator listened:\n${what()}`, 1);
+        const ok = await new Promise<boolean>((resolve) => {
+            const s = net.connect(port, "127.0.0.1");
+            s.once("connect", () => { s.destroy(); resolve(true); });
+            s.once("error", () => resolve(false));
+        });
+        if (ok) return;
+        await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new RunError(`the emulator did not listen on 127.0.0.1:${port} in time:\n${what()}`, 1);
+}
+
+/** Every process this module started and has not stopped: killed on exit, whatever the caller does. */
+const live = new Set<ChildProcess>();
+let exitHook = false;
+function track(child: ChildProcess): void {
+    live.add(child);
+    child.once("exit", () => live.delete(child));
+    if (!exitHook) {
+        exitHook = true;
+        process.once("exit", () => {
+            for (const c of live) {
+                try {
+                    if (c.pid) process.kill(-c.pid, "SIGKILL");
+                } catch {
+                    // gone
+                }
+            }
+        });
+    }
+}
+
+export class ZipRunner implements FunctionRunner {
+    private child?: ChildProcess;
+    private moto?: MotoServer;
+    private log: string[] = [];
+    private pending = "";
+    private reports: Report[] = [];
+    private initReports: number[] = [];
+    private rtDone: number[] = [];
+    private probes: ProbeReport[] = [];
+    private port = 0;
+    private invocations = 0;
+    private peakRssMb?: number;
+    private tmpUsedBytes?: number;
+    private stopped = false;
+    private readonly env: NodeJS.ProcessEnv;
+    private readonly say: (line: string) => void;
+
+    constructor(readonly fn: DeployedFunction, readonly opts: RunnerOptions) {
+        this.env = opts.hostEnv ?? process.env;
+        this.say = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
+    }
+
+    /** Unpacks, finds or builds the tools, starts moto (when needed) and the sandboxed emulator. */
+    async start(): Promise<StartInfo> {
+        const fn = this.fn;
+        if (fn.packageType !== "Zip") throw new RunError(`function ${fn.name} is packaged as ${fn.packageType}: the zip runner runs Zip functions (the image runner runs images)`);
+        if (!fn.code) throw new RunError(`function ${fn.name} has no code artifact`);
+        if (fn.architecture !== hostArch()) {
+            throw new RunError(`function ${fn.name} is built for ${fn.architecture}, this machine is ${hostArch()}: its native wheels cannot run here; ` +
+                `run it on a ${fn.architecture} machine, or plan a stack with architecture ${hostArch()}`);
+        }
+        if (process.platform !== "linux") throw new RunError("the faithful run needs Linux (mount namespaces); on another system run the image path in Docker");
+        const tools = {
+            mount: which("mount", this.env), chroot: which("chroot", this.env), unshare: which("unshare", this.env),
+            setpriv: which("setpriv", this.env), taskset: which("taskset", this.env),
+        };
+        for (const t of ["mount", "chroot", "unshare"] as const) {
+            if (!tools[t]) throw new RunError(`\`${t}\` not found on PATH: the faithful run needs util-linux's unshare and mount, and coreutils' chroot`);
+        }
+        const minor = runtimeMinor(fn.runtime);
+        const python: RuntimePython = findRuntimePython(fn.runtime, this.env);
+        const cacheDir = path.resolve(this.opts.cacheDir);
+        const rie = findRie(cacheDir, this.env, this.say);
+        const runtimeDir = ensureRuntimeDir({ runtime: fn.runtime as Runtime, arch: fn.architecture, python: python.executable, cacheDir, log: this.say });
+        const code = await this.materialize(fn.code, "code");
+        const layers: string[] = [];
+        for (const [i, l] of fn.layers.entries()) layers.push(await this.materialize(l, `layer ${i + 1}`));
+        for (const m of fn.extraMounts ?? []) {
+            if (!path.isAbsolute(m.target) || /^\/(var\/(task|lang|runtime)|tmp)(\/|$)/.test(m.target)) {
+                throw new RunError(`extra mount target ${m.target}: must be an absolute path outside /var/task, /var/lang, /var/runtime and /tmp`);
+            }
+        }
+
+        const runDir = path.join(cacheDir, "run");
+        const mnt = path.join(runDir, "mnt");
+        const mountPoint = path.join(mnt, "root");
+        const scratchPoint = path.join(mnt, "scratch");
+        fs.mkdirSync(mountPoint, { recursive: true });
+        fs.mkdirSync(scratchPoint, { recursive: true });
+        const passwdFile = path.join(runDir, "etc-passwd");
+        const groupFile = path.join(runDir, "etc-group");
+        if (!fs.existsSync(passwdFile) || fs.readFileSync(passwdFile, "utf8") !== PASSWD) fs.writeFileSync(passwdFile, PASSWD, { mode: 0o644 });
+        if (!fs.existsSync(groupFile) || fs.readFileSync(groupFile, "utf8") !== GROUP) fs.writeFileSync(groupFile, GROUP, { mode: 0o644 });
+        for (const p of [...layers, ...(fn.extraMounts ?? []).map((m) => m.source)]) {
+            if (/[:,]/.test(p)) throw new RunError(`${p}: a path with ':' or ',' cannot be an overlay layer; move the cache (ML_LAMBDA_CACHE_DIR)`);
+        }
+
+        // CPUs: the first N this process may use; moto gets the others when there are any.
+        let cpus: string | undefined;
+        let motoCpus: string | undefined;
+        if (this.opts.cpus !== undefined) {
+            const allowed = parseCpuList(/Cpus_allowed_list:\s*(\S+)/.exec(fs.readFileSync("/proc/self/status", "utf8"))?.[1] ?? "0");
+            if (!Number.isInteger(this.opts.cpus) || this.opts.cpus < 1 || this.opts.cpus > allowed.length) {
+                throw new RunError(`--cpus ${this.opts.cpus}: this machine lets us use ${allowed.length} CPU(s) (${allowed.join(",")}); give 1..${allowed.length}`);
+            }
+            if (!tools.taskset) throw new RunError("--cpus needs `taskset` (util-linux) on PATH");
+            cpus = cpuList(allowed, this.opts.cpus);
+            if (allowed.length > this.opts.cpus) motoCpus = allowed.slice(this.opts.cpus).join(",");
+        }
+
+        const ports = this.opts.ports ?? {};
+        let s3Endpoint: string | undefined;
+        if (fn.s3Objects.length > 0) {
+            for (const o of fn.s3Objects) {
+                if (!fs.existsSync(o.file)) throw new RunError(`s3://${o.bucket}/${o.key}: its file ${o.file} is missing`);
+                if (o.sha256 && fileSha256(o.file, cacheDir) !== o.sha256) throw new RunError(`s3://${o.bucket}/${o.key}: ${o.file} is not the object the plan recorded (sha256 differs)`);
+            }
+            const server = findMotoServer(cacheDir, this.env, this.say);
+            // moto gets the host's environment minus anything AWS-ish that could point it elsewhere.
+            const motoEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(this.env).filter(([k]) => !k.startsWith("AWS_")));
+            this.moto = await startMoto({ server, port: ports.moto, setpriv: tools.setpriv, env: motoEnv, cpus: motoCpus, taskset: tools.taskset });
+            track(this.moto.child);
+            await putObjects(this.moto, fn.s3Objects, fn.region);
+            s3Endpoint = this.moto.endpoint;
+        }
+
+        this.port = ports.emulator ?? await freePort();
+        const runtimeApi = ports.runtimeApi ?? await freePort();
+        await checkPortFree(this.port, "the emulator's invoke endpoint");
+        await checkPortFree(runtimeApi, "the emulator's runtime API");
+        const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
+        const mode = this.opts.sandbox && this.opts.sandbox !== "auto" ? this.opts.sandbox : asRoot ? "root" : "userns";
+        const script = sandboxScript({
+            mountPoint, scratchPoint, code, layers, pythonPrefix: python.prefix, pythonMinor: minor, runtimeDir, passwdFile, groupFile,
+            ephemeralStorageMb: fn.ephemeralStorageMb, extraMounts: fn.extraMounts ?? [],
+            tools: { mount: tools.mount!, chroot: tools.chroot!, setpriv: tools.setpriv, rie },
+            dropPrivileges: mode === "root", ports: { emulator: this.port, runtimeApi }, handler: fn.handler,
+        });
+        const env = lambdaEnvironment(fn, { s3Endpoint, logStream: logStreamName(new Date(), crypto.randomBytes(16).toString("hex")), probe: this.opts.probe });
+        const argv: string[] = [];
+        if (tools.setpriv) argv.push(tools.setpriv, "--pdeathsig", "KILL");
+        if (cpus) argv.push(tools.taskset!, "-c", cpus);
+        argv.push(tools.unshare!, ...(mode === "userns" ? ["-r"] : []), "-m", "-p", "-f", "--kill-child", "--mount-proc", "--propagation", "private", "/bin/sh", "-c", script);
+        const started = process.hrtime.bigint();
+        const child = spawn(argv[0], argv.slice(1), { env, stdio: ["ignore", "pipe", "pipe"], detached: true, cwd: "/" });
+        this.child = child;
+        track(child);
+        child.stdout!.on("data", (c: Buffer) => this.onData(c));
+        child.stderr!.on("data", (c: Buffer) => this.onData(c));
+        let spawnError: Error | undefined;
+        child.once("error", (e) => { spawnError = e; });
+        try {
+            await waitForPort(this.port, Date.now() + 15_000, () => !spawnError && child.exitCode === null && child.signalCode === null, () => this.tail(30));
+        } catch (e) {
+            await this.stop();
+            const text = this.log.join("\n");
+            if (/permission denied|Operation not permitted|cannot open|unshare failed/i.test(text)) {
+                throw new RunError(`the faithful run could not create its private mount namespace (${mode === "root" ? "unshare -m as root" : "unshare -rm: unprivileged user namespaces"}):\n${this.tail(15)}\n` +
+                    `It needs Linux with ${mode === "root" ? "CAP_SYS_ADMIN (a container must be privileged)" : "unprivileged user namespaces enabled (sysctl kernel.unprivileged_userns_clone=1), or run it as root"}.`, 1);
+            }
+            throw e;
+        }
+        const sandboxMs = Number(process.hrtime.bigint() - started) / 1e6;
+        return { port: this.port, sandboxMs, python: { path: python.executable, version: python.version, prefix: python.prefix }, s3Endpoint };
+    }
+
+    private async materialize(a: Artifact, what: string): Promise<string> {
+        if ("dir" in a) {
+            if (!fs.existsSync(a.dir) || !fs.statSync(a.dir).isDirectory()) throw new RunError(`${what}: ${a.dir} is not a directory`);
+            return path.resolve(a.dir);
+        }
+        if (!fs.existsSync(a.zip)) throw new RunError(`${what}: ${a.zip} is missing`);
+        const sha = fileSha256(a.zip, this.opts.cacheDir);
+        if (a.sha256 && a.sha256 !== sha) throw new RunError(`${what}: ${a.zip} has sha256 ${sha}, not the ${a.sha256} recorded for it: it was rebuilt or changed since`);
+        return unpackZip(a.zip, sha, path.resolve(this.opts.cacheDir), this.say);
+    }
+
+    private onData(chunk: Buffer): void {
+        this.pending += chunk.toString("utf8");
+        const lines = this.pending.split("\n");
+        this.pending = lines.pop() ?? "";
+        for (const line of lines) {
+            if (line.startsWith("ML_LAMBDA_PROBE ")) {
+                try {
+                    this.probes.push(JSON.parse(line.slice("ML_LAMBDA_PROBE ".length)));
+                } catch {
+                    // a truncated line: the test will say the probe is missing
+                }
+                continue;
+            }
+            this.log.push(line);
+            const report = parseReportLine(line);
+            if (report) this.reports.push(report);
+            const init = initReportMs(line);
+            if (init !== undefined) this.initReports.push(init);
+            const done = invokeRtDoneMs(line);
+            if (done !== undefined) this.rtDone.push(done);
+            if (!this.stopped) this.opts.onOutput?.(line);
+        }
+    }
+
+    private tail(n: number): string {
+        return this.log.slice(-n).map((l) => `  | ${l}`).join("\n");
+    }
+
+    /** The runtime processes (the emulator's descendants): host pids. */
+    private runtimePids(): number[] {
+        if (!this.child?.pid) return [];
+        const all = descendants(this.child.pid);
+        const rie = all.find((p) => comm(p) === "aws-lambda-rie");
+        return rie ? descendants(rie) : [];
+    }
+
+    private measure(): void {
+        const pids = this.runtimePids();
+        let kb = 0;
+        let seen = false;
+        for (const p of pids) {
+            const v = vmHwmKb(p);
+            if (v !== undefined) { kb += v; seen = true; }
+        }
+        if (seen) this.peakRssMb = Math.max(this.peakRssMb ?? 0, kb / 1024);
+        for (const p of pids) {
+            try {
+                const s = fs.statfsSync(`/proc/${p}/root/tmp`);
+                this.tmpUsedBytes = (s.blocks - s.bfree) * s.bsize;
+                break;
+            } catch {
+                // not chrooted (the bootstrap shell) or gone: try the next
+            }
+        }
+    }
+
+    async invoke(event: unknown): Promise<Invocation> {
+        if (!this.child || this.stopped) throw new RunError("invoke() before start() or after stop()");
+        const payload = typeof event === "string" ? event : JSON.stringify(event);
+        const cold = this.invocations === 0;
+        this.invocations++;
+        const before = { reports: this.reports.length, probes: this.probes.length, rtDone: this.rtDone.length };
+        const res = await post(this.port, payload, (this.fn.timeoutS + 30) * 1000);
+        // The REPORT (and probe) lines travel through a pipe and may trail the response.
+        const until = Date.now() + 3000;
+        while (Date.now() < until && (this.reports.length <= before.reports || (this.opts.probe && this.probes.length <= before.probes))) {
+            if (this.child.exitCode !== null) break;
+            await new Promise((r) => setTimeout(r, 5));
+        }
+        this.measure();
+        const report = this.reports[before.reports];
+        let response: unknown;
+        try {
+            response = JSON.parse(res.body);
+        } catch {
+            response = undefined;
+        }
+        const fnError = res.headers["x-amz-function-error"] as string | undefined;
+        const errorType = response && typeof response === "object" && "errorType" in (response as object) ? String((response as { errorType: unknown }).errorType) : undefined;
+        const timedOut = /^Task timed out after/.test(res.body);
+        return {
+            status: res.status,
+            body: res.body,
+            response,
+            functionError: fnError ?? errorType ?? (timedOut ? "Task timed out" : res.status !== 200 ? `HTTP ${res.status}` : undefined),
+            cold,
+            roundTripMs: res.wallMs,
+            timeToFirstResponseMs: cold ? res.wallMs : undefined,
+            initMs: cold ? this.initReports[0] : undefined,
+            durationMs: report?.durationMs,
+            invokeMs: this.rtDone.length > before.rtDone ? this.rtDone[before.rtDone] : undefined,
+            reportLine: report?.line,
+            peakRssMb: this.peakRssMb,
+            tmpUsedBytes: this.tmpUsedBytes,
+            probe: this.opts.probe ? this.probes[before.probes] : undefined,
+        };
+    }
+
+    /** Stops the emulator, the runtime and moto; idempotent. */
+    async stop(): Promise<RunSummary> {
+        if (!this.stopped) {
+            this.stopped = true;
+            if (this.child) await stopChild(this.child, 500);
+            if (this.moto) await stopChild(this.moto.child, 1500);
+            if (this.pending) { this.log.push(this.pending); this.pending = ""; }
+        }
+        return { peakRssMb: this.peakRssMb, tmpUsedBytes: this.tmpUsedBytes, log: [...this.log] };
+    }
+
+    /** The moto server's own output (for error reports). */
+    motoLog(): string[] {
+        return this.moto?.log ?? [];
+    }
+}
+
+/** Is `pid`'s process group empty (every process we started is gone)? */
+export function groupGone(pgid: number): boolean {
+    try {
+        process.kill(-pgid, 0);
+        return false;
+    } catch {
+        return true;
+    }
+}
+
