@@ -85,7 +85,8 @@ export async function invokeStack(opts: InvokeOptions): Promise<number> {
         return 0;
     } catch (e) {
         const summary = await runner.stop();
-        if (!interrupted && summary.log.length) {
+        if (interrupted) return 130; // the in-flight invoke failed because we stopped it
+        if (summary.log.length) {
             note("ml-lambda invoke: the emulator's last lines:");
             for (const line of summary.log.slice(-25)) note(`  | ${line}`);
         }

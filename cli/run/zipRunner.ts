@@ -163,8 +163,27 @@ export class ZipRunner implements FunctionRunner {
         this.say = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
     }
 
-    /** Unpacks, finds or builds the tools, starts moto (when needed) and the sandboxed emulator. */
+    /** Unpacks, finds or builds the tools, starts moto (when needed) and the sandboxed emulator. On failure it
+     * stops whatever it had started before throwing. */
     async start(): Promise<StartInfo> {
+        try {
+            return await this.doStart();
+        } catch (e) {
+            await this.stop();
+            throw e;
+        }
+    }
+
+    /** Host pids of every process this runner started and that is still there (tests: nothing outlives stop()). */
+    processIds(): number[] {
+        const out: number[] = [];
+        for (const c of [this.child, this.moto?.child]) {
+            if (c?.pid && c.exitCode === null && c.signalCode === null) out.push(c.pid, ...descendants(c.pid));
+        }
+        return out;
+    }
+
+    private async doStart(): Promise<StartInfo> {
         const fn = this.fn;
         if (fn.packageType !== "Zip") throw new RunError(`function ${fn.name} is packaged as ${fn.packageType}: the zip runner runs Zip functions (the image runner runs images)`);
         if (!fn.code) throw new RunError(`function ${fn.name} has no code artifact`);
@@ -265,7 +284,6 @@ export class ZipRunner implements FunctionRunner {
         try {
             await waitForPort(this.port, Date.now() + 15_000, () => !spawnError && child.exitCode === null && child.signalCode === null, () => this.tail(30));
         } catch (e) {
-            await this.stop();
             const text = this.log.join("\n");
             if (/permission denied|Operation not permitted|cannot open|unshare failed/i.test(text)) {
                 throw new RunError(`the faithful run could not create its private mount namespace (${mode === "root" ? "unshare -m as root" : "unshare -rm: unprivileged user namespaces"}):\n${this.tail(15)}\n` +

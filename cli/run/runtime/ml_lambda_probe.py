@@ -21,11 +21,18 @@ _function = getattr(importlib.import_module(_module_name), _function_name)
 
 
 def _origin(module):
+    """A file path, "built-in" / "frozen", "namespace:<paths>", or "synthetic" for a module made in memory by its
+    parent package (typing.io, six.moves, pyexpat.errors): those have no file of their own."""
+    origin = getattr(module, "__file__", None)
+    if origin:
+        return origin
     spec = getattr(module, "__spec__", None)
-    origin = getattr(module, "__file__", None) or (spec.origin if spec is not None else None)
-    if origin is None and hasattr(module, "__path__"):
-        return "namespace:" + ",".join(list(module.__path__))
-    return origin or "unknown"
+    if spec is not None and spec.origin not in (None, "namespace"):
+        return spec.origin
+    paths = list(getattr(module, "__path__", None) or [])
+    if paths:
+        return "namespace:" + ",".join(paths)
+    return "synthetic"
 
 
 def _maps():

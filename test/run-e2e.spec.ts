@@ -1,0 +1,307 @@
+/**
+ * The faithful run end to end, on the dev stack's real build: the code zip, the layer zip and the model archive
+ * `npm run plan` made (planned here first when the recorded build is missing or stale), run in the private root
+ * under aws-lambda-rie with moto serving the model.
+ *
+ * Module origins are checked with the runtime's probe (cli/run/runtime/ml_lambda_probe.py: sys.modules and
+ * /proc/self/maps after the invocation) rather than `python -v`: it sees every module the process holds, extension
+ * modules and the shared libraries they mapped included, and does not change how the runtime is started (-v would
+ * add a flag Lambda does not pass and thousands of log lines).
+ */
+import * as assert from "assert";
+import { spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import { createRunner, deployedFunction, loadManifest } from "../cli/run";
+import type { DeployedFunction, DeploymentManifest, Invocation, ProbeReport } from "../cli/run";
+import { RunError } from "../cli/run/types";
+import { descendants, ZipRunner } from "../cli/run/zipRunner";
+import { REPO } from "./paths";
+
+const TS_NODE = path.join(REPO, "node_modules", ".bin", "ts-node");
+
+/** The dev stack's recorded build; planned now (as a user would) when missing or stale. */
+function devBuild(): DeploymentManifest {
+    try {
+        return loadManifest(REPO, "dev");
+    } catch (e) {
+        if (!(e instanceof RunError)) throw e;
+        console.log(`      (${e.message.split(":")[0]}: planning the dev stack first)`);
+        const r = spawnSync("bash", ["scripts/plan.sh", "--stack", "dev"], { cwd: REPO, encoding: "utf8", env: { ...process.env, ML_LAMBDA_CACHE_DIR: path.join(REPO, ".cache", "ml-lambda") } });
+        assert.strictEqual(r.status, 0, `npm run plan -- --stack dev failed:\n${r.stderr.slice(-3000)}`);
+        return loadManifest(REPO, "dev");
+    }
+}
+
+function bodyOf(inv: Invocation): any {
+    const res = inv.response as { statusCode: number; body: string };
+    assert.ok(res && typeof res.body === "string", `not a proxy-shaped response: ${inv.body.slice(0, 300)}`);
+    return JSON.parse(res.body);
+}
+
+function alive(pid: number): boolean {
+    try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+        return !/^\d+ \(.*\) Z /.test(stat); // a zombie is gone for our purposes (its parent reaps it)
+    } catch {
+        return false;
+    }
+}
+
+async function allGone(pids: number[], withinMs = 5000): Promise<number[]> {
+    const until = Date.now() + withinMs;
+    let left = pids.filter(alive);
+    while (left.length && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 50));
+        left = left.filter(alive);
+    }
+    return left.map((p) => {
+        let cmd = "";
+        try { cmd = fs.readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ").slice(0, 120); } catch { /* gone */ }
+        return `${p} ${cmd}`;
+    }) as unknown as number[];
+}
+
+const payload = JSON.stringify({ texts: ["through a Function URL"] });
+const EVENTS: Record<string, unknown> = {
+    seed: { texts: ["through a Function URL"] },
+    text: { text: "a single text" },
+    apiGatewayV1: { httpMethod: "POST", resource: "/embed", path: "/embed", headers: { "content-type": "application/json" }, body: payload, isBase64Encoded: false },
+    functionUrlV2: { version: "2.0", rawPath: "/", requestContext: { http: { method: "POST" } }, headers: {}, body: payload, isBase64Encoded: false },
+    base64: { version: "2.0", requestContext: { http: { method: "POST" } }, body: Buffer.from(payload).toString("base64"), isBase64Encoded: true },
+    clustered: { texts: ["cats purr", "kittens purr softly", "stocks fell", "markets dropped", "rain tomorrow", "showers expected"], cluster: { min_cluster_size: 2 } },
+    badMissing: {},
+    badType: { texts: 5 },
+    badEmpty: { texts: [] },
+    badField: { texts: ["a"], colour: "blue" },
+    badEvent: ["not", "an", "object"],
+    badProxyBody: { version: "2.0", requestContext: { http: { method: "POST" } }, body: "{not json", isBase64Encoded: false },
+};
+
+describe("faithful run of the dev stack's planned build (real artifacts)", function () {
+    this.timeout(900_000);
+    let manifest: DeploymentManifest;
+    let fn: DeployedFunction;
+
+    before(function () {
+        if (process.platform !== "linux") this.skip();
+        manifest = devBuild();
+        fn = deployedFunction(manifest);
+    });
+
+    describe("one execution environment, probed, pinned to one CPU", () => {
+        const results: Record<string, Invocation> = {};
+        let pids: number[] = [];
+        let start: Awaited<ReturnType<ZipRunner["start"]>>;
+
+        before(async () => {
+            const runner = createRunner(fn, { cacheDir: manifest.cacheDir, cpus: 1, probe: true }) as ZipRunner;
+            try {
+                start = await runner.start();
+                for (const [name, event] of Object.entries(EVENTS)) results[name] = await runner.invoke(event);
+                pids = runner.processIds();
+            } finally {
+                await runner.stop();
+            }
+        });
+
+        it("answers the seed-shaped event cold, with the figures of a cold start", () => {
+            const cold = results.seed;
+            assert.strictEqual(cold.cold, true);
+            assert.strictEqual(cold.functionError, undefined, cold.body.slice(0, 500));
+            const body = bodyOf(cold);
+            assert.deepStrictEqual([body.count, body.dimension, body.embeddings[0].length, body.model], [1, 384, 384, "all-MiniLM-L6-v2"]);
+            const norm = Math.sqrt(body.embeddings[0].reduce((a: number, x: number) => a + x * x, 0));
+            assert.ok(Math.abs(norm - 1) < 1e-4, `norm ${norm}`);
+            for (const k of ["timeToFirstResponseMs", "initMs", "invokeMs", "peakRssMb", "tmpUsedBytes"] as const) assert.ok((cold[k] ?? 0) > 0, k);
+            assert.ok(cold.timeToFirstResponseMs! >= cold.initMs!, "the first response comes after the init");
+            assert.ok(cold.tmpUsedBytes! > 50e6, "the model was unpacked into /tmp");
+            assert.ok(start.s3Endpoint?.startsWith("http://127.0.0.1:"));
+            assert.match(start.python.version, /^3\.12\./);
+            console.log(`      cold: time to first response ${cold.timeToFirstResponseMs!.toFixed(0)} ms, init ${cold.initMs!.toFixed(0)} ms, ` +
+                `first invoke ${cold.invokeMs!.toFixed(1)} ms, peak RSS ${cold.peakRssMb!.toFixed(0)} MB, /tmp ${(cold.tmpUsedBytes! / 1e6).toFixed(1)} MB`);
+        });
+
+        it("the warm invocations reuse the environment", () => {
+            for (const name of Object.keys(EVENTS).slice(1)) assert.strictEqual(results[name].cold, false, name);
+            assert.strictEqual(results.text.timeToFirstResponseMs, undefined);
+            assert.deepStrictEqual([bodyOf(results.text).count, bodyOf(results.text).dimension], [1, 384]);
+            const c = bodyOf(results.clustered);
+            assert.strictEqual(c.labels.length, 6);
+        });
+
+        it("API Gateway (v1), Function URL (payload 2.0) and base64 bodies get the seed-shaped event's embeddings", () => {
+            const direct = bodyOf(results.seed).embeddings[0] as number[];
+            for (const name of ["apiGatewayV1", "functionUrlV2", "base64"]) {
+                const inv = results[name];
+                assert.strictEqual((inv.response as any).statusCode, 200, `${name}: ${inv.body.slice(0, 300)}`);
+                const got = bodyOf(inv).embeddings[0] as number[];
+                assert.ok(got.every((x, i) => Math.abs(x - direct[i]) < 1e-5), name);
+            }
+        });
+
+        it("bad events get 400 naming the field, never a crash", () => {
+            const expect: Record<string, string> = { badMissing: "texts", badType: "texts", badEmpty: "texts", badField: "colour", badEvent: "event", badProxyBody: "body" };
+            for (const [name, field] of Object.entries(expect)) {
+                const inv = results[name];
+                assert.strictEqual(inv.functionError, undefined, name);
+                assert.strictEqual((inv.response as any).statusCode, 400, `${name}: ${inv.body.slice(0, 300)}`);
+                assert.strictEqual(bodyOf(inv).field, field, name);
+            }
+        });
+
+        it("every loaded module comes from /var/task, /opt/python, /var/runtime or the runtime's standard library", () => {
+            const probe = results.seed.probe as ProbeReport;
+            assert.ok(probe, "the probe reported");
+            const std = "/var/lang/lib/python3.12/";
+            const allowed = (origin: string) =>
+                origin === "built-in" || origin === "frozen" ||
+                origin.startsWith("/var/task/") || origin.startsWith("/opt/python/") || origin.startsWith("/var/runtime/") ||
+                (origin.startsWith(std) && !origin.startsWith(`${std}site-packages/`)) ||
+                (origin.startsWith("namespace:") && origin.slice(10).split(",").every((p) => p.startsWith("/opt/python/") || p.startsWith("/var/task/")));
+            // A module made in memory by its parent (typing.io, six.moves, pyexpat.errors) counts as its parent does.
+            const ok = (name: string, origin: string): boolean => origin === "synthetic"
+                ? name.includes(".") && ok(name.slice(0, name.lastIndexOf(".")), probe.modules[name.slice(0, name.lastIndexOf("."))] ?? "missing")
+                : allowed(origin);
+            const strays = Object.entries(probe.modules).filter(([name, o]) => !ok(name, o));
+            assert.deepStrictEqual(strays, [], "modules from outside the function's root");
+            const origins = Object.values(probe.modules);
+            for (const [root, count] of [["/var/task/", 5], ["/opt/python/", 50], ["/var/runtime/", 20], [std, 50]] as const) {
+                assert.ok(origins.filter((o) => o.startsWith(root)).length >= count, `few modules from ${root}`);
+            }
+            assert.ok(probe.modules["onnxruntime"].startsWith("/opt/python/onnxruntime/"), probe.modules["onnxruntime"]);
+            assert.ok(probe.modules["app.handler"] === "/var/task/app/handler.py");
+            assert.ok(probe.modules["awslambdaric"].startsWith("/var/runtime/awslambdaric/"));
+            assert.ok(probe.modules["boto3"].startsWith("/var/runtime/boto3/"));
+            assert.strictEqual(probe.prefix, "/var/lang");
+            console.log(`      ${origins.length} modules: ${["/var/task/", "/opt/python/", "/var/runtime/", std].map((r) => `${r} ${origins.filter((o) => o.startsWith(r)).length}`).join(", ")}`);
+        });
+
+        it("every mapped file is from the root's own trees (the host's libraries only under /usr and /lib)", () => {
+            const probe = results.seed.probe as ProbeReport;
+            const ok = (f: string) => /^\/(var\/task|opt|var\/lang|var\/runtime|usr\/lib|usr\/lib64|lib|lib64|tmp|dev)\//.test(f);
+            assert.deepStrictEqual(probe.maps.filter((f) => !ok(f)), []);
+            assert.ok(probe.maps.some((f) => f.startsWith("/var/lang/lib/libpython3.12")), "libpython from /var/lang");
+            assert.ok(probe.maps.some((f) => f.startsWith("/opt/python/onnxruntime/")), "onnxruntime's library from the layer");
+        });
+
+        it("runs with Lambda's sys.path, working directory, user and environment", () => {
+            const probe = results.seed.probe as ProbeReport;
+            assert.deepStrictEqual(probe.sys_path, [
+                "/var/task", "/opt/python/lib/python3.12/site-packages", "/opt/python", "/var/lang/lib/python3.12/site-packages", "/var/runtime",
+                "/var/lang/lib/python312.zip", "/var/lang/lib/python3.12", "/var/lang/lib/python3.12/lib-dynload",
+            ]);
+            assert.deepStrictEqual([probe.cwd, probe.uid, probe.gid, probe.executable], ["/var/task", 993, 990, "/var/lang/bin/python3"]);
+            for (const [k, v] of Object.entries(fn.environment)) assert.strictEqual(probe.env[k], v, `${k} verbatim from the plan`);
+            for (const [k, v] of Object.entries({ AWS_LAMBDA_FUNCTION_NAME: fn.name, AWS_LAMBDA_FUNCTION_MEMORY_SIZE: "1769", LAMBDA_TASK_ROOT: "/var/task", TZ: ":UTC", AWS_REGION: "us-east-1" })) {
+                assert.strictEqual(probe.env[k], v, k);
+            }
+            assert.match(probe.env.AWS_LAMBDA_RUNTIME_API, /^127\.0\.0\.1:\d+$/);
+            const host = Object.keys(probe.env).filter((k) => process.env[k] !== undefined && probe.env[k] === process.env[k] && !["LANG", "TZ", "PATH"].includes(k));
+            assert.deepStrictEqual(host.filter((k) => !/^(AWS_|_HANDLER|LAMBDA_|LD_LIBRARY_PATH|PYTHONPATH|MODEL_|HF_|POWERTOOLS_)/.test(k)), [], "variables inherited from this machine");
+        });
+
+        it("/var/task, /opt, /var/runtime and /var/lang are read-only; /tmp is writable, empty at start, then holds only the model", () => {
+            const probe = results.seed.probe as ProbeReport;
+            assert.deepStrictEqual(probe.writable, { "/var/task": "EROFS", "/opt": "EROFS", "/var/runtime": "EROFS", "/var/lang": "EROFS", "/tmp": "writable" });
+            assert.deepStrictEqual(probe.tmp_at_start, []);
+            assert.deepStrictEqual(probe.tmp_now, ["ml-lambda-model"]);
+        });
+
+        it("leaves no process running after stop()", async () => {
+            assert.ok(pids.length >= 3, `expected the sandbox, the emulator, the runtime and moto: ${pids}`);
+            assert.deepStrictEqual(await allGone(pids), []);
+        });
+    });
+
+    it("gives each cold start a fresh /tmp", async () => {
+        const runner = createRunner(fn, { cacheDir: manifest.cacheDir, probe: true });
+        try {
+            await runner.start();
+            const inv = await runner.invoke(EVENTS.seed);
+            assert.strictEqual(inv.cold, true);
+            assert.deepStrictEqual(inv.probe!.tmp_at_start, [], "nothing from an earlier environment");
+        } finally {
+            await runner.stop();
+        }
+    });
+
+    it("reports a runtime failure (handler not found) as a function error and leaves nothing running", async () => {
+        const runner = createRunner({ ...fn, handler: "app.handler.no_such_handler" }, { cacheDir: manifest.cacheDir }) as ZipRunner;
+        let pids: number[] = [];
+        try {
+            await runner.start();
+            const inv = await runner.invoke(EVENTS.seed);
+            pids = runner.processIds();
+            assert.strictEqual(inv.functionError, "Runtime.HandlerNotFound", inv.body);
+        } finally {
+            await runner.stop();
+        }
+        assert.deepStrictEqual(await allGone(pids), []);
+    });
+
+    it("Ctrl-C during the cold start stops the function, the emulator and moto (ml-lambda invoke --stack dev)", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "run-e2e-"));
+        fs.writeFileSync(path.join(dir, "e.json"), JSON.stringify(EVENTS.seed));
+        const child = spawn(TS_NODE, ["--transpile-only", "cli/main.ts", "invoke", "--stack", "dev", "--event", path.join(dir, "e.json"), "--json"], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+        let err = "";
+        child.stderr.on("data", (c: Buffer) => { err += c.toString(); });
+        const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+        const until = Date.now() + 120_000;
+        while (!/runtime: CPython/.test(err) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+        assert.match(err, /runtime: CPython/, err);
+        await new Promise((r) => setTimeout(r, 1200)); // into the runtime's init (the model download)
+        const pids = descendants(child.pid!);
+        assert.ok(pids.length >= 3, `the sandbox, the emulator and moto are running: ${pids}`);
+        child.kill("SIGINT");
+        assert.strictEqual(await exited, 130, err);
+        assert.match(err, /interrupted; stopping the function, the emulator and moto/);
+        assert.deepStrictEqual(await allGone(pids), []);
+    });
+
+    describe("clear errors", () => {
+        it("no interpreter for the runtime: names the variable, the version needed and how to get one", async () => {
+            const runner = createRunner(fn, { cacheDir: manifest.cacheDir, hostEnv: { ...process.env, ML_LAMBDA_RUNTIME_PYTHON: "/nonexistent/python3.12" } });
+            await assert.rejects(runner.start(), (e: Error) => e instanceof RunError && /ML_LAMBDA_RUNTIME_PYTHON=\/nonexistent\/python3\.12 does not run: the function's runtime is python3\.12; install CPython 3\.12 with `pyenv install 3\.12`/.test(e.message));
+            const py313 = path.join(os.homedir(), ".pyenv", "versions", "3.13.0", "bin", "python3.13");
+            if (fs.existsSync(py313)) {
+                const wrong = createRunner(fn, { cacheDir: manifest.cacheDir, hostEnv: { ...process.env, ML_LAMBDA_RUNTIME_PYTHON: py313 } });
+                await assert.rejects(wrong.start(), /is Python 3\.13\.0, but the function's runtime is python3\.12 \(needs 3\.12\.x\)/);
+            }
+        });
+
+        for (const which of ["emulator", "moto"] as const) {
+            it(`a port in use (${which}): names the port, and nothing is left running`, async () => {
+                const server = net.createServer();
+                await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+                const port = (server.address() as net.AddressInfo).port;
+                const runner = createRunner(fn, { cacheDir: manifest.cacheDir, ports: { [which]: port } }) as ZipRunner;
+                try {
+                    await assert.rejects(runner.start(), (e: Error) => e instanceof RunError && e.message.includes(`port ${port} on 127.0.0.1 is in use`));
+                    assert.deepStrictEqual(runner.processIds(), []);
+                } finally {
+                    server.close();
+                }
+            });
+        }
+
+        it("a moto that fails to start: its own output, and nothing left running", async () => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "run-e2e-"));
+            const fake = path.join(dir, "moto_server");
+            fs.writeFileSync(fake, "#!/bin/sh\necho 'ImportError: cannot import name werkzeug' >&2\nexit 3\n", { mode: 0o755 });
+            const runner = createRunner(fn, { cacheDir: manifest.cacheDir, hostEnv: { ...process.env, ML_LAMBDA_MOTO_SERVER: fake } }) as ZipRunner;
+            await assert.rejects(runner.start(), (e: Error) => e instanceof RunError && /moto server \(.*\) exited during start \(code 3\):\n.*cannot import name werkzeug/.test(e.message));
+            assert.deepStrictEqual(runner.processIds(), []);
+        });
+
+        it("a stack whose build was never planned: exit 2, and the command that makes it", () => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "run-e2e-"));
+            fs.writeFileSync(path.join(dir, "e.json"), "{}");
+            const r = spawnSync(TS_NODE, ["--transpile-only", "cli/main.ts", "invoke", "--stack", "staging", "--event", path.join(dir, "e.json")], { cwd: REPO, encoding: "utf8" });
+            assert.strictEqual(r.status, 2, r.stderr);
+            assert.match(r.stderr, /ml-lambda invoke: no build recorded for stack "staging" .*run `npm run plan -- --stack staging` first/);
+        });
+    });
+});
