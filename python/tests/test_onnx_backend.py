@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from app.backends import BackendError, load_backend
-from app.backends.onnx_backend import available_cpus
+from app.backends.onnx_backend import available_cpus, memory_vcpus, threads_from_env
 from app.config import Settings
 from app.handler import handle
 from app.runtime import ModelRuntime
@@ -148,6 +148,14 @@ def test_artifacts_carry_the_graph_tokenizer_configs_and_their_measured_parity(o
         assert set(manifest["exporter_versions"]) >= {"torch", "transformers", "onnx", "onnxruntime"}
     assert onnx_int8_model["unpackedBytes"] < onnx_model["unpackedBytes"]
     assert json.loads((Path(onnx_int8_model["stagedDir"]) / "ml_lambda_onnx.json").read_text())["quantization"]["method"] == "dynamic"
+
+
+@pytest.mark.parametrize("memory, share", [("128", 1), ("1769", 1), ("2600", 1), ("2700", 2), ("3008", 2), ("10240", 6), ("", None), ("x", None)])
+def test_threads_follow_the_memory_vcpu_share(memory, share):
+    assert memory_vcpus({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory}) == share
+    expected = min(available_cpus(), share) if share else available_cpus()
+    assert threads_from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory}) == expected
+    assert threads_from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory, "ONNX_THREADS": "3"}) == 3
 
 
 def test_threads_default_to_the_available_vcpus_and_can_be_set(monkeypatch, onnx_model):

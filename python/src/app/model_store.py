@@ -2,7 +2,8 @@
 
 The S3 path never leaves something a later call could mistake for a cached model (the seed guide's Pattern 3
 creates the directory first, so a failed download looks "cached" forever):
-  1. download to a temporary name (.partial-*) in the cache directory;
+  1. download to a temporary name (.partial-*) in the cache directory: parallel ranged GETs written at their
+     offsets, hashed in order as they land (the hash is done when the download is, not a second pass over the file);
   2. verify its sha256 against MODEL_SHA256 before reading a byte of it as an archive;
   3. check every member (regular files and directories only, relative paths, no "..") and extract with
      tarfile's `data` filter into another temporary directory;
@@ -20,8 +21,10 @@ import hashlib
 import os
 import shutil
 import tarfile
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Callable, Optional
 
@@ -34,6 +37,12 @@ COMPLETE_MARKER = ".ml-lambda-complete"
 PARTIAL_PREFIX = ".partial-"
 # Log download progress this often: a multi-GB model can take a while, and a silent init looks hung.
 PROGRESS_EVERY_BYTES = 64 * 1024 * 1024
+# Ranged GETs: S3 serves each connection at a bounded rate, so a large object comes faster over several; the parts
+# are written at their offsets and hashed in order. 8 MiB parts over 8 connections is what s3transfer (boto3's
+# download_file) uses by default, minus two connections.
+PART_BYTES = 8 * 1024 * 1024
+MAX_CONNECTIONS = 8
+READ_BYTES = 1024 * 1024
 
 
 class ModelStoreError(Exception):
@@ -69,8 +78,7 @@ def fetch_model(
     archive = cache / f"{token}.tar.gz"
     staging = cache / f"{token}.d"
     try:
-        size = _download(source, archive, s3_client, progress)
-        digest = _sha256(archive)
+        size, digest = _download(source, archive, s3_client, progress)
         if digest != source.sha256:
             raise ModelStoreError(
                 f"s3://{source.bucket}/{source.key}: sha256 of the {size:,} downloaded bytes is {digest}, but "
@@ -119,7 +127,8 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _download(source: S3Model, dest: Path, s3_client, progress: Optional[Callable[[int], None]]) -> int:
+def _download(source: S3Model, dest: Path, s3_client, progress: Optional[Callable[[int], None]]) -> tuple:
+    """Downloads the object to `dest` and returns (size, sha256 hex), hashing the parts in order as they land."""
     if s3_client is None:
         # boto3 is imported only on the zip path: the image path never pays for it (the runtime ships it).
         import boto3
@@ -128,48 +137,80 @@ def _download(source: S3Model, dest: Path, s3_client, progress: Optional[Callabl
     from botocore.exceptions import BotoCoreError, ClientError
 
     started = time.perf_counter()
+    lock = threading.Lock()
     received = 0
     next_log = PROGRESS_EVERY_BYTES
 
     def on_chunk(n: int) -> None:
         nonlocal received, next_log
-        received += n
-        if received >= next_log:
+        with lock:
+            received += n
+            log_now = received >= next_log
+            if log_now:
+                next_log += PROGRESS_EVERY_BYTES
+        if log_now:
             logger.info("downloading model archive", extra={"bytes_received": received})
-            next_log += PROGRESS_EVERY_BYTES
         if progress is not None:
             progress(n)
 
     logger.info("downloading model archive", extra={"bucket": source.bucket, "key": source.key})
+    digest = hashlib.sha256()
+    fd = os.open(dest, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        # download_file fetches large objects in parallel ranges, which matters for multi-GB models.
-        s3_client.download_file(source.bucket, source.key, str(dest), Callback=on_chunk)
-    except (BotoCoreError, ClientError) as e:
-        raise ModelStoreError(f"cannot download s3://{source.bucket}/{source.key}: {e}") from e
-    size = dest.stat().st_size
+        try:
+            size = int(s3_client.head_object(Bucket=source.bucket, Key=source.key)["ContentLength"])
+            parts = [(offset, min(PART_BYTES, size - offset)) for offset in range(0, size, PART_BYTES)]
+
+            def fetch(part) -> int:
+                offset, length = part
+                body = s3_client.get_object(Bucket=source.bucket, Key=source.key, Range=f"bytes={offset}-{offset + length - 1}")["Body"]
+                at = offset
+                for chunk in body.iter_chunks(READ_BYTES):
+                    os.pwrite(fd, chunk, at)
+                    at += len(chunk)
+                    on_chunk(len(chunk))
+                if at - offset != length:
+                    raise ModelStoreError(
+                        f"s3://{source.bucket}/{source.key}: bytes {offset}-{offset + length - 1} came back as {at - offset} bytes"
+                    )
+                return length
+
+            with ThreadPoolExecutor(max_workers=max(1, min(MAX_CONNECTIONS, len(parts)))) as pool:
+                futures = [pool.submit(fetch, part) for part in parts]
+                try:
+                    # In order: part i is hashed (read back from the page cache) while later parts still download.
+                    for (offset, length), future in zip(parts, futures):
+                        future.result()
+                        for at in range(offset, offset + length, READ_BYTES):
+                            digest.update(os.pread(fd, min(READ_BYTES, offset + length - at), at))
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
+        except (BotoCoreError, ClientError) as e:
+            raise ModelStoreError(f"cannot download s3://{source.bucket}/{source.key}: {e}") from e
+    finally:
+        os.close(fd)
     seconds = time.perf_counter() - started
     logger.info(
         "model archive downloaded",
-        extra={"archive_bytes": size, "download_ms": round(seconds * 1000), "mb_per_s": round(size / 1e6 / max(seconds, 1e-6), 1)},
+        extra={"archive_bytes": size, "download_ms": round(seconds * 1000), "mb_per_s": round(size / 1e6 / max(seconds, 1e-6), 1),
+               "parts": len(parts)},
     )
-    return size
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1024 * 1024), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return size, digest.hexdigest()
 
 
 def extract_archive(archive: Path, dest: Path) -> None:
-    """Extract a model .tar.gz into `dest` (which must not exist), refusing anything but a plain tree."""
+    """Extract a model archive into `dest` (which must not exist), refusing anything but a plain tree.
+
+    An uncompressed .tar and a .tar.gz are both accepted ("r:*" reads the compression from the bytes): model weights
+    are already dense (gzip saves ~8 % on an ONNX file), so an uncompressed archive trades a little more download for
+    no gunzip at every cold start."""
     if not hasattr(tarfile, "data_filter"):
         # Extraction filters arrived in 3.12 and were backported to 3.11.4; without them we cannot extract safely.
         raise ModelStoreError("this Python has no tarfile extraction filters (needs 3.11.4+); refusing to extract")
     try:
-        with tarfile.open(archive, "r:gz") as tar:
+        with tarfile.open(archive, "r:*") as tar:
             members = tar.getmembers()
             total = _check_members(members)
             _check_space(dest.parent, total)

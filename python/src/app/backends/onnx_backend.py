@@ -52,11 +52,29 @@ def available_cpus() -> int:
     return max(1, cpus)
 
 
+# Lambda gives a function CPU in proportion to its memory: 1,769 MB is one vCPU
+# (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html), up to 6 at 10,240 MB.
+MB_PER_VCPU = 1769
+
+
+def memory_vcpus(env=os.environ) -> Optional[int]:
+    """The vCPU share of the function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE), rounded to whole threads; None
+    outside Lambda. Lambda can show the process more CPUs than its share (the quota, not the affinity mask, is what
+    limits it), and intra-op threads beyond the share only take turns on it."""
+    raw = (env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or "").strip()
+    try:
+        mb = int(raw)
+    except ValueError:
+        return None
+    return max(1, int(mb / MB_PER_VCPU + 0.5)) if mb > 0 else None
+
+
 def threads_from_env(env=os.environ) -> int:
-    """ONNX_THREADS overrides the intra-op thread count (default: available_cpus())."""
+    """ONNX_THREADS overrides the intra-op thread count (default: available_cpus(), capped by the memory's vCPU share)."""
     raw = (env.get("ONNX_THREADS") or "").strip()
     if not raw:
-        return available_cpus()
+        share = memory_vcpus(env)
+        return min(available_cpus(), share) if share else available_cpus()
     try:
         value = int(raw)
     except ValueError:
