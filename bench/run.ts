@@ -4,12 +4,16 @@
  * quick run never replaces the committed figures). Not a test: it measures and prints, and says which targets
  * the figures meet, by how much, and why not where they do not.
  *
- *   cold_init_ms        aws-lambda-rie + awslambdaric via `ml-lambda invoke` (its init figure: the emulator's INIT
- *                       REPORT, since the REPORT line's Init Duration misreports): seed / torch / onnx, median of
- *                       >= 5 cold starts each (interleaved, so load on this shared machine spreads over all three)
+ *   cold_first_response_ms  the faithful run (cli/run: the artifacts as deployed, in a private root under aws-lambda-rie,
+ *                       moto serving the model object; see bench/deployed.ts for how each is packaged): time from
+ *                       starting the runtime to the first response, for the seed-style handler and ours on the zip path
+ *                       (onnx, onnx-int8), median of >= 5 fresh starts each (interleaved, so load on this shared
+ *                       machine spreads over all), on 1 CPU (the dev stack's 1,769 MB = 1 vCPU) and on 2; with the
+ *                       emulator's INIT, the first invoke alone, peak RSS, /tmp used and warm invokes of the same runs
+ *                       (cold_start). `image_onnx` joins when the image runner exists.
  *   request             the worst request the default limits allow (MAX_TEXTS texts of 256 word pieces, clustered,
- *                       base64) per backend under the emulator, pinned to one CPU (the dev stack's 1,769 MB = 1 vCPU):
- *                       its duration against the 60 s timeout, and the runtime's peak RSS (max memory per backend)
+ *                       base64) per backend through the faithful run, pinned to one CPU: its duration against the 60 s
+ *                       timeout, and the runtime's peak RSS (max memory per backend)
  *   warm_sent_per_s     bench/py/warm.py through the function's own backend classes: torch / onnx / onnx_int8 at
  *                       batch 1 and 32, short (12-token) and 128-token texts (+ 256-token at batch 32), 1 and 2 threads
  *   parity              bench/py/parity.py on python/tests/corpus.py (the parity tests' corpus)
@@ -26,6 +30,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { prepareModel } from "../components/model";
+import type { DeployedFunction } from "../cli/run";
+import { ColdSample, coldStart, heavyRequest, plannedVariant, seedVariant, torchVariant } from "./deployed";
 
 const ROOT = path.resolve(__dirname, "..");
 const PY = path.join(ROOT, ".cache", "venv", "bin", "python");
@@ -36,6 +42,8 @@ const TMP = path.join(OUT_DIR, "tmp");
 const CACHE = process.env.ML_LAMBDA_CACHE_DIR ?? path.join(ROOT, ".cache", "ml-lambda");
 
 const COLD_STARTS = QUICK ? 3 : 5;
+const WARM_INVOKES = 5;
+const CPU_COUNTS = QUICK ? [1] : [1, 2];
 const CACHED_PLANS = QUICK ? 3 : 5;
 
 const log = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`); };
@@ -92,55 +100,57 @@ function models(): Models {
     };
 }
 
-// ---------------------------------------------------------------- emulator
+// ---------------------------------------------------------------- the faithful run
 
-interface Invocation { initMs: number; peakRssMb: number; durationsMs: number[] }
-
-/** `ml-lambda invoke` as a user runs it; its stderr carries the REPORT lines and its own init / peak RSS figures. */
-function invoke(event: object, modelDir: string, env: Record<string, string>, opts: { handlerDir?: string; repeat?: number; pinOneCpu?: boolean } = {}): Invocation {
-    const eventFile = path.join(TMP, `event-${process.pid}.json`);
-    fs.writeFileSync(eventFile, JSON.stringify(event));
-    const args = ["--transpile-only", "cli/main.ts", "invoke", "--event", eventFile, "--json", "--model-dir", modelDir,
-        "--repeat", String(opts.repeat ?? 1), "--timeout", "900", "--memory", "1769"];
-    for (const [k, v] of Object.entries(env)) args.push("--env", `${k}=${v}`);
-    if (opts.handlerDir) args.push("--handler-dir", opts.handlerDir);
-    const r = opts.pinOneCpu ? run("taskset", ["-c", "0", TS_NODE, ...args], { timeoutS: 1200 }) : run(TS_NODE, args, { timeoutS: 1200 });
-    fs.rmSync(eventFile, { force: true });
-    if (r.status !== 0) throw new Error(`ml-lambda invoke failed (exit ${r.status}):\n${r.stderr.slice(-3000)}`);
-    const response = JSON.parse(r.stdout);
-    if (response.statusCode !== 200) throw new Error(`the function answered ${response.statusCode}: ${String(response.body).slice(0, 500)}`);
-    const init = /measured by ml-lambda: init (\d+) ms/.exec(r.stderr);
-    const peaks = [...r.stderr.matchAll(/max memory (\d+) MB/g)].map((m) => Number(m[1]));
-    const durations = [...r.stderr.matchAll(/REPORT RequestId: \S+\s+(?:Init Duration: [0-9.]+ ms\s+)?Duration: ([0-9.]+) ms/g)].map((m) => Number(m[1]));
-    if (!init || peaks.length === 0) throw new Error(`no init / memory figures in ml-lambda invoke's output:\n${r.stderr.slice(-3000)}`);
-    return { initMs: Number(init[1]), peakRssMb: Math.max(...peaks), durationsMs: durations };
+/** The plan's environment, as scripts/plan.sh sets it: the offline model hub and the export Python. */
+function planEnv(): NodeJS.ProcessEnv {
+    const hub = run("bash", ["scripts/offline-model.sh"]).stdout.trim();
+    return { ML_LAMBDA_CACHE_DIR: CACHE, ML_LAMBDA_EXPORT_PYTHON: process.env.ML_LAMBDA_EXPORT_PYTHON ?? PY, ...(hub ? { HF_HUB_CACHE: hub } : {}) };
 }
 
-function coldStarts(m: Models) {
-    const variants: Record<string, { dir: string; env: Record<string, string>; handlerDir?: string }> = {
-        seed: { dir: m.torchDir, env: {}, handlerDir: path.join(ROOT, "bench", "seed") },
-        torch: { dir: m.torchDir, env: { MODEL_BACKEND: "torch" } },
-        onnx: { dir: m.onnxDir, env: { MODEL_BACKEND: "onnx" } },
-    };
-    const samples: Record<string, number[]> = { seed: [], torch: [], onnx: [] };
-    const peaks: Record<string, number[]> = { seed: [], torch: [], onnx: [] };
-    for (let i = 0; i < COLD_STARTS; i++) {
-        for (const [name, v] of Object.entries(variants)) {
-            const inv = invoke({ texts: ["a cold start"] }, v.dir, v.env, { handlerDir: v.handlerDir });
-            samples[name].push(inv.initMs);
-            peaks[name].push(inv.peakRssMb);
-            log(`cold start ${i + 1}/${COLD_STARTS} ${name}: init ${inv.initMs} ms, peak RSS ${inv.peakRssMb} MB`);
+interface Deployed { zip_onnx: DeployedFunction; zip_onnx_int8: DeployedFunction; seed: DeployedFunction; torch: DeployedFunction }
+
+function deployed(m: Models): Deployed {
+    const env = planEnv();
+    log("planning the dev stack (onnx) and its onnx-int8 variant: the builds the faithful run starts");
+    const onnx = plannedVariant({}, env);
+    const int8 = plannedVariant({ "ml-lambda:backend": "onnx-int8" }, env);
+    log("the seed's and the torch backend's image-like layout: the torch profile for python3.12 and its bytecode");
+    const seed = seedVariant({ cacheDir: CACHE, torchModelDir: m.torchDir, log });
+    const torch = torchVariant({ cacheDir: CACHE, codeZip: onnx.fn.code && "zip" in onnx.fn.code ? onnx.fn.code.zip : "", torchModelDir: m.torchDir, log, environment: onnx.fn.environment });
+    return { zip_onnx: onnx.fn, zip_onnx_int8: int8.fn, seed, torch };
+}
+
+const stats = (xs: number[]) => ({ median: round(median(xs), 0), min: round(Math.min(...xs), 0), max: round(Math.max(...xs), 0), samples: xs.map((x) => round(x, 0)) });
+
+async function coldStarts(d: Deployed) {
+    const variants: Record<string, DeployedFunction> = { seed: d.seed, zip_onnx: d.zip_onnx, zip_onnx_int8: d.zip_onnx_int8 };
+    const out: Record<string, Record<string, unknown>> = {};
+    for (const cpus of CPU_COUNTS) {
+        const samples: Record<string, ColdSample[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+        for (let i = 0; i < COLD_STARTS; i++) {
+            for (const [name, fn] of Object.entries(variants)) {
+                const sample = await coldStart(fn, { cacheDir: CACHE, cpus, event: { texts: ["a cold start"] }, warm: WARM_INVOKES });
+                samples[name].push(sample);
+                log(`cold start ${i + 1}/${COLD_STARTS} on ${cpus} CPU(s), ${name}: first response ${round(sample.firstResponseMs, 0)} ms ` +
+                    `(init ${round(sample.initMs, 0)}, first invoke ${round(sample.firstInvokeMs, 1)}), peak RSS ${round(sample.peakRssMb, 0)} MB, ` +
+                    `/tmp ${round(sample.tmpUsedMb, 1)} MiB, warm ${round(median(sample.warmInvokeMs), 1)} ms`);
+            }
         }
+        out[`cpus_${cpus}`] = Object.fromEntries(Object.entries(samples).map(([name, ss]) => [name, {
+            first_response_ms: stats(ss.map((x) => x.firstResponseMs)),
+            init_ms: stats(ss.map((x) => x.initMs)),
+            first_invoke_ms: { median: round(median(ss.map((x) => x.firstInvokeMs)), 1) },
+            peak_rss_mb: round(median(ss.map((x) => x.peakRssMb)), 0),
+            tmp_used_mib: round(median(ss.map((x) => x.tmpUsedMb)), 1),
+            warm_invoke_ms: { median: round(median(ss.flatMap((x) => x.warmInvokeMs)), 1), round_trip_median: round(median(ss.flatMap((x) => x.warmRoundTripMs)), 1), invokes: ss.flatMap((x) => x.warmInvokeMs).length },
+        }]));
     }
-    const out: Record<string, unknown> = {};
-    for (const name of Object.keys(variants)) {
-        out[name] = { median: median(samples[name]), min: Math.min(...samples[name]), max: Math.max(...samples[name]), samples: samples[name], peak_rss_mb: median(peaks[name]) };
-    }
-    return out as Record<"seed" | "torch" | "onnx", { median: number; min: number; max: number; samples: number[]; peak_rss_mb: number }>;
+    return out;
 }
 
 /** The request the limits are about, per backend, on one CPU: MAX_TEXTS (default) texts of 256 tokens, clustered. */
-function heavyRequests(m: Models) {
+async function heavyRequests(m: Models, d: Deployed) {
     const maxTexts = Number(run(PY, ["-c", "import sys; sys.path.insert(0, 'python/src'); from app.config import DEFAULT_MAX_TEXTS; print(DEFAULT_MAX_TEXTS)"]).stdout.trim());
     const count = QUICK ? Math.min(128, maxTexts) : maxTexts;
     const texts: string[] = JSON.parse(run(PY, ["-c", [
@@ -148,11 +158,11 @@ function heavyRequests(m: Models) {
         `print(json.dumps(make_texts(${JSON.stringify(m.torchDir)}, ${count}, 256, seed=7)))`,
     ].join("\n")]).stdout);
     const event = { texts, encoding: "base64", cluster: { min_cluster_size: 5 } };
-    const out: Record<string, { texts: number; tokens: number; max_texts_default: number; duration_ms: number; peak_rss_mb: number; init_ms: number }> = {};
-    for (const [name, dir, backend] of [["torch", m.torchDir, "torch"], ["onnx", m.onnxDir, "onnx"], ["onnx_int8", m.int8Dir, "onnx-int8"]] as const) {
-        const inv = invoke(event, dir, { MODEL_BACKEND: backend }, { pinOneCpu: true });
-        out[name] = { texts: texts.length, tokens: 256, max_texts_default: maxTexts, duration_ms: round(inv.durationsMs[0] ?? NaN, 0), peak_rss_mb: inv.peakRssMb, init_ms: inv.initMs };
-        log(`request of ${texts.length} x 256 tokens + clustering, 1 CPU, ${name}: ${out[name].duration_ms} ms, peak RSS ${inv.peakRssMb} MB`);
+    const out: Record<string, { texts: number; tokens: number; max_texts_default: number; duration_ms: number; peak_rss_mb: number; deployed_as: string }> = {};
+    for (const [name, fn, as] of [["torch", d.torch, "image-like (torch profile)"], ["onnx", d.zip_onnx, "zip (dev stack)"], ["onnx_int8", d.zip_onnx_int8, "zip (dev stack, onnx-int8)"]] as const) {
+        const r = await heavyRequest(fn, { cacheDir: CACHE, event });
+        out[name] = { texts: texts.length, tokens: 256, max_texts_default: maxTexts, duration_ms: round(r.durationMs, 0), peak_rss_mb: round(r.peakRssMb, 0), deployed_as: as };
+        log(`request of ${texts.length} x 256 tokens + clustering, 1 CPU, ${name}: ${out[name].duration_ms} ms, peak RSS ${out[name].peak_rss_mb} MB`);
     }
     return out;
 }
@@ -253,12 +263,17 @@ interface Target { name: string; value: number; target: string; met: boolean; de
 
 function targets(r: any): Target[] {
     const t: Target[] = [];
-    const cold = r.cold_init_ms;
-    const seedOnnx = cold.seed.median / cold.onnx.median;
-    t.push({
-        name: "cold init seed / onnx", value: round(seedOnnx), target: ">= 8x", met: seedOnnx >= 8,
-        detail: `median ${cold.seed.median} ms (seed: import sentence_transformers + load) vs ${cold.onnx.median} ms (ours, onnx)`,
-    });
+    const cold = r.cold_first_response_ms;
+    if (cold) {
+        const seedOnnx = cold.seed.median / cold.zip_onnx.median;
+        const two = r.cold_first_response_ms_cpus2;
+        t.push({
+            name: "cold time to first response, seed / ours as deployed (zip, onnx), 1 CPU", value: round(seedOnnx), target: ">= 8x", met: seedOnnx >= 8,
+            detail: `median ${fmtInt(cold.seed.median)} ms (seed: torch profile, sentence-transformers, model baked in) vs ${fmtInt(cold.zip_onnx.median)} ms ` +
+                `(dev stack's zip: layer + model fetched from S3 at init); onnx-int8 ${fmtInt(cold.zip_onnx_int8.median)} ms (${round(cold.seed.median / cold.zip_onnx_int8.median)}x)` +
+                (two ? `; on 2 CPUs ${fmtInt(two.seed.median)} vs ${fmtInt(two.zip_onnx.median)} ms (${round(two.seed.median / two.zip_onnx.median)}x)` : ""),
+        });
+    }
     const w = r.warm_sent_per_s.threads_1;
     const cases = ["short_b1", "short_b32", "long128_b1", "long128_b32"] as const;
     const ratios = Object.fromEntries(cases.map((c) => [c, w.onnx[c] / w.torch[c]]));
@@ -314,11 +329,24 @@ function markdown(r: any): string {
         `figures are medians; absolute numbers are this machine's, the ratios are the point. Written by \`npm run bench\` (bench/run.ts).`, "");
     L.push("## Targets", "", "| target | value | goal | met | detail |", "|---|---|---|---|---|");
     for (const t of r.targets as Target[]) L.push(`| ${t.name} | ${t.value} | ${t.target} | ${t.met ? "yes" : "**no**"} | ${t.detail} |`);
-    L.push("", "## Cold init in AWS's runtime emulator (ms, median of " + r.cold_init_ms.onnx.samples.length + ")", "", "| handler | median | min | max | peak RSS MB |", "|---|---|---|---|---|");
-    for (const [k, v] of Object.entries<any>(r.cold_init_ms)) L.push(`| ${k} | ${fmtInt(v.median)} | ${fmtInt(v.min)} | ${fmtInt(v.max)} | ${v.peak_rss_mb} |`);
-    L.push("", "seed = bench/seed/app/handler.py (the seed guide's: `import sentence_transformers`, `SentenceTransformer(path)` in global scope); " +
-        "torch / onnx = python/src (ours) with MODEL_BACKEND. Init = the emulator's INIT REPORT (runtime start to ready), as measured by `ml-lambda invoke`.", "");
-    L.push(`## The largest request the defaults allow: ${r.request.torch.texts} texts (MAX_TEXTS ${r.request.torch.max_texts_default}) of 256 word pieces, clustered, base64; one CPU, under the emulator`, "",
+    if (r.cold_start) {
+        const n = r.cold_first_response_ms.zip_onnx.samples.length;
+        L.push("", `## Cold start as deployed (the faithful run; median of ${n} fresh starts each, ms)`, "",
+            "| handler, as deployed | CPUs | time to first response: median (min-max) | INIT (emulator) | first invoke alone | peak RSS MB | /tmp MiB | warm invoke (median) |",
+            "|---|---|---|---|---|---|---|---|");
+        for (const [cpus, rows] of Object.entries<any>(r.cold_start)) {
+            for (const [k, v] of Object.entries<any>(rows)) {
+                L.push(`| ${k} | ${cpus.replace("cpus_", "")} | ${fmtInt(v.first_response_ms.median)} (${fmtInt(v.first_response_ms.min)}-${fmtInt(v.first_response_ms.max)}) | ` +
+                    `${fmtInt(v.init_ms.median)} | ${v.first_invoke_ms.median} | ${v.peak_rss_mb} | ${v.tmp_used_mib} | ${v.warm_invoke_ms.median} |`);
+            }
+        }
+        L.push("", "Time to first response = from starting the runtime (the emulator starts it on the first invoke) to the first response received; " +
+            "INIT = the emulator's INIT REPORT (runtime start to ready); first invoke alone = the emulator's INVOKE RTDONE. " +
+            "seed = bench/seed/app on the torch profile (python/requirements.txt for python3.12, 5.7 GB: an image; here with its bytecode, as an image's pip install compiles) " +
+            "with the model baked at /opt/ml/model; zip_onnx / zip_onnx_int8 = the dev stack's code zip + layer zip, the model archive fetched from S3 (moto on 127.0.0.1, " +
+            "on the other CPU) at init. See bench/README.md.", "");
+    }
+    L.push(`## The largest request the defaults allow: ${r.request.torch.texts} texts (MAX_TEXTS ${r.request.torch.max_texts_default}) of 256 word pieces, clustered, base64; one CPU, the faithful run`, "",
         "| backend | duration ms (timeout: 60,000) | peak RSS MB (runtime; dev: 1,769, prod: 3,008) |", "|---|---|---|");
     for (const [k, v] of Object.entries<any>(r.request)) L.push(`| ${k} | ${fmtInt(v.duration_ms)} | ${v.peak_rss_mb} |`);
     L.push("", "## Warm throughput (sentences/s, median of runs; through the function's backend classes)", "");
@@ -393,10 +421,14 @@ async function main(): Promise<void> {
     log("models: torch files, ONNX fp32 and int8 exports (cached by content under the build cache)");
     const m = models();
     result.model_bytes = { torch: m.torchBytes, onnx: m.onnxBytes, onnx_int8: m.int8Bytes };
-    result.cold_init_ms = coldStarts(m);
+    const d = deployed(m);
+    result.cold_start = await coldStarts(d);
+    const headline = (cpus: number) => Object.fromEntries(Object.entries<any>(result.cold_start[`cpus_${cpus}`] ?? {}).map(([k, v]) => [k, v.first_response_ms]));
+    result.cold_first_response_ms = headline(1);
+    if (result.cold_start.cpus_2) result.cold_first_response_ms_cpus2 = headline(2);
     result.warm_sent_per_s = warm(m);
     result.parity = parity(m);
-    result.request = heavyRequests(m);
+    result.request = await heavyRequests(m, d);
     result.unzipped_bytes = sizes();
     result.plan_ms = planTimes();
     result.cluster_s = clustering();
