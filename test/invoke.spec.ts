@@ -55,6 +55,24 @@ describe("ml-lambda invoke", () => {
             });
         }
 
+        it("reads the faithful run's options (--stack)", () => {
+            const o = parseArgs(["--stack", "dev", "--event", "e.json", "--json", "--cpus", "1", "--repeat", "2", "--project", "p", "--function", "f", "--port", "9000"]);
+            assert.deepStrictEqual({ ...o }, { event: "e.json", json: true, env: {}, repeat: 2, memoryMb: 3008, timeoutS: 300, stack: "dev", cpus: 1, project: "p", functionName: "f", port: 9000 });
+        });
+
+        for (const [argv, message] of [
+            [["--stack", "dev", "--event", "e", "--model-dir", "m"], "--model-dir: only for the source run; --stack runs the recorded build as it is"],
+            [["--stack", "dev", "--event", "e", "--env", "A=1"], "--env: only for the source run"],
+            [["--stack", "dev", "--event", "e", "--memory", "512"], "--memory: --stack takes the function's own from the plan"],
+            [["--event", "e", "--cpus", "1"], "--cpus needs --stack NAME (the faithful run)"],
+            [["--event", "e", "--port", "9000"], "--port needs --stack NAME"],
+            [["--stack", "dev", "--event", "e", "--cpus", "0"], "--cpus must be a positive integer"],
+        ] as Array<[string[], string]>) {
+            it(`refuses ${JSON.stringify(argv)}`, () => {
+                assert.throws(() => parseArgs(argv), (e: Error) => e instanceof InvokeError && e.message.includes(message));
+            });
+        }
+
         it("run() reports usage errors with exit code 2", async () => {
             const errors: string[] = [];
             const original = console.error;
