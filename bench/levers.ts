@@ -16,6 +16,11 @@
  *   pyc_imported_model_in_layer   bytecode only for the modules the function imports (the probe's list over a set
  *                     of requests: embed, cluster, base64, proxy, bad), as a layer of .pyc files over the layer
  *
+ * `--threads`: the thread-count lever instead, on a 1,769 MB function (1 vCPU share) that sees 2 CPUs, as Lambda's
+ * sandboxes do: 2 CPUs with a 1-CPU CFS quota (RunnerOptions.cpuQuota); onnxruntime with 2 intra-op threads (the
+ * affinity count, the code before) vs the memory's share (1, today's default), model and bytecode in layers; the
+ * cold start and a 64-text request.
+ *
  * Also writes the exact unzipped bytes of code, layer, model (fp32, int8) and the bytecode against Lambda's
  * 262,144,000-byte limit and the default 5 MiB headroom. Output: bench/results/tmp/levers.{json,md} (not committed
  * by default: the lever figures belong to the issue note).
@@ -25,7 +30,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { DEFAULT_HEADROOM_BYTES, UNZIPPED_LIMIT_BYTES } from "../components/limits";
 import { measureZip, zipDirectory } from "../components/packaging";
-import { findRuntimePython } from "../cli/run";
+import { createRunner, findRuntimePython } from "../cli/run";
 import type { DeployedFunction } from "../cli/run";
 import { fileSha256 } from "../cli/run/tools";
 import { unpackZip } from "../cli/run/unpack";
@@ -197,6 +202,7 @@ async function main(): Promise<void> {
         pyc_imported_model_in_layer: { ...dev, environment: { ...noS3, MODEL_DIR: "/opt/model" }, code: { zip: codePyc }, layers: [...dev.layers, { zip: importedPyc }, { zip: modelLayer }], s3Objects: [] },
         pyc_int8_in_layer: { ...dev, environment: { ...noS3, MODEL_BACKEND: "onnx-int8", MODEL_DIR: "/opt/model" }, code: { zip: codePyc }, layers: [{ zip: layerPyc }, { zip: int8Layer }], s3Objects: [] },
     };
+    if (process.argv.includes("--threads")) return threadsLever(variants.pyc_model_in_layer);
     const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1].split(",") : undefined;
     const chosen = Object.entries(variants).filter(([k]) => !only || only.includes(k));
 
@@ -242,6 +248,35 @@ async function main(): Promise<void> {
     L.push("", "| unzipped (what Lambda counts) | bytes | vs 256,901,120 (limit - 5 MiB headroom) |", "|---|---|---|");
     for (const [k, v] of Object.entries(combos)) L.push(`| ${k} | ${v.toLocaleString("en-US")} | ${(sizes.available - v).toLocaleString("en-US")} |`);
     fs.writeFileSync(path.join(OUT, "levers.md"), L.join("\n") + "\n");
+    process.stdout.write(L.join("\n") + "\n");
+}
+
+async function threadsLever(base: DeployedFunction): Promise<void> {
+    const texts = Array.from({ length: 64 }, (_, i) => `Request ${i}: ` + "the quick brown fox jumps over the lazy dog while the model embeds it ".repeat(6));
+    const variants: Record<string, DeployedFunction> = {
+        threads_2_affinity: { ...base, environment: { ...base.environment, ONNX_THREADS: "2" } },
+        threads_1_share: base,
+    };
+    const out: Record<string, { first_response_ms: number[]; request_ms: number[] }> = {};
+    for (let r = 0; r < ROUNDS; r++) {
+        for (const [name, fn] of Object.entries(variants)) {
+            const runner = createRunner(fn, { cacheDir: CACHE, cpus: 2, cpuQuota: 1 });
+            try {
+                await runner.start();
+                const cold = await runner.invoke({ texts: ["a cold start"] });
+                const req = await runner.invoke({ texts });
+                if ((req.response as any)?.statusCode !== 200 || (cold.response as any)?.statusCode !== 200) throw new Error(`${name}: ${req.body.slice(0, 300)}`);
+                (out[name] ??= { first_response_ms: [], request_ms: [] }).first_response_ms.push(Math.round(cold.timeToFirstResponseMs!));
+                out[name].request_ms.push(Math.round(req.invokeMs!));
+                log(`round ${r + 1}/${ROUNDS} ${name}: first response ${cold.timeToFirstResponseMs!.toFixed(0)} ms, 64 texts ${req.invokeMs!.toFixed(0)} ms`);
+            } finally {
+                await runner.stop();
+            }
+        }
+    }
+    const L = [`# onnxruntime threads on a 1-vCPU share that sees 2 CPUs (quota 1 CPU), median of ${ROUNDS}`, "", "| variant | time to first response ms | 64-text request ms | samples (request) |", "|---|---|---|---|"];
+    for (const [k, v] of Object.entries(out)) L.push(`| ${k} | ${median(v.first_response_ms)} | ${median(v.request_ms)} | ${v.request_ms.join(", ")} |`);
+    fs.writeFileSync(path.join(OUT, "levers-threads.json"), JSON.stringify(out, null, 2) + "\n");
     process.stdout.write(L.join("\n") + "\n");
 }
 

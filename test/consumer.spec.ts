@@ -3,7 +3,11 @@
  * node_modules or package.json above it): `npm pack` the repository (prepack builds dist/), install the tarball
  * and its peers, write the program a new user writes from the README (test/fixtures/consumer/), type-check it with
  * strict tsc (no skipLibCheck, as Pulumi's TypeScript template), run it under Pulumi's mock engine and assert its
- * graph; then the `ml-lambda` bin from the installed package: --help, --version, size, and plan on that program.
+ * graph; then the `ml-lambda` bin from the installed package: --help, --version, size, plan on that program, and
+ * invoke --stack: the plan's recorded build of the consumer's own function, run as Lambda runs it (cli/run), from
+ * the installed dist/ (its bootstrap files included). The emulator and moto come from ML_LAMBDA_RIE /
+ * ML_LAMBDA_MOTO_SERVER when this repository has them, as a user with them installed would point at them; the
+ * runtime directory (awslambdaric + boto3) is built in the consumer's own cache.
  *
  * The consumer's directory also holds a decoy python/ (Dockerfile, handler, requirements): a component that looked
  * for its bundled function under the caller's working directory would pick it up, and the test would see it.
@@ -256,6 +260,23 @@ describe("the npm tarball, installed in an empty directory", function () {
                 const plan = JSON.parse(ok(run(process.execPath, [bin, "plan", "--stack", "dev", "--json"], app), "ml-lambda plan").stdout);
                 assert.deepStrictEqual(plan.decision.map((d: any) => `${d.component}:${d.mode}`).sort(), ["bundled:image", "embed:zip"]);
                 assert.strictEqual(plan.mandatoryViolations, 0, JSON.stringify(plan.policies.filter((p: any) => p.violations.length)));
+                assert.ok(fs.existsSync(path.join(app, ".ml-lambda", "deployments", "dev.json")), "the plan recorded its build");
+            });
+
+            it("`ml-lambda invoke --stack dev` runs the consumer's planned zip function from the installed package", function () {
+                if (process.platform !== "linux") this.skip();
+                const bin = path.join(app, "node_modules", ".bin", "ml-lambda");
+                fs.writeFileSync(path.join(app, "e.json"), JSON.stringify({ texts: ["from the install"] }));
+                const env = consumerEnv();
+                const rie = path.join(REPO, ".cache", "bin", "aws-lambda-rie");
+                const moto = path.join(REPO, ".cache", "ml-lambda", "tools", "moto-5.2.5", "bin", "moto_server");
+                if (fs.existsSync(rie)) env.ML_LAMBDA_RIE = rie;
+                if (fs.existsSync(moto)) env.ML_LAMBDA_MOTO_SERVER = moto;
+                const r = ok(run(process.execPath, [bin, "invoke", "--stack", "dev", "--function", "embed", "--event", "e.json", "--json", "--cpus", "1"], app, env), "ml-lambda invoke --stack dev");
+                assert.deepStrictEqual(JSON.parse(r.stdout), { statusCode: 200, body: "{}" });
+                assert.match(r.stderr, /FAITHFUL RUN of stack "dev"/);
+                assert.match(r.stderr, /time to first response \d+ ms/);
+                assert.ok(!r.stderr.includes(path.join(REPO, "python")), "ran the repository's function instead of the consumer's");
             });
         });
     });

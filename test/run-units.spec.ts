@@ -132,6 +132,11 @@ describe("faithful run: pure parts", () => {
             assert.ok(s.indexOf("ml-lambda-opt") < s.indexOf("/m/model'"), "mounted over the overlay, after it");
         });
 
+        it("joins the CPU-quota cgroup before anything starts, when one is set", () => {
+            assert.strictEqual(sandboxScript(plan({ cgroupProcs: "/sys/fs/cgroup/cpu/ml-lambda-1/cgroup.procs" })).split("\n")[1], "echo $$ > '/sys/fs/cgroup/cpu/ml-lambda-1/cgroup.procs'");
+            assert.ok(!sandboxScript(plan()).includes("cgroup.procs"));
+        });
+
         it("quotes paths for sh", () => {
             assert.ok(sandboxScript(plan({ code: "/it's here" })).includes(`'/it'\\''s here'`));
         });

@@ -115,6 +115,8 @@ export interface SandboxPlan {
     dropPrivileges: boolean;
     ports: { emulator: number; runtimeApi: number };
     handler: string;
+    /** A cgroup's process list to join first (the CPU quota), when one is set. */
+    cgroupProcs?: string;
 }
 
 /** Host top-level directories the root borrows, read-only (a symlink stays a symlink, e.g. merged-/usr's /lib). */
@@ -128,6 +130,8 @@ export const HOST_DIRS = ["usr", "etc", "bin", "sbin", "lib", "lib64", "lib32", 
 export function sandboxScript(p: SandboxPlan): string {
     const R = p.mountPoint;
     const L: string[] = ["set -eu"];
+    // Joined before anything else starts: every process of the function inherits the quota.
+    if (p.cgroupProcs) L.push(`echo $$ > ${sq(p.cgroupProcs)}`);
     const mount = sq(p.tools.mount);
     const bindRo = (src: string, dst: string) => {
         L.push(`${mount} --bind ${sq(src)} ${sq(dst)}`, `${mount} -o remount,bind,ro ${sq(dst)}`);

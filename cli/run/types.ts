@@ -61,6 +61,12 @@ export interface RunnerOptions {
     cacheDir: string;
     /** Pin the whole function (emulator, runtime and its threads) to this many CPUs, as Lambda gives 1 vCPU at 1,769 MB. */
     cpus?: number;
+    /**
+     * Also cap the function at this many CPUs of time (a CFS quota in a cgroup of its own), as Lambda caps a function
+     * at its memory's vCPU share while it may see more CPUs; e.g. `cpus: 2, cpuQuota: 1` is a 1,769 MB function on a
+     * 2-vCPU host. Needs a writable cgroup cpu controller (root). Default: no quota.
+     */
+    cpuQuota?: number;
     /** Test-only: report module origins etc. after each invocation (Invocation.probe). */
     probe?: boolean;
     /** Fixed 127.0.0.1 ports (default: free ones). A port in use is a clear error. */

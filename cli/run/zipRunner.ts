@@ -155,6 +155,7 @@ export class ZipRunner implements FunctionRunner {
     private peakRssMb?: number;
     private tmpUsedBytes?: number;
     private stopped = false;
+    private cgroup?: string;
     private readonly env: NodeJS.ProcessEnv;
     private readonly say: (line: string) => void;
 
@@ -260,6 +261,7 @@ export class ZipRunner implements FunctionRunner {
         const runtimeApi = ports.runtimeApi ?? await freePort();
         await checkPortFree(this.port, "the emulator's invoke endpoint");
         await checkPortFree(runtimeApi, "the emulator's runtime API");
+        if (this.opts.cpuQuota !== undefined) this.cgroup = makeCpuCgroup(this.opts.cpuQuota);
         const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
         const mode = this.opts.sandbox && this.opts.sandbox !== "auto" ? this.opts.sandbox : asRoot ? "root" : "userns";
         const script = sandboxScript({
@@ -267,6 +269,7 @@ export class ZipRunner implements FunctionRunner {
             ephemeralStorageMb: fn.ephemeralStorageMb, extraMounts: fn.extraMounts ?? [],
             tools: { mount: tools.mount!, chroot: tools.chroot!, setpriv: tools.setpriv, rie },
             dropPrivileges: mode === "root", ports: { emulator: this.port, runtimeApi }, handler: fn.handler,
+            cgroupProcs: this.cgroup ? path.join(this.cgroup, "cgroup.procs") : undefined,
         });
         const env = lambdaEnvironment(fn, { s3Endpoint, logStream: logStreamName(new Date(), crypto.randomBytes(16).toString("hex")), probe: this.opts.probe });
         const argv: string[] = [];
@@ -411,6 +414,7 @@ export class ZipRunner implements FunctionRunner {
             if (this.child) await stopChild(this.child, 500);
             if (this.moto) await stopChild(this.moto.child, 1500);
             if (this.pending) { this.log.push(this.pending); this.pending = ""; }
+            if (this.cgroup) await removeCgroup(this.cgroup);
         }
         return { peakRssMb: this.peakRssMb, tmpUsedBytes: this.tmpUsedBytes, log: [...this.log] };
     }
@@ -418,6 +422,50 @@ export class ZipRunner implements FunctionRunner {
     /** The moto server's own output (for error reports). */
     motoLog(): string[] {
         return this.moto?.log ?? [];
+    }
+}
+
+/**
+ * A cgroup of our own with a CFS quota of `cpus` CPUs (cgroup v2's cpu.max, or v1's cpu.cfs_quota_us): Lambda's way
+ * of giving a function its memory's vCPU share. Removed by stop() once its processes are gone.
+ */
+export function makeCpuCgroup(cpus: number): string {
+    if (!(cpus > 0)) throw new RunError(`cpuQuota ${cpus}: give a positive number of CPUs (e.g. the memory's share, memory / 1769)`);
+    const period = 100_000;
+    const quota = Math.max(1000, Math.round(cpus * period));
+    const name = `ml-lambda-${process.pid}-${Date.now()}`;
+    const v2 = "/sys/fs/cgroup";
+    const attempts: string[] = [];
+    try {
+        if (fs.readFileSync(path.join(v2, "cgroup.controllers"), "utf8").split(/\s+/).includes("cpu")) {
+            const dir = path.join(v2, name);
+            fs.mkdirSync(dir);
+            fs.writeFileSync(path.join(dir, "cpu.max"), `${quota} ${period}`);
+            return dir;
+        }
+    } catch (e) {
+        attempts.push(`v2: ${(e as Error).message}`);
+    }
+    try {
+        const dir = path.join(v2, "cpu", name);
+        fs.mkdirSync(dir);
+        fs.writeFileSync(path.join(dir, "cpu.cfs_period_us"), String(period));
+        fs.writeFileSync(path.join(dir, "cpu.cfs_quota_us"), String(quota));
+        return dir;
+    } catch (e) {
+        attempts.push(`v1: ${(e as Error).message}`);
+    }
+    throw new RunError(`cpuQuota needs a writable cgroup cpu controller (root, a cgroup v1 /sys/fs/cgroup/cpu or v2 with cpu enabled): ${attempts.join("; ")}`);
+}
+
+async function removeCgroup(dir: string): Promise<void> {
+    for (let i = 0; i < 50; i++) {
+        try {
+            fs.rmdirSync(dir);
+            return;
+        } catch {
+            await new Promise((r) => setTimeout(r, 50)); // its last processes are still exiting
+        }
     }
 }
 
