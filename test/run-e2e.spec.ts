@@ -228,6 +228,19 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
         }
     });
 
+    it("the user-namespace sandbox (what a non-root user gets: unshare -rm) gives the same read-only root and answers", async () => {
+        const runner = createRunner(fn, { cacheDir: manifest.cacheDir, sandbox: "userns", probe: true });
+        try {
+            await runner.start();
+            const inv = await runner.invoke(EVENTS.seed);
+            assert.strictEqual((inv.response as any)?.statusCode, 200, inv.body.slice(0, 300));
+            assert.deepStrictEqual(inv.probe!.writable, { "/var/task": "EROFS", "/opt": "EROFS", "/var/runtime": "EROFS", "/var/lang": "EROFS", "/tmp": "writable" });
+            assert.deepStrictEqual(inv.probe!.sys_path.slice(0, 3), ["/var/task", "/opt/python/lib/python3.12/site-packages", "/opt/python"]);
+        } finally {
+            await runner.stop();
+        }
+    });
+
     it("reports a runtime failure (handler not found) as a function error and leaves nothing running", async () => {
         const runner = createRunner({ ...fn, handler: "app.handler.no_such_handler" }, { cacheDir: manifest.cacheDir }) as ZipRunner;
         let pids: number[] = [];
