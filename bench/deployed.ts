@@ -28,18 +28,7 @@ export function plannedVariant(overrides: Record<string, string>, env: NodeJS.Pr
     const line = r.stdout.trim().split("\n").filter((l) => l.startsWith("{")).pop();
     if (r.status !== 0 || !line) throw new Error(`planning dev with ${JSON.stringify(overrides)} failed (exit ${r.status}):\n${r.stderr.slice(-3000)}`);
     const manifest = JSON.parse(line) as DeploymentManifest;
-    const fn = deployedFunction(manifest);
-    // The component writes the code zip to <cache>/code/<function name>.zip, which the next plan of any checkout
-    // sharing the cache overwrites: keep this plan's bytes under their own hash.
-    if (fn.code && "zip" in fn.code && fn.code.sha256) {
-        const kept = path.join(manifest.cacheDir, "bench", "code", `${fn.code.sha256}.zip`);
-        if (!fs.existsSync(kept)) {
-            fs.mkdirSync(path.dirname(kept), { recursive: true });
-            fs.copyFileSync(fn.code.zip, `${kept}.tmp`);
-            fs.renameSync(`${kept}.tmp`, kept);
-        }
-        fn.code = { zip: kept, sha256: fn.code.sha256 };
-    }
+    const fn = deployedFunction(manifest); // its code zip is kept by content (cli/run/manifest.ts)
     return { fn, manifest };
 }
 

@@ -71,13 +71,15 @@ describe("faithful run: the deployment manifest", () => {
         );
         assert.strictEqual(f.environment.MODEL_BACKEND, "onnx");
         assert.deepStrictEqual(f.logging, { format: "JSON", applicationLogLevel: "INFO", systemLogLevel: "INFO", logGroup: "/aws/lambda/fn" });
-        assert.deepStrictEqual({ ...f.code }, { path: files.code, sha256: sha("code zip").toString("hex"), bytes: 8, via: "direct" });
+        const kept = path.join(dir, "cache", "deployments", "code", `${sha("code zip").toString("hex")}.zip`);
+        assert.deepStrictEqual({ ...f.code }, { path: kept, sha256: sha("code zip").toString("hex"), bytes: 8, via: "direct" });
+        assert.strictEqual(fs.readFileSync(kept, "utf8"), "code zip", "the code zip is kept by content: the next plan rewrites the component's path");
         assert.strictEqual(f.layers.length, 1);
         assert.deepStrictEqual(f.layers[0], { kind: "built", arn: "arn:aws:lambda:eu-west-1:123456789012:layer:fn-deps:1", resource: "embeddings-deps", path: files.layer, sha256: sha("layer zip").toString("hex"), bytes: 9 });
         assert.deepStrictEqual(f.s3Objects.map((o) => [o.bucket, o.role, o.path, o.sha256]), [["models-1", "model", files.model, sha("model archive").toString("hex")]]);
 
         const fn = deployedFunction(m);
-        assert.deepStrictEqual(fn.code, { zip: files.code, sha256: sha("code zip").toString("hex") });
+        assert.deepStrictEqual(fn.code, { zip: kept, sha256: sha("code zip").toString("hex") });
         assert.deepStrictEqual(fn.s3Objects[0].file, files.model);
         assert.strictEqual(fn.region, "eu-west-1");
     });

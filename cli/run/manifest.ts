@@ -4,7 +4,8 @@
  * `<project>/.ml-lambda/deployments/<stack>.json` (git-ignored with the build cache).
  *
  * Per aws:lambda/function:Function: package type, runtime, handler, architecture, memory, timeout, /tmp size, the
- * environment variables as the graph resolved them, the logging config, the code zip (path + sha256), every layer
+ * environment variables as the graph resolved them, the logging config, the code zip (path + sha256; a copy kept by
+ * content under <cache>/deployments/code, since the component's own path is rewritten by every plan), every layer
  * (our built zip, or an external ARN marked not runnable), the S3 objects it reads (the model archive: file,
  * bucket, key), and on the image path the image's build inputs (context, Dockerfile, build args).
  * The stack files are hashed too: a changed Pulumi.<stack>.yaml, or an artifact missing or changed since, makes the
@@ -107,6 +108,23 @@ function artifact(file: string, cacheDir: string, expectedHex?: string, what = f
     return { path: path.resolve(file), sha256, bytes: fs.statSync(file).size };
 }
 
+/**
+ * The component writes the code zip to <cache>/code/<function name>.zip, which the next plan of any project sharing
+ * the cache overwrites; the layer zips and model archives are already stored by content. The manifest keeps its own
+ * copy of the code zip by sha256, so a later plan elsewhere does not make this stack's recorded build stale.
+ */
+function keepByContent(a: ManifestArtifact, cacheDir: string): ManifestArtifact {
+    const kept = path.join(cacheDir, "deployments", "code", `${a.sha256}.zip`);
+    if (path.resolve(a.path) === kept) return a;
+    if (!fs.existsSync(kept) || fs.statSync(kept).size !== a.bytes) {
+        fs.mkdirSync(path.dirname(kept), { recursive: true });
+        const tmp = `${kept}.${process.pid}.tmp`;
+        fs.copyFileSync(a.path, tmp);
+        fs.renameSync(tmp, kept);
+    }
+    return { ...a, path: kept };
+}
+
 function hashStackFiles(projectDir: string, stack: string): Record<string, string> {
     const out: Record<string, string> = {};
     for (const f of ["Pulumi.yaml", `Pulumi.${stack}.yaml`]) {
@@ -153,11 +171,11 @@ export async function buildManifest(run: OfflineRun, o: { projectDir: string; ca
         if (fn.packageType === "Zip") {
             const expected = typeof i.sourceCodeHash === "string" ? b64ToHex(i.sourceCodeHash) : undefined;
             const direct = await assetPath(i.code);
-            if (direct) fn.code = { ...artifact(direct, o.cacheDir, expected, `code zip of ${fn.name}`), via: "direct" };
+            if (direct) fn.code = { ...keepByContent(artifact(direct, o.cacheDir, expected, `code zip of ${fn.name}`), o.cacheDir), via: "direct" };
             else if (i.s3Bucket && i.s3Key) {
                 const file = await objectFile(i.s3Bucket, i.s3Key);
                 if (!file) throw new RunError(`function ${fn.name}: its code is s3://${i.s3Bucket}/${i.s3Key}, which no BucketObjectv2 of the plan uploads`, 1);
-                fn.code = { ...artifact(file, o.cacheDir, expected, `code zip of ${fn.name}`), via: "s3", s3: { bucket: i.s3Bucket, key: i.s3Key } };
+                fn.code = { ...keepByContent(artifact(file, o.cacheDir, expected, `code zip of ${fn.name}`), o.cacheDir), via: "s3", s3: { bucket: i.s3Bucket, key: i.s3Key } };
             }
             for (const arn of (i.layers ?? []) as string[]) {
                 const layer = layersByArn.get(arn);
