@@ -166,6 +166,21 @@ describe("MlLambda under Pulumi's mock engine", function () {
             assert.ok(fs.existsSync(path.join(img.build.context, "model", "model.safetensors")), "model baked from the context");
         });
 
+        it("stages the context with the modes the image needs (COPY keeps them; no chmod layer in the Dockerfile)", () => {
+            const dir = c.plan.context!.dir;
+            const modeOf = (p: string) => fs.statSync(p).mode & 0o777;
+            const walk = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true })
+                .flatMap((e) => (e.isDirectory() ? [path.join(d, e.name), ...walk(path.join(d, e.name))] : [path.join(d, e.name)]));
+            const all = walk(dir);
+            assert.ok(all.length > 5);
+            for (const p of all) {
+                const rel = path.relative(dir, p);
+                const want = fs.statSync(p).isDirectory() ? 0o755 : rel.startsWith(`model${path.sep}`) ? 0o444 : 0o644;
+                assert.strictEqual(modeOf(p).toString(8), want.toString(8), rel);
+            }
+            assert.strictEqual(modeOf(dir).toString(8), "755");
+        });
+
         it("pins the function to the image digest, never a tag, with the model at a fixed path", async () => {
             const fn = m.one("aws:lambda/function:Function").inputs;
             assert.strictEqual(fn.packageType, "Image");
