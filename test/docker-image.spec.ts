@@ -1,0 +1,123 @@
+/**
+ * The pure parts of the image path's engine client and runner: BuildKit progress decoding (what names a failing
+ * step), the container log framing, and the environment and CPU share a function gets. The engine itself is
+ * exercised by `npm run test:image`.
+ */
+import * as assert from "assert";
+import { decodeStatus } from "../components/docker/buildkit";
+import { BuildProgress, demux, splitTag } from "../components/docker/engine";
+import { cpusFor, lambdaEnvironment, FunctionSpec } from "../cli/imageRunner";
+
+// A protobuf writer just big enough to hand-build StatusResponse messages.
+function varint(n: number): Buffer {
+    const out: number[] = [];
+    do {
+        let b = n & 0x7f;
+        n = Math.floor(n / 128);
+        if (n > 0) b |= 0x80;
+        out.push(b);
+    } while (n > 0);
+    return Buffer.from(out);
+}
+const bytesField = (no: number, payload: Buffer | string) => {
+    const b = Buffer.isBuffer(payload) ? payload : Buffer.from(payload, "utf8");
+    return Buffer.concat([varint((no << 3) | 2), varint(b.length), b]);
+};
+const intField = (no: number, v: number) => Buffer.concat([varint(no << 3), varint(v)]);
+const timestamp = (ms: number) => Buffer.concat([intField(1, Math.floor(ms / 1000)), intField(2, (ms % 1000) * 1e6)]);
+const vertex = (v: { digest: string; name?: string; cached?: boolean; started?: number; completed?: number; error?: string }) =>
+    bytesField(1, Buffer.concat([
+        bytesField(1, v.digest),
+        bytesField(2, "sha256:input"), // inputs: skipped by the decoder
+        ...(v.name ? [bytesField(3, v.name)] : []),
+        ...(v.cached ? [intField(4, 1)] : []),
+        ...(v.started !== undefined ? [bytesField(5, timestamp(v.started))] : []),
+        ...(v.completed !== undefined ? [bytesField(6, timestamp(v.completed))] : []),
+        ...(v.error ? [bytesField(7, v.error)] : []),
+        bytesField(99, "a field from a newer BuildKit"),
+    ]));
+const log = (digest: string, msg: string) => bytesField(3, Buffer.concat([bytesField(1, digest), intField(3, 2), bytesField(4, msg)]));
+const trace = (...parts: Buffer[]) => JSON.stringify({ id: "moby.buildkit.trace", aux: Buffer.concat(parts).toString("base64") });
+
+describe("image path: BuildKit progress", () => {
+    it("decodes vertexes (name, cached, times, error) and logs, skipping unknown fields", () => {
+        const s = decodeStatus(Buffer.concat([
+            vertex({ digest: "sha256:a", name: "[2/9] COPY docker/ /opt/ml-lambda/docker/", cached: true, started: 1_000_500, completed: 1_002_250 }),
+            log("sha256:a", "line one\nline two\n"),
+        ]));
+        assert.strictEqual(s.vertexes.length, 1);
+        assert.deepStrictEqual({ ...s.vertexes[0] }, { digest: "sha256:a", name: "[2/9] COPY docker/ /opt/ml-lambda/docker/", cached: true, started: 1_000_500, completed: 1_002_250 });
+        assert.strictEqual(s.logs[0].vertex, "sha256:a");
+        assert.strictEqual(s.logs[0].stream, 2);
+        assert.strictEqual(s.logs[0].msg.toString(), "line one\nline two\n");
+    });
+
+    it("names the failing step and keeps its own output, not the other steps'", () => {
+        const shown: string[] = [];
+        const p = new BuildProgress((l) => shown.push(l));
+        p.line(trace(vertex({ digest: "sha256:ok", name: "[3/9] COPY requirements.txt /x", started: 0, completed: 10 })));
+        p.line(trace(vertex({ digest: "sha256:bad", name: "[4/9] RUN python3 install_deps.py", started: 20 })));
+        p.line(trace(log("sha256:ok", "not this\n"), log("sha256:bad", "ERROR: No matching distribution found for nope==1\n")));
+        p.line(trace(vertex({ digest: "sha256:bad", name: "[4/9] RUN python3 install_deps.py", started: 20, completed: 900, error: "exit code: 1" })));
+        p.line(JSON.stringify({ errorDetail: { message: "executor failed running [/bin/sh -c python3 install_deps.py]: exit code: 1" }, error: "x" }));
+        assert.match(p.error, /executor failed running/);
+        const failed = p.failedStep()!;
+        assert.strictEqual(failed.name, "[4/9] RUN python3 install_deps.py");
+        assert.deepStrictEqual(failed.logs, ["ERROR: No matching distribution found for nope==1"]);
+        assert.ok(shown.some((l) => l.includes("[4/9] RUN") && l.includes("ERROR: exit code: 1")), shown.join("\n"));
+    });
+
+    it("the classic builder's failure is the last Step line with what followed it", () => {
+        const p = new BuildProgress(() => undefined);
+        p.line(JSON.stringify({ stream: "Step 1/2 : FROM base\n" }));
+        p.line(JSON.stringify({ stream: "Step 2/2 : RUN false\n" }));
+        p.line(JSON.stringify({ stream: "boom\n" }));
+        p.line(JSON.stringify({ error: "The command '/bin/sh -c false' returned a non-zero code: 1" }));
+        assert.strictEqual(p.failedStep()!.name, "Step 2/2 : RUN false");
+        assert.deepStrictEqual(p.failedStep()!.logs, ["boom"]);
+    });
+});
+
+describe("image path: engine client helpers", () => {
+    it("demultiplexes a non-TTY log stream", () => {
+        const frame = (stream: number, text: string) => {
+            const h = Buffer.alloc(8);
+            h[0] = stream;
+            h.writeUInt32BE(Buffer.byteLength(text), 4);
+            return Buffer.concat([h, Buffer.from(text)]);
+        };
+        assert.strictEqual(demux(Buffer.concat([frame(1, "out\n"), frame(2, "err\n")])), "out\nerr\n");
+    });
+
+    it("splits a tag off a name, but not a registry port", () => {
+        assert.deepStrictEqual(splitTag("127.0.0.1:5000/repo:abc"), ["127.0.0.1:5000/repo", "abc"]);
+        assert.deepStrictEqual(splitTag("127.0.0.1:5000/repo"), ["127.0.0.1:5000/repo", "latest"]);
+    });
+});
+
+describe("image path: the runner's Lambda conditions", () => {
+    const spec: FunctionSpec = {
+        functionName: "fn", memorySizeMb: 1769, timeoutS: 60, ephemeralStorageMb: 512, region: "eu-west-1",
+        environment: { MODEL_DIR: "/opt/ml/model", MODEL_BACKEND: "onnx", AWS_REGION: "us-east-1" },
+        logFormat: "JSON", applicationLogLevel: "INFO",
+    };
+
+    it("sets what Lambda sets, then the function's variables; a reserved name cannot be overridden", () => {
+        const env = lambdaEnvironment(spec, "app.handler.lambda_handler");
+        assert.strictEqual(env._HANDLER, "app.handler.lambda_handler");
+        assert.strictEqual(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE, "1769");
+        assert.strictEqual(env.AWS_LAMBDA_FUNCTION_TIMEOUT, "60");
+        assert.strictEqual(env.AWS_LAMBDA_LOG_FORMAT, "JSON");
+        assert.strictEqual(env.AWS_LAMBDA_LOG_LEVEL, "INFO");
+        assert.strictEqual(env.AWS_LAMBDA_LOG_GROUP_NAME, "/aws/lambda/fn");
+        assert.strictEqual(env.MODEL_DIR, "/opt/ml/model");
+        assert.strictEqual(env.AWS_REGION, "eu-west-1");
+    });
+
+    it("gives the CPU share of the memory size (1,769 MB = 1 vCPU), capped by the machine", () => {
+        assert.strictEqual(cpusFor(1769, 8), 1);
+        assert.ok(Math.abs(cpusFor(3008, 8) - 3008 / 1769) < 1e-9);
+        assert.strictEqual(cpusFor(10240, 2), 2);
+        assert.ok(cpusFor(10240, 64) <= 6 && cpusFor(10240, 64) > 5.7);
+    });
+});
