@@ -16,6 +16,8 @@
  *     and that manifest a single-platform one (Lambda rejects an index)
  *  7. bad input: a failing Dockerfile step is reported with its output; an image that does not answer, with its logs
  * Images it built are removed unless ML_LAMBDA_KEEP_IMAGES=1. Figures go to .cache/ml-lambda/test-image/last-run.json.
+ * ML_LAMBDA_IMAGE_PROFILES=onnx,torch picks profiles; the torch one needs the PyTorch CPU index (download.pytorch.org,
+ * or a mirror in ML_LAMBDA_TORCH_INDEX_URL) and fails, naming it, when the build cannot reach it.
  */
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
@@ -206,7 +208,8 @@ async function runProfile(engine: DockerEngine, profile: string, standin: (minor
     const [, repoPath, tag] = /^[^/]+\/(.+):([^:/]+)$/.exec(image.imageName) ?? [];
     const localName = `${registry}/${repoPath}:${tag}`;
     cleanup.push(localName);
-    const buildArgs = { ...image.args, BASE_IMAGE: base };
+    // A mirror of the PyTorch CPU index, for machines that cannot reach download.pytorch.org.
+    const buildArgs: Record<string, string> = { ...image.args, BASE_IMAGE: base, ...(process.env.ML_LAMBDA_TORCH_INDEX_URL ? { TORCH_INDEX_URL: process.env.ML_LAMBDA_TORCH_INDEX_URL } : {}) };
     say(`building ${image.context} as ${localName} (BuildKit through the Engine API, platform ${image.platform}, BASE_IMAGE=${base}${network ? `, network ${network}: the engine has no bridge network` : ""})`);
     const buildOnce = (noCache: boolean) => engine.buildImage({
         context: image.context, dockerfile: image.dockerfile, tag: localName, buildArgs, platform: image.platform, builder: "2", network, noCache,
@@ -426,7 +429,9 @@ async function main(): Promise<number> {
         const regEnv = assignments(reg.stdout);
         registryPid = regEnv.REGISTRY_PID;
 
-        for (const profile of SLOW ? ["onnx", "torch"] : ["onnx"]) {
+        // ML_LAMBDA_IMAGE_PROFILES=torch (or "onnx,torch") picks profiles explicitly.
+        const profiles = process.env.ML_LAMBDA_IMAGE_PROFILES?.split(",").map((x) => x.trim()).filter(Boolean) ?? (SLOW ? ["onnx", "torch"] : ["onnx"]);
+        for (const profile of profiles) {
             try {
                 const r = await runProfile(engine, profile, standin, regEnv.REGISTRY_ADDR, cleanup);
                 if (r) results.push(r);
@@ -438,7 +443,7 @@ async function main(): Promise<number> {
             }
             if (!KEEP) for (const name of cleanup.splice(0)) await engine.removeImage(name).catch(() => false);
         }
-        if (!SLOW) say("torch profile not run (several GB; ML_LAMBDA_SLOW=1 runs it)");
+        if (!profiles.includes("torch")) say("torch profile not run (several GB; ML_LAMBDA_SLOW=1 runs it)");
 
         // 7. bad input, on the onnx image's context
         const onnxCtx = fs.readdirSync(path.join(process.env.ML_LAMBDA_CACHE_DIR ?? path.join(ROOT, ".cache", "ml-lambda"), "image-context"))
