@@ -242,12 +242,20 @@ async function runProfile(engine: DockerEngine, profile: string, standin: (minor
     };
 
     // What the image's torch is (or that it has none): Lambda has no GPU.
+    // Also: the newest glibc any installed wheel needs. The stand-in is Debian 12 (glibc 2.36), Lambda's base is
+    // Amazon Linux 2023 (glibc 2.34): a manylinux_2_35+ wheel would install here and fail to load on Lambda.
     const probe = await engine.runToCompletion(localName, ["-c",
-        "import json, os, sys; sys.path.insert(0, '/var/task'); names = sorted(n for n in os.listdir('/var/task') if n.lower().startswith(('torch', 'nvidia', 'triton')));\n" +
-        "try:\n import torch; t = [torch.__version__, torch.version.cuda]\nexcept ImportError: t = None\nprint(json.dumps({'dists': names, 'torch': t}))"],
+        "import glob, json, os, re, sys; sys.path.insert(0, '/var/task'); names = sorted(n for n in os.listdir('/var/task') if n.lower().startswith(('torch', 'nvidia', 'triton')))\n" +
+        "glibc = {}\nfor w in glob.glob('/var/task/*.dist-info/WHEEL'):\n tags = [int(m) for m in re.findall(r'manylinux_2_(\\d+)', open(w).read())]\n if tags: glibc[w.split('/')[3]] = min(tags)\n" +
+        "try:\n import torch; t = [torch.__version__, torch.version.cuda]\nexcept ImportError: t = None\nprint(json.dumps({'dists': names, 'torch': t, 'glibc': glibc}))"],
     { entrypoint: ["/var/lang/bin/python3"], user: "993:990" });
     const facts = JSON.parse(probe.output.filter((l) => l.startsWith("{")).pop() ?? "{}");
+    const glibc = facts.glibc as Record<string, number>;
+    delete facts.glibc;
     result.torch = facts;
+    const tooNew = Object.entries(glibc ?? {}).filter(([, v]) => v > 34);
+    check(glibc !== undefined && tooNew.length === 0, "no installed wheel needs a glibc newer than Amazon Linux 2023's 2.34",
+        tooNew.length ? tooNew.map(([k, v]) => `${k} needs 2.${v}`).join(", ") : `newest need: 2.${Math.max(0, ...Object.values(glibc ?? {}))} (${Object.keys(glibc ?? {}).length} binary wheels)`);
     if (profile === "onnx") check(facts.torch === null && facts.dists?.length === 0, "the onnx image has no torch and nothing GPU-only", JSON.stringify(facts));
     else check(Array.isArray(facts.torch) && (String(facts.torch[0]).endsWith("+cpu") || facts.torch[1] === null) && !facts.dists.some((d: string) => /^(nvidia|triton)/i.test(d)), "the image's torch is the CPU build", JSON.stringify(facts));
 
