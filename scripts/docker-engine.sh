@@ -93,6 +93,15 @@ install_docker() {
     say "docker.io installed in $((SECONDS - t0)) s"
 }
 
+# A dockerd that exits (or fails to start) can leave mounts behind under its data root and exec root; unmount
+# those, and only those.
+cleanup_mounts() {
+    local m
+    for m in $(awk -v a="$CACHE/data-" -v b="$RUN_DIR" 'index($2, a) == 1 || index($2, b) == 1 { print $2 }' /proc/mounts | sort -r); do
+        umount -l "$m" 2>/dev/null || true
+    done
+}
+
 start_dockerd() {
     local driver="$1" data="$CACHE/data-$1"
     mkdir -p "$RUN_DIR" "$data"
@@ -110,7 +119,8 @@ start_dockerd() {
     while (( SECONDS - t0 < WAIT_S )); do
         if ! kill -0 "$pid" 2>/dev/null; then
             say "dockerd exited while starting with $driver; its last log lines:"
-            tail -n 8 "$LOG" | sed 's/^/    /' >&2
+            grep -v '\[core\]' "$LOG" | tail -n 4 | sed 's/^/    /' >&2
+            cleanup_mounts
             return 1
         fi
         if answers "unix://$OWN_SOCKET"; then
@@ -123,6 +133,7 @@ start_dockerd() {
     say "dockerd did not answer within ${WAIT_S} s with $driver; stopping it"
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    cleanup_mounts
     return 1
 }
 
@@ -175,6 +186,7 @@ cmd_stop() {
         fi
         sleep 0.2
     done
+    cleanup_mounts
     say "dockerd stopped after $((SECONDS - t0)) s"
 }
 
