@@ -121,3 +121,73 @@ describe("image path: the runner's Lambda conditions", () => {
         assert.ok(cpusFor(10240, 64) <= 6 && cpusFor(10240, 64) > 5.7);
     });
 });
+
+describe("image path: the build context tar", () => {
+    it("holds every file and directory with its mode, owned by 0:0, readable by a standard tar", () => {
+        const fs = require("fs") as typeof import("fs");
+        const os = require("os") as typeof import("os");
+        const path = require("path") as typeof import("path");
+        const { spawnSync } = require("child_process") as typeof import("child_process");
+        const { tarDirectory } = require("../components/docker/tar");
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ml-lambda-tar-"));
+        try {
+            const long = "d".repeat(60) + "/" + "e".repeat(70) + "/" + "f".repeat(120);
+            fs.mkdirSync(path.join(dir, "model", "1_Pooling"), { recursive: true });
+            fs.mkdirSync(path.join(dir, path.dirname(long)), { recursive: true });
+            fs.writeFileSync(path.join(dir, "model", "1_Pooling", "config.json"), "{}");
+            fs.chmodSync(path.join(dir, "model", "1_Pooling", "config.json"), 0o444);
+            fs.writeFileSync(path.join(dir, "Dockerfile"), "FROM scratch\n");
+            fs.writeFileSync(path.join(dir, long), "x".repeat(1000));
+            const tarFile = path.join(dir, "..", `${path.basename(dir)}.tar`);
+            fs.writeFileSync(tarFile, tarDirectory(dir));
+            const listing = spawnSync("tar", ["-tvf", tarFile, "--numeric-owner"], { encoding: "utf8" });
+            fs.rmSync(tarFile);
+            assert.strictEqual(listing.status, 0, listing.stderr);
+            const lines = listing.stdout.trim().split("\n");
+            assert.ok(lines.some((l) => l.startsWith("-r--r--r-- 0/0") && l.endsWith("model/1_Pooling/config.json")), listing.stdout);
+            assert.ok(lines.some((l) => l.startsWith("drwx") && l.endsWith("model/1_Pooling/")), listing.stdout);
+            assert.ok(lines.some((l) => l.includes(" 1000 ") && l.endsWith(long)), `the ${long.length}-character name: ${listing.stdout}`);
+            assert.ok(lines.every((l) => / 0\/0 /.test(l)), listing.stdout);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
+describe("image path: size report and limit", () => {
+    const { checkImageSize, formatImageReport, imageSizeReport } = require("../components/packaging/imageSize");
+    const GiB = 1024 ** 3;
+    const measurement = (bytes: number[]) => ({
+        uncompressedBytes: bytes.reduce((a, b) => a + b, 0),
+        layers: bytes.map((b, i) => ({ createdBy: i === 0 ? "(base image)" : `RUN step ${i}`, bytes: b })),
+        imageId: "sha256:x",
+        measuredWith: "test",
+    });
+
+    it("reports the image against the 10 GiB image limit, never the zip limit", () => {
+        const r = imageSizeReport(measurement([341e6, 200e6, 91e6]));
+        assert.strictEqual(r.limitBytes, 10 * GiB);
+        assert.strictEqual(r.uncompressedBytes, 632e6);
+        assert.strictEqual(r.availableBytes, 10 * GiB - 632e6);
+        assert.strictEqual(r.largestLayers[0].bytes, 341e6);
+        const text = formatImageReport(r, ['packaging forced to "image"']);
+        assert.match(text, /632,000,000 of 10,737,418,240 bytes: the image uncompressed, 3 layers/);
+        assert.doesNotMatch(text, /262,144,000|256,901,120|headroom/);
+    });
+
+    it("says when and how the image will be measured when it was not", () => {
+        const text = formatImageReport(imageSizeReport(undefined), []);
+        assert.match(text, /measured at `pulumi up` when a Docker engine answers; Lambda's limit: 10,737,418,240 bytes uncompressed/);
+    });
+
+    it("accepts an image at the limit and refuses one byte over, naming the limit, the heaviest layers and a fix", () => {
+        assert.doesNotThrow(() => checkImageSize(measurement([10 * GiB - 1, 1])));
+        assert.throws(() => checkImageSize(measurement([1e9, 9 * GiB, 2e8])), (e: any) => {
+            assert.strictEqual(e.name, "MlLambdaError");
+            assert.match(e.message, /over Lambda's 10,737,418,240-byte container image limit/);
+            assert.match(e.message, /largest layers: 9\.0 GiB RUN step 1/);
+            assert.match(e.message, /Fix: shrink the dependencies/);
+            return true;
+        });
+    });
+});

@@ -12,9 +12,9 @@
  * nothing here pulls from a private registry during the build.
  */
 import * as crypto from "crypto";
-import * as fs from "fs";
 import * as http from "http";
 import { decodeStatus, VertexProgress } from "./buildkit";
+import { tarDirectory } from "./tar";
 
 export class DockerError extends Error {
     constructor(message: string, readonly details: string[] = []) {
@@ -143,7 +143,7 @@ export class DockerEngine {
         if (opts.platform) query.set("platform", opts.platform);
         if (opts.noCache) query.set("nocache", "1");
         if (opts.network) query.set("networkmode", opts.network);
-        const tar = await contextTar(opts.context);
+        const tar = tarDirectory(opts.context);
         const progress = new BuildProgress(opts.log ?? (() => undefined));
         let pending = "";
         const res = await this.api("POST", `/build?${query}`, {
@@ -315,15 +315,6 @@ export function splitTag(name: string): [string, string] {
     return [name, "latest"];
 }
 
-/** The build context as an uncompressed tar, entries owned by 0:0 with their modes (as pulumi-docker sends it). */
-export async function contextTar(dir: string): Promise<Buffer> {
-    const tar = await import("tar");
-    const entries = fs.readdirSync(dir).sort();
-    const chunks: Buffer[] = [];
-    const stream = tar.create({ cwd: dir, portable: true, noMtime: false, gzip: false }, entries) as unknown as NodeJS.ReadableStream;
-    for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
-    return Buffer.concat(chunks);
-}
 
 /** Demultiplexes a non-TTY container log stream (8-byte frame headers). */
 export function demux(buf: Buffer): string {
