@@ -191,3 +191,17 @@ describe("image path: size report and limit", () => {
         });
     });
 });
+
+describe("image path: no Docker engine", () => {
+    it("is reported naming Docker, the socket and how to get an engine", function () {
+        this.timeout(30_000);
+        const { engineAnswersSync } = require("../components/docker/measure");
+        const r = engineAnswersSync({ ...process.env, DOCKER_HOST: "unix:///nonexistent/docker.sock" });
+        assert.strictEqual(r.ok, false);
+        assert.match(r.why, /no Docker engine answers at unix:\/\/\/nonexistent\/docker\.sock \(ENOENT\)/);
+        assert.match(r.why, /docker-engine\.sh start/);
+        const tcp = engineAnswersSync({ ...process.env, DOCKER_HOST: "tcp://10.0.0.1:2375" });
+        assert.strictEqual(tcp.ok, false);
+        assert.match(tcp.why, /only a local engine on a unix socket/);
+    });
+});
