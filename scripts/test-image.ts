@@ -26,8 +26,8 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { DockerEngine, DockerError } from "../components/docker/engine";
-import { ImageRunner, FunctionSpec } from "../cli/imageRunner";
-import { runOffline } from "../cli/offline";
+import { ImageRunner } from "../cli/imageRunner";
+import { buildStackImage, ImageStackPlan, localImageName, planImageStack } from "../cli/imageStack";
 
 const ROOT = path.resolve(__dirname, "..");
 const KEEP = process.env.ML_LAMBDA_KEEP_IMAGES === "1";
@@ -101,39 +101,6 @@ function writeStack(profile: string): { projectDir: string; stack: string } {
     return { projectDir, stack };
 }
 
-interface PlannedImage {
-    image: { context: string; dockerfile: string; platform: string; args: Record<string, string>; builderVersion: string; network?: string; imageName: string };
-    fn: FunctionSpec & { packageType: string };
-    functionInputs: Record<string, any>;
-    plan: any;
-}
-
-async function planImageStack(projectDir: string, stack: string): Promise<PlannedImage> {
-    const run = await runOffline({ projectDir, stack, preview: true });
-    const img = run.resources.find((r) => r.type === "docker:index/image:Image");
-    const fn = run.resources.find((r) => r.type === "aws:lambda/function:Function");
-    const comp = run.resources.find((r) => r.type === "pulumi-ml-lambda:index:MlLambda");
-    if (!img || !fn || !comp) throw new Error(`stack ${stack}: the program registered no docker.Image / Function / MlLambda (packaging: ${comp?.inputs.packaging})`);
-    const b = img.inputs.build;
-    const env = fn.inputs.environment?.variables ?? {};
-    return {
-        image: {
-            context: b.context, dockerfile: path.relative(b.context, b.dockerfile), platform: b.platform, args: b.args ?? {},
-            builderVersion: b.builderVersion, network: b.network, imageName: img.inputs.imageName,
-        },
-        fn: {
-            functionName: fn.inputs.name, memorySizeMb: fn.inputs.memorySize, timeoutS: fn.inputs.timeout,
-            ephemeralStorageMb: fn.inputs.ephemeralStorage?.size ?? 512, region: run.stack.config["aws:region"] ?? "us-east-1",
-            environment: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])),
-            handler: fn.inputs.imageConfig?.commands?.[0], logFormat: fn.inputs.loggingConfig?.logFormat,
-            applicationLogLevel: fn.inputs.loggingConfig?.applicationLogLevel, logGroup: fn.inputs.loggingConfig?.logGroup,
-            packageType: fn.inputs.packageType,
-        },
-        functionInputs: fn.inputs,
-        plan: comp.inputs,
-    };
-}
-
 /** Reference embeddings from .cache/venv: the function's own code (the zip path's handler) and sentence-transformers. */
 function references(texts: string[], modelDir: string, backend: string, sourceDir: string): { zipCode: number[][]; sentenceTransformers: number[][] } {
     const script = `
@@ -189,7 +156,7 @@ interface ProfileResult {
 async function runProfile(engine: DockerEngine, profile: string, standin: (minor: string) => string, registry: string, cleanup: string[]): Promise<ProfileResult | undefined> {
     say(`---- profile ${profile}`);
     const { projectDir, stack } = writeStack(profile);
-    let planned: PlannedImage;
+    let planned: ImageStackPlan;
     try {
         say(`planning stack ${stack} (the project's program under Pulumi's mock engine; builds the model and stages the context)`);
         planned = await planImageStack(projectDir, stack);
@@ -197,26 +164,20 @@ async function runProfile(engine: DockerEngine, profile: string, standin: (minor
         fs.rmSync(projectDir, { recursive: true, force: true });
     }
     const { image, fn } = planned;
-    check(planned.plan.packaging === "image" && fn.packageType === "Image", "the stack deploys an image", `packaging ${planned.plan.packaging}, packageType ${fn.packageType}`);
+    check(planned.packaging === "image" && fn.packageType === "Image", "the stack deploys an image", `packaging ${planned.packaging}, packageType ${fn.packageType}`);
     check(image.builderVersion === "BuilderBuildKit", "docker.Image builds with BuildKit", image.builderVersion);
     const minor = image.args.PYTHON_VERSION;
     const base = standin(minor);
-    const networks = await engine.request("GET", "/networks").then((r) => JSON.parse(r.body.toString()) as Array<{ Name: string }>);
-    const hasBridge = networks.some((n) => n.Name === "bridge");
-    const network = image.network ?? (hasBridge ? undefined : "host");
     // Tag as docker.Image tags: the repository URL (here the local registry) and the context-hash tag.
-    const [, repoPath, tag] = /^[^/]+\/(.+):([^:/]+)$/.exec(image.imageName) ?? [];
-    const localName = `${registry}/${repoPath}:${tag}`;
+    const { name: localName, repository: repoPath, tag } = localImageName(image.imageName, registry);
     cleanup.push(localName);
-    // A mirror of the PyTorch CPU index, for machines that cannot reach download.pytorch.org.
-    const buildArgs: Record<string, string> = { ...image.args, BASE_IMAGE: base, ...(process.env.ML_LAMBDA_TORCH_INDEX_URL ? { TORCH_INDEX_URL: process.env.ML_LAMBDA_TORCH_INDEX_URL } : {}) };
-    say(`building ${image.context} as ${localName} (BuildKit through the Engine API, platform ${image.platform}, BASE_IMAGE=${base}${network ? `, network ${network}: the engine has no bridge network` : ""})`);
-    const buildOnce = (noCache: boolean) => engine.buildImage({
-        context: image.context, dockerfile: image.dockerfile, tag: localName, buildArgs, platform: image.platform, builder: "2", network, noCache,
-        log: (l) => say(`  build | ${l}`),
+    say(`building ${image.context} as ${localName} (BuildKit through the Engine API, platform ${image.platform}, BASE_IMAGE=${base})`);
+    // ML_LAMBDA_TORCH_INDEX_URL: a mirror of the PyTorch CPU index, for machines that cannot reach download.pytorch.org.
+    const buildOnce = (noCache: boolean) => buildStackImage(engine, planned, {
+        tag: localName, baseImage: base, torchIndexUrl: process.env.ML_LAMBDA_TORCH_INDEX_URL, noCache, log: (l) => say(`  build | ${l}`),
     });
     const first = await buildOnce(process.env.ML_LAMBDA_IMAGE_NO_CACHE === "1");
-    say(`build 1: ${first.seconds.toFixed(1)} s, ${first.cachedSteps} of ${first.steps.length} steps from cache`);
+    say(`build 1: ${first.seconds.toFixed(1)} s, ${first.cachedSteps} of ${first.steps.length} steps from cache (network ${first.network}${first.network === "host" ? ": the engine has no bridge network" : ""})`);
     const cached = await buildOnce(false);
     say(`build 2: ${cached.seconds.toFixed(1)} s, ${cached.cachedSteps} of ${cached.steps.length} steps from cache`);
     check(cached.id === first.id, "an unchanged context rebuilds to the same image", cached.id.slice(7, 19));
@@ -237,7 +198,7 @@ async function runProfile(engine: DockerEngine, profile: string, standin: (minor
     }
     const result: ProfileResult = {
         profile,
-        build: { coldSeconds: first.seconds, coldCachedSteps: first.cachedSteps, cachedSeconds: cached.seconds, cachedCachedSteps: cached.cachedSteps, steps: first.steps.length, network: network ?? "default" },
+        build: { coldSeconds: first.seconds, coldCachedSteps: first.cachedSteps, cachedSeconds: cached.seconds, cachedCachedSteps: cached.cachedSteps, steps: first.steps.length, network: first.network },
         image: { bytes: inspect.Size, layers },
     };
 
