@@ -8,7 +8,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
 import { MlLambdaError } from "../components/errors";
-import type { SizeReport } from "../components/mlLambda";
+import { MLLAMBDA_TYPE } from "../components/identity";
+import type { SizeReport } from "../components/plan";
 import { formatSizeTable } from "../components/packaging";
 import { OfflineRun, RecordedResource, resourceKey, runOffline } from "./offline";
 
@@ -129,7 +130,7 @@ export async function plan(opts: { projectDir: string; stack: string; policyConf
     const run = await runOffline({ projectDir: opts.projectDir, stack: opts.stack, preview: true });
     const policies = await evaluate(run, policyConfigFor(opts.projectDir, opts.stack, opts.policyConfig));
     const decision = run.resources
-        .filter((r) => r.type === "pulumi-ml-lambda:index:MlLambda" && r.inputs.sizeReport)
+        .filter((r) => r.type === MLLAMBDA_TYPE && r.inputs.sizeReport)
         .map((r) => ({ component: r.name, ...(r.inputs.sizeReport as SizeReport) }));
     const count = (level: string) => policies.filter((p) => p.enforcementLevel === level).reduce((n, p) => n + p.violations.length, 0);
     return {

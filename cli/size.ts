@@ -128,15 +128,7 @@ function report(m: Measurement, d: Decision, b: LayerBuild | undefined, weights:
     return {
         unzippedBytes: m.unzippedBytes,
         files: m.files,
-        decision: {
-            mode: d.mode,
-            reasons: d.reasons,
-            totalBytes: d.totalBytes,
-            limitBytes: d.limitBytes,
-            headroomBytes: d.headroomBytes,
-            availableBytes: d.availableBytes,
-            layerCount: d.layerCount,
-        },
+        decision: d,
         packages: m.packages.map((p) => ({ name: p.name, bytes: p.bytes, files: p.files })),
         /** Each distribution with what only it pulls in, heaviest first (top 10). */
         heaviest: weights.slice(0, 10).map((w) => ({ name: w.name, bytes: w.bytes, ownBytes: w.ownBytes, brings: w.brings })),

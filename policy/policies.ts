@@ -42,7 +42,7 @@ import {
     TIMEOUT_MIN_S,
     UNZIPPED_LIMIT_BYTES,
 } from "../components/limits";
-import { TAG_UNZIPPED_BYTES } from "../components/tags";
+import { TAG_UNZIPPED_BYTES } from "../components/identity";
 import {
     actionMatches,
     bucketFromArn,

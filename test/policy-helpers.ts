@@ -12,7 +12,7 @@ import {
     StackValidationPolicy,
     unknownCheckingProxy,
 } from "@pulumi/policy";
-import { TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../components/mlLambda";
+import { TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../components/identity";
 import { denyInsecureTransportPolicy } from "../components/iam";
 
 export const ACCOUNT = "123456789012";

@@ -6,7 +6,7 @@ import * as assert from "assert";
 import * as aws from "@pulumi/aws";
 import { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import * as limits from "../components/limits";
-import { TAG_UNZIPPED_BYTES } from "../components/mlLambda";
+import { TAG_UNZIPPED_BYTES } from "../components/identity";
 import * as P from "../policy/policies";
 import {
     ACCOUNT,

@@ -8,14 +8,12 @@
  * Otherwise "auto" chooses the container image, and a forced "zip" is an MlLambdaError that names what breaks.
  * "image" forced is always image. Exactly `limit - headroom` bytes fits; one byte more does not.
  */
+import type { PackagingMode, PackagingPath } from "../args";
 import { MlLambdaError } from "../errors";
 import { DEFAULT_HEADROOM_BYTES, MAX_LAYERS, UNZIPPED_LIMIT_BYTES } from "../limits";
 import type { DependencyWeight } from "./deps";
 import { heaviest } from "./deps";
 import type { PackageSize } from "./measure";
-
-export type PackagingMode = "zip" | "image";
-export type PackagingChoice = "auto" | PackagingMode;
 
 export interface MissingWheel {
     name: string;
@@ -31,7 +29,7 @@ export interface DecideInput {
     externalLayerBytes: number[];
     /** Kept free below the limit; @default DEFAULT_HEADROOM_BYTES (5 MiB: pip resolutions drift between preview and up). */
     headroomBytes?: number;
-    forced: PackagingChoice;
+    forced: PackagingMode;
     missingWheels?: MissingWheel[];
     /** @default UNZIPPED_LIMIT_BYTES */
     limitBytes?: number;
@@ -46,7 +44,7 @@ export interface DecideInput {
 }
 
 export interface Decision {
-    mode: PackagingMode;
+    mode: PackagingPath;
     totalBytes: number;
     limitBytes: number;
     headroomBytes: number;

@@ -8,7 +8,7 @@ export type { Measurement, PackageSize } from "./measure";
 export { zipDirectory } from "./archive";
 export type { ZipDirectoryOptions, ZipDirectoryResult } from "./archive";
 export { decide, formatBytes } from "./decide";
-export type { DecideInput, Decision, MissingWheel, PackagingChoice, PackagingMode } from "./decide";
+export type { DecideInput, Decision, MissingWheel } from "./decide";
 export { buildLayer, lookupLayer, normalizeScripts, layerKey, defaultInstaller, uvInstallArgs, uvPlatform, parseUvMissing, uvErrorLines, pipInstallArgs, platformTags, pipArch, parseMissing, pipErrorLines, BUILDER_VERSION } from "./layer";
 export type { Installer, LayerBuild, LayerBuildOptions, ParsedMissing } from "./layer";
 export { formatSizeTable } from "./report";
