@@ -11,6 +11,7 @@
  */
 import { parseArgs } from "util";
 import { MlLambdaError } from "../components/errors";
+import { defaultCacheDir } from "../components/validate";
 import { ARCHITECTURES, Architecture, DEFAULT_HEADROOM_BYTES, SUPPORTED_RUNTIMES, Runtime } from "../components/limits";
 import {
     Decision,
@@ -20,7 +21,6 @@ import {
     buildLayer,
     decide,
     dependencyWeights,
-    defaultCacheDir,
     formatBytes,
     formatSizeTable,
     measureDir,
@@ -144,11 +144,10 @@ function report(m: Measurement, d: Decision, b: LayerBuild | undefined, weights:
                       buildMs: b.buildMs,
                       platforms: b.platforms,
                       installer: b.installer,
-                      pipVersion: b.pipVersion,
                       slimmed: b.slimmed ?? null,
                   },
                   missingWheels: b.missingWheels,
-                  pipErrors: b.pipErrors,
+                  installerErrors: b.installerErrors,
               }
             : {}),
     };

@@ -70,7 +70,7 @@ describe("packaging: ml-lambda size", () => {
         assert.strictEqual(j.decision.mode, "image");
         assert.match(j.decision.reasons[0], /docopt/);
         assert.deepStrictEqual(j.missingWheels.map((m: { name: string }) => m.name), ["docopt"]);
-        assert.ok(j.pipErrors.some((l: string) => l.startsWith("ERROR: Could not find a version that satisfies the requirement docopt")));
+        assert.ok(j.installerErrors.some((l: string) => l.startsWith("ERROR: Could not find a version that satisfies the requirement docopt")));
     });
 
     it("usage errors exit 2, user mistakes exit 1 naming the setting", () => {

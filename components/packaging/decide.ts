@@ -11,6 +11,7 @@
 import type { PackagingMode, PackagingPath } from "../args";
 import { MlLambdaError } from "../errors";
 import { DEFAULT_HEADROOM_BYTES, MAX_LAYERS, UNZIPPED_LIMIT_BYTES } from "../limits";
+import { validateHeadroom, validatePackaging } from "../validate";
 import type { DependencyWeight } from "./deps";
 import { heaviest } from "./deps";
 import type { PackageSize } from "./measure";
@@ -61,14 +62,10 @@ export function decide(input: DecideInput): Decision {
     checkBytes("codeBytes", input.codeBytes);
     input.layerBytes.forEach((b, i) => checkBytes(`layerBytes[${i}]`, b));
     input.externalLayerBytes.forEach((b, i) => checkBytes(`externalLayers[${i}].bytes`, b));
-    checkBytes("headroomBytes", headroomBytes);
     checkBytes("limitBytes", limitBytes);
-    if (headroomBytes >= limitBytes) {
-        throw new MlLambdaError("headroomBytes", headroomBytes, `headroom must be below the limit of ${limitBytes} bytes`, "use a small headroom (the default is 5 MiB) or 0");
-    }
-    if (!["auto", "zip", "image"].includes(input.forced)) {
-        throw new MlLambdaError("packaging", input.forced, 'one of "auto", "zip", "image"', 'set packaging to "auto" to let the size decide');
-    }
+    // The gate's own rules: decide() is also called directly (the CLI, tests), not only after normalizeArgs.
+    validateHeadroom(headroomBytes, limitBytes);
+    validatePackaging(input.forced);
     const totalBytes = input.codeBytes + sum(input.layerBytes) + sum(input.externalLayerBytes);
     const availableBytes = limitBytes - headroomBytes;
     const layerCount = input.layerBytes.length + input.externalLayerBytes.length;
