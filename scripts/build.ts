@@ -7,15 +7,12 @@
  *      dist/components/model/ finds them exactly as components/model/ does;
  *   4. turns dist/policy/ into a CrossGuard pack directory (PulumiPolicy.yaml, a package.json whose main is the
  *      compiled index.js, config.prod.json), for `pulumi preview --policy-pack node_modules/pulumi-ml-lambda/dist/policy`;
- *   5. marks the `ml-lambda` bin executable (tsc keeps its #! line but not a mode);
- *   6. drops the comments from the emitted JS (the .d.ts files keep every doc comment, which is what a consumer's
- *      editor shows; the commented source is the repository): 14 % of the JS, ~19 KB of the packed tarball.
+ *   5. marks the `ml-lambda` bin executable (tsc keeps its #! line but not a mode).
  * The bundled Python function (python/) ships as it is, next to dist/, and is found through packageRoot().
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import * as ts from "typescript";
 
 const ROOT = path.resolve(__dirname, "..");
 const DIST = path.join(ROOT, "dist");
@@ -55,26 +52,13 @@ function main(): void {
     }
     fs.writeFileSync(path.join(DIST, "policy", "package.json"), JSON.stringify(policyPackManifest(), null, 2) + "\n");
 
-    let stripped = 0;
-    for (const file of jsFiles(DIST)) {
-        const text = fs.readFileSync(file, "utf8");
-        const printed = ts.createPrinter({ removeComments: true }).printFile(ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.JS));
-        fs.writeFileSync(file, printed);
-        stripped += text.length - printed.length;
-    }
-
     const bin = path.join(DIST, BIN);
     if (!fs.readFileSync(bin, "utf8").startsWith("#!/usr/bin/env node\n")) {
         console.error(`build: ${bin} lost its #!/usr/bin/env node line`);
         process.exit(1);
     }
     fs.chmodSync(bin, 0o755);
-    console.error(`build: dist/ ready (${COPIED.length} assets copied, ${BIN} executable, ${stripped} bytes of comments left out of the JS)`);
-}
-
-function jsFiles(dir: string): string[] {
-    return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-        e.isDirectory() ? jsFiles(path.join(dir, e.name)) : e.name.endsWith(".js") ? [path.join(dir, e.name)] : []);
+    console.error(`build: dist/ ready (${COPIED.length} assets copied, ${BIN} executable)`);
 }
 
 if (require.main === module) main();
