@@ -2,50 +2,15 @@ import * as aws from "@pulumi/aws";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
-import type { MlLambdaArgs } from "./args";
+import type { MlLambdaArgs, PackagingPath } from "./args";
+import { DEFAULT_HANDLER, IMAGE_MODEL_DIR } from "./assets";
 import * as iam from "./iam";
-import { stageImageContext, StagedContext } from "./imageContext";
-import { TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "./tags";
+import { MLLAMBDA_TYPE, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "./identity";
 import { DIRECT_UPLOAD_LIMIT_BYTES, RUNTIMES } from "./limits";
-import { modelObjectKey, prepareModel, PreparedModel } from "./model";
-import { buildLayer, decide, Decision, formatSizeTable, LayerBuild, Measurement, PackageSize, zipDirectory } from "./packaging";
+import { modelObjectKey, PreparedModel } from "./model";
+import { formatSizeTable } from "./packaging";
+import { imageBuildWarnings, PackagingPlan, preparePackaging, SizeReport, sizeReport } from "./plan";
 import { NormalizedArgs, normalizeArgs } from "./validate";
-
-export const MLLAMBDA_TYPE = "pulumi-ml-lambda:index:MlLambda";
-
-/** Where the image path bakes the model (the Dockerfile COPYs model/ here). */
-export const IMAGE_MODEL_DIR = "/opt/ml/model";
-
-export { TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "./tags";
-
-/** What was built and decided before any resource exists. */
-export interface PackagingPlan {
-    decision: Decision;
-    model: PreparedModel;
-    /** Built unless packaging is forced to "image". */
-    layer?: LayerBuild;
-    /** The function code zip (measured on both paths; deployed on the zip path). */
-    code: { zipPath: string; bytes: number; sha256: string; measurement: Measurement };
-    externalLayerBytes: number;
-    /** Image path only. */
-    context?: StagedContext;
-    packages: PackageSize[];
-}
-
-/** The size report exported as a stack output and printed during preview/up. */
-export interface SizeReport {
-    mode: "zip" | "image";
-    reasons: string[];
-    totalBytes: number;
-    limitBytes: number;
-    headroomBytes: number;
-    availableBytes: number;
-    layerCount: number;
-    codeBytes: number;
-    layerBytes: number;
-    externalLayerBytes: number;
-    packages: PackageSize[];
-}
 
 /**
  * An ML/NLP Python function on AWS Lambda: builds and measures its dependencies, chooses zip + layer or a
@@ -55,7 +20,7 @@ export class MlLambda extends pulumi.ComponentResource {
     public readonly functionName!: pulumi.Output<string>;
     public readonly functionArn!: pulumi.Output<string>;
     public readonly aliasArn!: pulumi.Output<string>;
-    public readonly packaging!: pulumi.Output<"zip" | "image">;
+    public readonly packaging!: pulumi.Output<PackagingPath>;
     public readonly modelBucketName!: pulumi.Output<string>;
     public readonly modelKey!: pulumi.Output<string>;
     public readonly modelSha256!: pulumi.Output<string>;
@@ -64,8 +29,9 @@ export class MlLambda extends pulumi.ComponentResource {
     public readonly roleArn!: pulumi.Output<string>;
     public readonly logGroupName!: pulumi.Output<string>;
     public readonly sizeReport!: pulumi.Output<SizeReport>;
-    /** The resolved configuration (defaults applied), for tests and the offline plan. */
+    /** The resolved configuration (defaults applied), for tests. @internal */
     public readonly config: NormalizedArgs;
+    /** What was built and decided, for tests. @internal */
     public readonly plan: PackagingPlan;
 
     constructor(name: string, args: MlLambdaArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -203,7 +169,7 @@ export class MlLambda extends pulumi.ComponentResource {
         return { role, policies };
     }
 
-    private functionBase(cfg: NormalizedArgs, role: { role: aws.iam.Role }, logGroup: aws.cloudwatch.LogGroup, mode: "zip" | "image", totalBytes: number) {
+    private functionBase(cfg: NormalizedArgs, role: { role: aws.iam.Role }, logGroup: aws.cloudwatch.LogGroup, mode: PackagingPath, totalBytes: number) {
         return {
             name: cfg.functionName,
             role: role.role.arn,
@@ -326,7 +292,7 @@ export class MlLambda extends pulumi.ComponentResource {
             packageType: "Image",
             imageUri,
             // The Dockerfile's CMD names the bundled handler; a different handler overrides it here.
-            imageConfig: cfg.handler === "app.handler.lambda_handler" ? undefined : { commands: [cfg.handler] },
+            imageConfig: cfg.handler === DEFAULT_HANDLER ? undefined : { commands: [cfg.handler] },
             environment: {
                 variables: {
                     ...this.commonEnvironment(cfg, plan.model),
@@ -413,74 +379,4 @@ export class MlLambda extends pulumi.ComponentResource {
             evaluationPeriods: 3,
         }, { parent: this });
     }
-}
-
-/** Build, measure and decide: everything the graph's shape depends on, before any resource exists. */
-export function preparePackaging(cfg: NormalizedArgs): PackagingPlan {
-    const model = prepareModel(cfg.model, cfg.cacheDir, cfg.backend);
-    const zipPath = path.join(cfg.cacheDir, "code", `${cfg.functionName}.zip`);
-    const built = zipDirectory(cfg.handlerDir, zipPath, { exclude: ["__pycache__", "*.pyc", "tests"] });
-    const code = { zipPath, bytes: built.bytes, sha256: built.sha256, measurement: built.measurement };
-    const externalLayerBytes = cfg.layers.map((l) => l.unzippedBytes);
-    let layer: LayerBuild | undefined;
-    if (cfg.packaging !== "image") {
-        layer = buildLayer({
-            requirements: cfg.requirements,
-            runtime: cfg.runtime,
-            architecture: cfg.architecture,
-            cacheDir: cfg.cacheDir,
-            log: (line) => process.stderr.write(`[ml-lambda] ${line}\n`),
-        });
-    }
-    const decision = decide({
-        codeBytes: code.measurement.unzippedBytes,
-        layerBytes: layer ? [layer.measurement.unzippedBytes] : [],
-        externalLayerBytes,
-        headroomBytes: cfg.headroomBytes,
-        forced: cfg.packaging,
-        missingWheels: layer?.missingWheels ?? [],
-        // So the reason names the culprit ("torch 5.1 GiB with what it pulls in"), not just the bytes over.
-        packages: layer?.measurement.packages,
-        weights: layer?.weights,
-    });
-    const packages = layer?.measurement.packages ?? [];
-    const base = { decision, model, layer, code, packages, externalLayerBytes: externalLayerBytes.reduce((a, b) => a + b, 0) };
-    if (decision.mode === "zip") return base;
-    const context = stageImageContext({
-        cacheDir: cfg.cacheDir,
-        dockerfile: cfg.dockerfile,
-        requirements: cfg.requirements,
-        handlerDir: cfg.handlerDir,
-        modelDir: model.stagedDir,
-        modelContentKey: path.basename(model.stagedDir, ".dir"),
-    });
-    return { ...base, context };
-}
-
-/**
- * Packages without a wheel for the runtime's platform still break the image path: the AWS base image runs the same
- * Amazon Linux, so `pip install` in the Dockerfile must compile them from source (or fail, e.g. torch 2.15 has no
- * wheel for python3.11's glibc 2.26). Say so at plan time rather than at `docker build`.
- */
-export function imageBuildWarnings(cfg: NormalizedArgs, plan: PackagingPlan): string[] {
-    if (plan.decision.mode !== "image" || !plan.layer?.missingWheels.length) return [];
-    const names = plan.layer.missingWheels.map((m) => m.name).join(", ");
-    return [`no ${cfg.runtime} ${cfg.architecture} wheel for ${names}: the image build will have to compile from source or fail; ` +
-        `pin versions that publish wheels for this runtime, or use a newer runtime`];
-}
-
-export function sizeReport(plan: PackagingPlan): SizeReport {
-    return {
-        mode: plan.decision.mode,
-        reasons: plan.decision.reasons,
-        totalBytes: plan.decision.totalBytes,
-        limitBytes: plan.decision.limitBytes,
-        headroomBytes: plan.decision.headroomBytes,
-        availableBytes: plan.decision.availableBytes,
-        layerCount: plan.decision.layerCount,
-        codeBytes: plan.code.measurement.unzippedBytes,
-        layerBytes: plan.layer?.measurement.unzippedBytes ?? 0,
-        externalLayerBytes: plan.externalLayerBytes,
-        packages: plan.packages.slice(0, 25),
-    };
 }

@@ -4,9 +4,11 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { MlLambdaArgs } from "../components/args";
 import { MlLambdaError } from "../components/errors";
-import { dockerfileCopySources } from "../components/imageContext";
+import { dockerfileCopySources } from "../components/packaging/imageContext";
 import * as iam from "../components/iam";
-import { imageBuildWarnings, MlLambda, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../components/mlLambda";
+import { TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../components/identity";
+import { MlLambda } from "../components/mlLambda";
+import { imageBuildWarnings } from "../components/plan";
 import { modelObjectKey } from "../components/model";
 import { MockSession, settle, startMocks, TEST_CACHE, useTestExportPython, value } from "./mocks";
 

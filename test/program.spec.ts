@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { OfflineRun, runOffline } from "../cli/offline";
-import { STACK_CONFIG_KEYS } from "../components/stackConfig";
+import { STACK_CONFIG_KEYS } from "../config";
 import { REPO, seedFakeHubCache, TEST_CACHE, useTestExportPython } from "./mocks";
 
 const find = (run: OfflineRun, type: string) => run.resources.filter((r) => r.type === type);

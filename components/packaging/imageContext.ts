@@ -1,7 +1,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { bundledPython } from "./assets";
+import { bundledPython } from "../assets";
 
 /**
  * The image path's Docker build context, staged by the component so `docker build` never downloads the model:
