@@ -28,6 +28,8 @@ export interface ImageStackPlan {
         imageName: string;
     };
     fn: FunctionSpec & { packageType: string };
+    /** The component's size report, as registered. */
+    sizeReport?: unknown;
 }
 
 /** The image path's resources of a stack, from the program run offline. Fails clearly on a zip-path stack. */
@@ -42,6 +44,7 @@ export async function planImageStack(projectDir: string, stack: string): Promise
     const env = fn.inputs.environment?.variables ?? {};
     return {
         packaging: comp.inputs.packaging,
+        sizeReport: comp.inputs.sizeReport,
         image: {
             context: b.context,
             dockerfile: path.relative(b.context, b.dockerfile),

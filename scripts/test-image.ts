@@ -82,7 +82,10 @@ function cosine(a: number[], b: number[]): number {
 function writeStack(profile: string): { projectDir: string; stack: string } {
     const projectDir = fs.mkdtempSync(path.join(os.tmpdir(), `ml-lambda-image-stack-`));
     fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(projectDir, "Pulumi.yaml"));
-    fs.writeFileSync(path.join(projectDir, "index.ts"), `export * from ${JSON.stringify(path.join(ROOT, "index"))};\n`);
+    // The project's own program, its relative imports pointed at the repository: a copy (not a re-export), so each
+    // offline run executes it afresh.
+    const program = fs.readFileSync(path.join(ROOT, "index.ts"), "utf8").replace(/from "\.\//g, `from "${ROOT}/`);
+    fs.writeFileSync(path.join(projectDir, "index.ts"), program);
     const stack = `image-${profile}`;
     fs.writeFileSync(path.join(projectDir, `Pulumi.${stack}.yaml`), [
         `# Written by scripts/test-image.ts: the image path with the ${profile} backend.`,
@@ -156,13 +159,16 @@ interface ProfileResult {
 async function runProfile(engine: DockerEngine, profile: string, standin: (minor: string) => string, registry: string, cleanup: string[]): Promise<ProfileResult | undefined> {
     say(`---- profile ${profile}`);
     const { projectDir, stack } = writeStack(profile);
-    let planned: ImageStackPlan;
     try {
-        say(`planning stack ${stack} (the project's program under Pulumi's mock engine; builds the model and stages the context)`);
-        planned = await planImageStack(projectDir, stack);
+        return await runStack(engine, profile, projectDir, stack, standin, registry, cleanup);
     } finally {
         fs.rmSync(projectDir, { recursive: true, force: true });
     }
+}
+
+async function runStack(engine: DockerEngine, profile: string, projectDir: string, stack: string, standin: (minor: string) => string, registry: string, cleanup: string[]): Promise<ProfileResult | undefined> {
+    say(`planning stack ${stack} (the project's program under Pulumi's mock engine; builds the model and stages the context)`);
+    const planned: ImageStackPlan = await planImageStack(projectDir, stack);
     const { image, fn } = planned;
     check(planned.packaging === "image" && fn.packageType === "Image", "the stack deploys an image", `packaging ${planned.packaging}, packageType ${fn.packageType}`);
     check(image.builderVersion === "BuilderBuildKit", "docker.Image builds with BuildKit", image.builderVersion);
@@ -196,6 +202,27 @@ async function runProfile(engine: DockerEngine, profile: string, standin: (minor
         const l = layers.find((x) => x.createdBy.includes(step));
         check(l !== undefined && l.bytes === 0, `the ${step} step leaves nothing in the image`, l ? `${l.bytes} bytes` : "step not found");
     }
+    // The component's own measurement (fix 5): the plan run as on `pulumi up` builds the context once, measures
+    // the image and reports it against the 10 GiB image limit; it must be the image just built, with the base
+    // image and build network docker.Image will get.
+    say("the component's own image measurement: the plan again with ML_LAMBDA_MEASURE_IMAGE=1 and ML_LAMBDA_BASE_IMAGE = the stand-in");
+    process.env.ML_LAMBDA_MEASURE_IMAGE = "1";
+    process.env.ML_LAMBDA_BASE_IMAGE = base;
+    let measuredPlan: ImageStackPlan & { sizeReport?: any };
+    try {
+        measuredPlan = await planImageStack(projectDir, stack);
+    } finally {
+        delete process.env.ML_LAMBDA_MEASURE_IMAGE;
+        delete process.env.ML_LAMBDA_BASE_IMAGE;
+    }
+    const rep = measuredPlan.sizeReport;
+    check(rep?.mode === "image" && rep.image?.measured === true && rep.totalBytes === inspect.Size && rep.limitBytes === 10 * 1024 ** 3 && rep.availableBytes === undefined,
+        "the plan measures the built image and reports it against the image limit (no zip figures)",
+        `${rep?.totalBytes?.toLocaleString("en-US")} of ${rep?.limitBytes?.toLocaleString("en-US")} bytes, ${rep?.image?.layerCount} layers, ${rep?.image?.measuredWith}`);
+    check(measuredPlan.image.args.BASE_IMAGE === base && measuredPlan.image.network === (first.network === "default" ? undefined : first.network),
+        "docker.Image gets the measured build's base image and network", `BASE_IMAGE=${measuredPlan.image.args.BASE_IMAGE}, network ${measuredPlan.image.network}`);
+    cleanup.push(`ml-lambda-measure/${fn.functionName.toLowerCase()}:${tag}`);
+
     const result: ProfileResult = {
         profile,
         build: { coldSeconds: first.seconds, coldCachedSteps: first.cachedSteps, cachedSeconds: cached.seconds, cachedCachedSteps: cached.cachedSteps, steps: first.steps.length, network: first.network },

@@ -92,7 +92,7 @@ async function child(argv: string[]): Promise<void> {
             createdBy: h.CreatedBy.replace(/^\/bin\/sh -c (#\(nop\) )?/, "").replace(/^RUN \|\d+ \S+ \/bin\/sh -c /, "RUN ").replace(/\s+/g, " ").trim() || "(base image)",
             bytes: h.Size,
         }));
-        const m: ImageMeasurement = { uncompressedBytes: inspect.Size, layers, imageId: built.id, measuredWith: `Docker ${v.Version}, BuildKit` };
+        const m: ImageMeasurement = { uncompressedBytes: inspect.Size, layers, layerCount: inspect.RootFS.Layers.length, imageId: built.id, measuredWith: `Docker ${v.Version}, BuildKit`, network };
         process.stdout.write(`${JSON.stringify(m)}\n`);
     } catch (e) {
         const err = e as DockerError;

@@ -16,10 +16,15 @@ export interface ImageLayer {
 export interface ImageMeasurement {
     /** Uncompressed size of all layers, as `docker image inspect` reports it. */
     uncompressedBytes: number;
+    /** The layers that hold bytes, base first. */
     layers: ImageLayer[];
+    /** Every layer of the image (empty ones included), as its root file system lists them. */
+    layerCount?: number;
     imageId: string;
     /** How it was measured, e.g. "Docker 20.10.24, BuildKit". */
     measuredWith: string;
+    /** The build network the engine needed ("host" when it has no bridge network), for docker.Image's build.network. */
+    network?: string;
 }
 
 /** The image part of the size report: the measurement when there was one, else why not. */
@@ -31,6 +36,7 @@ export interface ImageSizeReport {
     layerCount?: number;
     /** The largest layers first (at most 10). */
     largestLayers?: ImageLayer[];
+    measuredWith?: string;
     /** When not measured: the reason (no engine, preview). */
     note?: string;
 }
@@ -42,8 +48,9 @@ export function imageSizeReport(m: ImageMeasurement | undefined, note = "measure
         measured: true,
         uncompressedBytes: m.uncompressedBytes,
         availableBytes: IMAGE_LIMIT_BYTES - m.uncompressedBytes,
-        layerCount: m.layers.length,
+        layerCount: m.layerCount ?? m.layers.length,
         largestLayers: [...m.layers].sort((a, b) => b.bytes - a.bytes).slice(0, 10),
+        measuredWith: m.measuredWith,
     };
 }
 
@@ -55,7 +62,7 @@ export function checkImageSize(m: ImageMeasurement, limitBytes: number = IMAGE_L
     throw new MlLambdaError(
         "packaging",
         "image",
-        `the built image is ${fmtInt(m.uncompressedBytes)} bytes uncompressed in ${m.layers.length} layers, over Lambda's ` +
+        `the built image is ${fmtInt(m.uncompressedBytes)} bytes uncompressed in ${m.layerCount ?? m.layers.length} layers, over Lambda's ` +
             `${fmtInt(limitBytes)}-byte container image limit (${fmtInt(m.uncompressedBytes - limitBytes)} over; largest layers: ${heavy})`,
         "shrink the dependencies (the onnx backend needs no torch; drop packages the function does not import) or the model, then deploy again",
     );
