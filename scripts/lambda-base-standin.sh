@@ -89,6 +89,10 @@ build_core() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2 || die "apt-get install debootstrap failed"
     }
     mkdir -p "$CACHE"
+    # One build at a time; then what an interrupted build left behind can go.
+    exec 7>"$CACHE/.lock"
+    flock 7
+    rm -rf "$CACHE"/.build-*
     local boot_key boot_tar rootfs t0
     boot_key="$(printf '%s %s %s %s' "$SUITE" "$INCLUDE" "$(dpkg-query -W -f '${Version}' debootstrap)" "$MIRROR" | sha256sum | cut -c1-12)"
     boot_tar="$CACHE/debootstrap-$SUITE-minbase-$boot_key.tar"
