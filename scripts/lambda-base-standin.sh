@@ -92,6 +92,7 @@ build_core() {
     # One build at a time; then what an interrupted build left behind can go.
     exec 7>"$CACHE/.lock"
     flock 7
+    if docker image inspect "$CORE_TAG" >/dev/null 2>&1; then say "core image built meanwhile by another run: $CORE_TAG"; return 0; fi
     rm -rf "$CACHE"/.build-*
     local boot_key boot_tar rootfs t0
     boot_key="$(printf '%s %s %s %s' "$SUITE" "$INCLUDE" "$(dpkg-query -W -f '${Version}' debootstrap)" "$MIRROR" | sha256sum | cut -c1-12)"
