@@ -148,6 +148,7 @@ const INDEX_TYPES = ["application/vnd.docker.distribution.manifest.list.v2+json"
 
 interface ProfileResult {
     profile: string;
+    context: string;
     build: { coldSeconds: number; coldCachedSteps: number; cachedSeconds: number; cachedCachedSteps: number; steps: number; network: string };
     image: { bytes: number; layers: Array<{ createdBy: string; bytes: number }> };
     run?: { coldFirstResponseMs: { median: number; min: number; max: number; samples: number[] }; initReportMs: number[]; warmMedianMs: number; warmMs: number[]; cpus: string };
@@ -225,6 +226,7 @@ async function runStack(engine: DockerEngine, profile: string, projectDir: strin
 
     const result: ProfileResult = {
         profile,
+        context: image.context,
         build: { coldSeconds: first.seconds, coldCachedSteps: first.cachedSteps, cachedSeconds: cached.seconds, cachedCachedSteps: cached.cachedSteps, steps: first.steps.length, network: first.network },
         image: { bytes: inspect.Size, layers },
     };
@@ -441,11 +443,8 @@ async function main(): Promise<number> {
         }
         if (!profiles.includes("torch")) say("torch profile not run (several GB; ML_LAMBDA_SLOW=1 runs it)");
 
-        // 7. bad input, on the onnx image's context
-        const onnxCtx = fs.readdirSync(path.join(process.env.ML_LAMBDA_CACHE_DIR ?? path.join(ROOT, ".cache", "ml-lambda"), "image-context"))
-            .map((d) => path.join(process.env.ML_LAMBDA_CACHE_DIR ?? path.join(ROOT, ".cache", "ml-lambda"), "image-context", d))
-            .filter((d) => fs.existsSync(path.join(d, "Dockerfile")) && !fs.readFileSync(path.join(d, "requirements.txt"), "utf8").includes("torch=="))
-            .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+        // 7. bad input, on the context of a profile this run built (its Dockerfile takes BASE_IMAGE)
+        const onnxCtx = results.find((r) => r.profile === "onnx")?.context ?? results[0]?.context;
         const networks = await engine.request("GET", "/networks").then((r) => JSON.parse(r.body.toString()) as Array<{ Name: string }>);
         const network = networks.some((n) => n.Name === "bridge") ? undefined : "host";
         if (onnxCtx) await badInput(engine, onnxCtx, network, standin("3.12"), cleanup);
