@@ -135,11 +135,16 @@ function measureImage(cfg: NormalizedArgs, context: StagedContext): ImageMeasure
 
 /**
  * docker.Image's build args and platform: one place, so the plan's measurement builds what deploy builds.
- * ML_LAMBDA_BASE_IMAGE replaces AWS's base image (the Dockerfile's BASE_IMAGE) where public.ecr.aws cannot be
- * reached: a mirror of it in your own registry, or the local stand-in the image tests build.
+ * For builds that cannot reach the public sources: ML_LAMBDA_BASE_IMAGE replaces AWS's base image (the Dockerfile's
+ * BASE_IMAGE: a mirror of it in your own registry, or the local stand-in the image tests build), and
+ * ML_LAMBDA_TORCH_INDEX_URL the PyTorch CPU index (TORCH_INDEX_URL: a mirror that serves the +cpu wheels).
  */
 export function imageBuildArgs(cfg: NormalizedArgs, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-    return { PYTHON_VERSION: RUNTIMES[cfg.runtime].python, ...(env.ML_LAMBDA_BASE_IMAGE ? { BASE_IMAGE: env.ML_LAMBDA_BASE_IMAGE } : {}) };
+    return {
+        PYTHON_VERSION: RUNTIMES[cfg.runtime].python,
+        ...(env.ML_LAMBDA_BASE_IMAGE ? { BASE_IMAGE: env.ML_LAMBDA_BASE_IMAGE } : {}),
+        ...(env.ML_LAMBDA_TORCH_INDEX_URL ? { TORCH_INDEX_URL: env.ML_LAMBDA_TORCH_INDEX_URL } : {}),
+    };
 }
 
 export function imagePlatform(cfg: NormalizedArgs): string {

@@ -9,7 +9,7 @@ import * as iam from "../components/iam";
 import { TAG_IMAGE_BYTES, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../components/identity";
 import { checkImageSize } from "../components/packaging/imageSize";
 import { measureImageNow, MlLambda } from "../components/mlLambda";
-import { imageBuildWarnings, preparePackaging, sizeReport } from "../components/plan";
+import { imageBuildArgs, imageBuildWarnings, preparePackaging, sizeReport } from "../components/plan";
 import { modelObjectKey } from "../components/model";
 import { MockSession, settle, startMocks, TEST_CACHE, useTestExportPython, value } from "./mocks";
 
@@ -217,6 +217,12 @@ describe("MlLambda under Pulumi's mock engine", function () {
             assert.strictEqual(report.totalBytes, 633_435_838);
             assert.strictEqual(report.image.availableBytes, 10 * 1024 ** 3 - 633_435_838);
             assert.throws(() => checkImageSize({ ...measured, uncompressedBytes: 10 * 1024 ** 3 + 1 }), /over Lambda's 10,737,418,240-byte container image limit/);
+        });
+
+        it("builds with AWS's base image and the PyTorch CPU index unless mirrors are named", () => {
+            assert.deepStrictEqual(imageBuildArgs(c.config, {}), { PYTHON_VERSION: "3.12" });
+            assert.deepStrictEqual(imageBuildArgs(c.config, { ML_LAMBDA_BASE_IMAGE: "mirror/lambda-python:3.12", ML_LAMBDA_TORCH_INDEX_URL: "https://mirror/whl/cpu" }),
+                { PYTHON_VERSION: "3.12", BASE_IMAGE: "mirror/lambda-python:3.12", TORCH_INDEX_URL: "https://mirror/whl/cpu" });
         });
 
         it("measures only on `pulumi up` against a real engine (never under the mock engine), unless forced", () => {
