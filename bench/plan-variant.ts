@@ -5,7 +5,7 @@
  * Needs the plan's environment (bench/run.ts sets it as scripts/plan.sh does: model hub cache, export Python).
  */
 import * as path from "path";
-import { defaultCacheDir } from "../components/packaging";
+import { defaultCacheDir } from "../components/validate";
 import { runOffline } from "../cli/offline";
 import { buildManifest } from "../cli/run/manifest";
 

@@ -19,41 +19,17 @@ import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
 import * as path from "path";
+import { parseArgs as parseArgv } from "util";
+import { DEFAULT_HANDLER, packageRoot } from "../components/assets";
+import { defineCommand, EXIT, OptionSpec, runCommand, UsageError } from "./command";
 import { handlerDurationMs, initReportMs, parseReportLine, Report } from "./run/report";
 
-export const USAGE = [
-    "Usage: ml-lambda invoke --stack NAME --event FILE [--json] [--cpus N] [--repeat N] [--project DIR] [--function NAME] [--port N]",
-    "       ml-lambda invoke --event FILE --model-dir DIR [--handler-dir DIR] [--env K=V ...] [--repeat N] [--memory MB] [--timeout SECONDS]",
-    "",
-    "  --stack NAME       run what `ml-lambda plan --stack NAME` built, as deployed (the faithful run)",
-    "  --event FILE       the invocation event (JSON); '-' reads standard input",
-    "  --json             print exactly the handler's response object on stdout, nothing else",
-    "  --cpus N           pin the function to N CPUs (Lambda gives 1 vCPU at 1,769 MB; default: not pinned)",
-    "  --project DIR      the Pulumi project (default: .)",
-    "  --function NAME    which function, when the stack has several",
-    "  --port N           the emulator's invoke endpoint on 127.0.0.1 (default: a free port)",
-    "",
-    "Source run (the handler's source on .cache/venv; not the deployed artifacts):",
-    "  --model-dir DIR    a sentence-transformers model directory (sets MODEL_DIR); or pass --env MODEL_BUCKET=...",
-    "  --handler-dir DIR  the function code root (default: python/src of this package)",
-    "  --env K=V          an environment variable for the function (repeatable)",
-    "  --repeat N         invoke N times in the same environment: the first is cold, the rest warm (default 1)",
-    "  --memory MB        AWS_LAMBDA_FUNCTION_MEMORY_SIZE the emulator reports (default 3008)",
-    "  --timeout SECONDS  function timeout (default 300)",
-    "",
-    "",
-    "The faithful run needs Linux mount namespaces (root, or unprivileged user namespaces), a CPython of the",
-    "runtime's version (ML_LAMBDA_RUNTIME_PYTHON, pyenv, or `uv python find`), aws-lambda-rie (ML_LAMBDA_RIE, PATH,",
-    "or built with `go install`) and, for the model in S3, moto (ML_LAMBDA_MOTO_SERVER, or a managed venv).",
-    "The source run needs .cache/venv and .cache/bin/aws-lambda-rie: run `bash scripts/setup-python.sh` once.",
-].join("\n");
-
-export const HANDLER = "app.handler.lambda_handler";
+export { packageRoot } from "../components/assets";
 const INVOKE_PATH = "/2015-03-31/functions/function/invocations";
 
-/** A mistake in how the command was called or set up; the message says what to do. */
+/** A mistake in how the command was called or set up, or a setup failure; the message says what to do. */
 export class InvokeError extends Error {
-    constructor(message: string, readonly exitCode = 2) {
+    constructor(message: string, readonly exitCode: number = EXIT.usage) {
         super(message);
         this.name = "InvokeError";
     }
@@ -76,67 +52,109 @@ export interface InvokeOptions {
     timeoutS: number;
 }
 
-export function parseArgs(argv: string[]): InvokeOptions {
-    const opts: InvokeOptions = { event: "", json: false, env: {}, repeat: 1, memoryMb: 3008, timeoutS: 300 };
-    const value = (i: number, flag: string): string => {
-        const v = argv[i + 1];
-        if (v === undefined || (v.startsWith("--") && v !== "-")) throw new InvokeError(`${flag} needs a value\n\n${USAGE}`);
-        return v;
-    };
-    const positive = (raw: string, flag: string): number => {
+const OPTIONS = {
+    stack: { type: "string", arg: "NAME", help: "run what `ml-lambda plan --stack NAME` built, as deployed (the faithful run)" },
+    event: { type: "string", arg: "FILE", help: "the invocation event (JSON); '-' reads standard input (required)" },
+    json: { type: "boolean", help: "print exactly the handler's response object on stdout, nothing else" },
+    repeat: { type: "string", arg: "N", help: "invoke N times in the same environment: the first is cold, the rest warm (default 1)" },
+    cpus: { type: "string", arg: "N", help: "with --stack: pin the function to N CPUs (Lambda gives 1 vCPU at 1,769 MB; default: not pinned)" },
+    project: { type: "string", arg: "DIR", help: "with --stack: the Pulumi project (default: .)" },
+    function: { type: "string", arg: "NAME", help: "with --stack: which function, when the stack has several" },
+    port: { type: "string", arg: "N", help: "with --stack: the emulator's invoke endpoint on 127.0.0.1 (default: a free port)" },
+    "model-dir": { type: "string", arg: "DIR", help: "source run: a sentence-transformers model directory (sets MODEL_DIR)" },
+    "handler-dir": { type: "string", arg: "DIR", help: "source run: the function code root (default: python/src of this package)" },
+    env: { type: "string", multiple: true, arg: "K=V", help: "source run: an environment variable for the function" },
+    memory: { type: "string", arg: "MB", help: "source run: AWS_LAMBDA_FUNCTION_MEMORY_SIZE the emulator reports (default 3008)" },
+    timeout: { type: "string", arg: "SECONDS", help: "source run: function timeout (default 300)" },
+} as const satisfies Record<string, OptionSpec>;
+
+const NOTES = [
+    "--stack runs exactly what the plan recorded for the stack (.ml-lambda/deployments/<stack>.json): code and layers",
+    "unpacked read-only in a private root, a fresh /tmp, the runtime's CPython with only awslambdaric + boto3, Lambda's",
+    "environment, the model object served by a local moto; an image stack runs its built image in Docker. It needs",
+    "Linux mount namespaces (root, or unprivileged user namespaces), a CPython of the runtime's version",
+    "(ML_LAMBDA_RUNTIME_PYTHON, pyenv, or `uv python find`), aws-lambda-rie (ML_LAMBDA_RIE, PATH, or built with",
+    "`go install`) and, for the model in S3, moto (ML_LAMBDA_MOTO_SERVER, or a managed venv under the build cache).",
+    "Without --stack (the source run: the handler's source on .cache/venv; not the deployed artifacts), pass --model-dir",
+    "or --env MODEL_BUCKET=...; it needs .cache/venv and .cache/bin/aws-lambda-rie (bash scripts/setup-python.sh).",
+].join("\n");
+
+type RawValues = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true } ? string[] : (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
+
+/** The options as the command uses them, checked; a mistake is a UsageError naming the flag. */
+export function toOptions(v: RawValues): InvokeOptions {
+    const positive = (raw: string | undefined, flag: string, dflt?: number): number | undefined => {
+        if (raw === undefined) return dflt;
         const n = Number(raw);
-        if (!Number.isInteger(n) || n < 1) throw new InvokeError(`${flag} must be a positive integer, got "${raw}"`);
+        if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got "${raw}"`);
         return n;
     };
-    for (let i = 0; i < argv.length; i++) {
-        const arg = argv[i];
-        switch (arg) {
-            case "--event": opts.event = value(i, arg); i++; break;
-            case "--stack": opts.stack = value(i, arg); i++; break;
-            case "--cpus": opts.cpus = positive(value(i, arg), arg); i++; break;
-            case "--project": opts.project = value(i, arg); i++; break;
-            case "--function": opts.functionName = value(i, arg); i++; break;
-            case "--port": opts.port = positive(value(i, arg), arg); i++; break;
-            case "--json": opts.json = true; break;
-            case "--model-dir": opts.modelDir = value(i, arg); i++; break;
-            case "--handler-dir": opts.handlerDir = value(i, arg); i++; break;
-            case "--env": {
-                const kv = value(i, arg); i++;
-                const eq = kv.indexOf("=");
-                if (eq < 1) throw new InvokeError(`--env needs KEY=VALUE, got "${kv}"`);
-                opts.env[kv.slice(0, eq)] = kv.slice(eq + 1);
-                break;
-            }
-            case "--repeat": opts.repeat = positive(value(i, arg), arg); i++; break;
-            case "--memory": opts.memoryMb = positive(value(i, arg), arg); i++; break;
-            case "--timeout": opts.timeoutS = positive(value(i, arg), arg); i++; break;
-            default:
-                throw new InvokeError(`unknown argument "${arg}"\n\n${USAGE}`);
-        }
+    const env: Record<string, string> = {};
+    for (const kv of v.env ?? []) {
+        const eq = kv.indexOf("=");
+        if (eq < 1) throw new UsageError(`--env needs KEY=VALUE, got "${kv}"`);
+        env[kv.slice(0, eq)] = kv.slice(eq + 1);
     }
-    if (!opts.event) throw new InvokeError(`--event FILE is required\n\n${USAGE}`);
-    if (opts.stack !== undefined) {
-        const sourceOnly = ([["--model-dir", opts.modelDir], ["--handler-dir", opts.handlerDir], ["--env", Object.keys(opts.env).length ? "x" : undefined]] as const)
-            .filter(([, v]) => v !== undefined).map(([k]) => k);
-        if (sourceOnly.length) throw new InvokeError(`${sourceOnly.join(", ")}: only for the source run; --stack runs the recorded build as it is (change the stack and plan again)`);
-        for (const k of ["memoryMb", "timeoutS"] as const) {
-            if (argv.includes(k === "memoryMb" ? "--memory" : "--timeout")) throw new InvokeError(`${k === "memoryMb" ? "--memory" : "--timeout"}: --stack takes the function's own from the plan`);
+    if (!v.event) throw new UsageError("--event FILE is required");
+    const opts: InvokeOptions = {
+        event: v.event, json: v.json === true, env,
+        repeat: positive(v.repeat, "--repeat", 1)!, memoryMb: positive(v.memory, "--memory", 3008)!, timeoutS: positive(v.timeout, "--timeout", 300)!,
+    };
+    if (v["model-dir"] !== undefined) opts.modelDir = v["model-dir"];
+    if (v["handler-dir"] !== undefined) opts.handlerDir = v["handler-dir"];
+    if (v.stack !== undefined) {
+        opts.stack = v.stack;
+        const sourceOnly = (["model-dir", "handler-dir", "env", "memory", "timeout"] as const).filter((k) => (k === "env" ? (v.env ?? []).length > 0 : v[k] !== undefined));
+        if (sourceOnly.length) {
+            throw new UsageError(`${sourceOnly.map((k) => `--${k}`).join(", ")}: only for the source run; --stack runs the recorded build as it is, with the function's own settings (change the stack and plan again)`);
         }
+        const cpus = positive(v.cpus, "--cpus");
+        const port = positive(v.port, "--port");
+        if (cpus !== undefined) opts.cpus = cpus;
+        if (port !== undefined) opts.port = port;
+        if (v.project !== undefined) opts.project = v.project;
+        if (v.function !== undefined) opts.functionName = v.function;
     } else {
-        for (const [flag, v] of [["--cpus", opts.cpus], ["--project", opts.project], ["--function", opts.functionName], ["--port", opts.port]] as const) {
-            if (v !== undefined) throw new InvokeError(`${flag} needs --stack NAME (the faithful run)`);
+        for (const k of ["cpus", "project", "function", "port"] as const) {
+            if (v[k] !== undefined) throw new UsageError(`--${k} needs --stack NAME (the faithful run)`);
         }
     }
     return opts;
 }
 
-/** The package root: cli/invoke.ts (ts-node) and dist/cli/invoke.js sit one or two levels below it. */
-export function packageRoot(from: string = __dirname): string {
-    for (const dir of [path.join(from, ".."), path.join(from, "..", "..")]) {
-        const file = path.join(dir, "package.json");
-        if (fs.existsSync(file) && JSON.parse(fs.readFileSync(file, "utf8")).name === "pulumi-ml-lambda") return dir;
-    }
-    throw new InvokeError(`cannot find the pulumi-ml-lambda package root above ${from}`, 1);
+/** Parses argv as `ml-lambda invoke` does (strict: an unknown flag or a missing value throws, code ERR_PARSE_ARGS_*). */
+export function parseArgs(argv: string[]): InvokeOptions {
+    return toOptions(parseArgv({ args: argv, options: OPTIONS as Record<string, OptionSpec>, strict: true }).values as RawValues);
+}
+
+export const command = defineCommand({
+    name: "invoke",
+    summary: "run a stack's planned build as Lambda runs it (--stack), or the handler's source, in AWS's runtime emulator",
+    usage: [
+        "--stack NAME --event FILE [--json] [--cpus N] [--repeat N] [--project DIR] [--function NAME] [--port N]",
+        "--event FILE --model-dir DIR [--handler-dir DIR] [--env K=V ...] [--repeat N] [--memory MB] [--timeout SECONDS]",
+    ],
+    options: OPTIONS,
+    notes: NOTES,
+    async run(values) {
+        const opts = toOptions(values as RawValues);
+        try {
+            if (opts.stack !== undefined) return await (await import("./invokeStack")).invokeStack(opts);
+            return await invoke(opts);
+        } catch (e) {
+            // Setup failures carry their own complete message and exit code (a RunError from cli/run, or ours).
+            if (e instanceof InvokeError || (e as Error)?.name === "RunError") {
+                console.error(`ml-lambda invoke: ${(e as Error).message}`);
+                return (e as InvokeError).exitCode;
+            }
+            throw e;
+        }
+    },
+});
+
+/** `ml-lambda invoke ARGS`, as the CLI runs it: resolves to the exit code. */
+export function run(argv: string[]): Promise<number> {
+    return runCommand(command, argv);
 }
 
 function isExecutable(file: string): boolean {
@@ -334,29 +352,6 @@ export function summarize(response: unknown): unknown {
     return { ...(response as object), body };
 }
 
-export async function run(argv: string[]): Promise<number> {
-    let opts: InvokeOptions;
-    try {
-        opts = parseArgs(argv);
-    } catch (e) {
-        if (e instanceof InvokeError) {
-            console.error(`ml-lambda invoke: ${e.message}`);
-            return e.exitCode;
-        }
-        throw e;
-    }
-    try {
-        if (opts.stack !== undefined) return await (await import("./invokeStack")).invokeStack(opts);
-        return await invoke(opts);
-    } catch (e) {
-        if (e instanceof InvokeError || (e as Error)?.name === "RunError") {
-            console.error(`ml-lambda invoke: ${(e as Error).message}`);
-            return (e as InvokeError).exitCode;
-        }
-        throw e;
-    }
-}
-
 async function invoke(opts: InvokeOptions): Promise<number> {
     const root = packageRoot();
     const handlerDir = path.resolve(opts.handlerDir ?? path.join(root, "python", "src"));
@@ -377,7 +372,7 @@ async function invoke(opts: InvokeOptions): Promise<number> {
         [
             "--runtime-interface-emulator-address", `127.0.0.1:${port}`,
             "--runtime-api-address", `127.0.0.1:${apiPort}`,
-            python, "-m", "awslambdaric", HANDLER,
+            python, "-m", "awslambdaric", DEFAULT_HANDLER,
         ],
         // Own process group, so stopping it also stops the Python runtime it started.
         { cwd: handlerDir, env, stdio: ["ignore", "pipe", "pipe"], detached: true },

@@ -1,11 +1,14 @@
 /**
- * `ml-lambda invoke --stack NAME`: the faithful run of the stack's recorded build (cli/run), as a command.
+ * `ml-lambda invoke --stack NAME`: the faithful run of the stack's recorded build (cli/run), as a command. A zip
+ * function runs in cli/run's ZipRunner; an image function is handed to invokeImageStack (cli/invokeImage.ts: the
+ * staged context built in Docker and run as Lambda runs an image), with the same options.
  * stdout: the response (--json: exactly the last response object); stderr: what ran, the REPORT lines and the
  * figures we measure. Exit 0: answered; 1: the function failed (its log follows); 2: a setup or usage error;
  * 130: interrupted (everything started is stopped first).
  */
 import * as path from "path";
-import { defaultCacheDir } from "../components/packaging";
+import { defaultCacheDir } from "../components/validate";
+import { EXIT } from "./command";
 import { InvokeError, InvokeOptions, readEvent, summarize } from "./invoke";
 import { createRunner, deployedFunction, loadManifest, vcpuShare } from "./run";
 import type { Invocation } from "./run";
@@ -31,6 +34,7 @@ export async function invokeStack(opts: InvokeOptions): Promise<number> {
     const payload = readEvent(opts.event);
     const manifest = loadManifest(projectDir, opts.stack!, process.env.ML_LAMBDA_CACHE_DIR ? defaultCacheDir() : undefined);
     const fn = deployedFunction(manifest, opts.functionName);
+    if (fn.packageType === "Image") return invokeImage(opts, projectDir, payload);
     const cacheDir = process.env.ML_LAMBDA_CACHE_DIR ? defaultCacheDir() : manifest.cacheDir;
     const note = (line: string) => process.stderr.write(`${line}\n`);
     const say = opts.json ? note : (line: string) => process.stdout.write(`${line}\n`);
@@ -96,6 +100,33 @@ export async function invokeStack(opts: InvokeOptions): Promise<number> {
         process.removeListener("SIGTERM", onSignal);
         await runner.stop();
     }
+}
+
+/** The image path: build the stack's image and run it (invokeImageStack), printing what the zip path prints. */
+async function invokeImage(opts: InvokeOptions, projectDir: string, payload: string): Promise<number> {
+    const { invokeImageStack } = await import("./invokeImage");
+    const note = (line: string) => process.stderr.write(`${line}\n`);
+    note(`FAITHFUL RUN of stack "${opts.stack}": container image (built from the plan's staged context, run as Lambda runs an image)`);
+    const r = await invokeImageStack({ projectDir, stack: opts.stack!, event: JSON.parse(payload), repeat: opts.repeat, cpus: opts.cpus, log: note });
+    const figures = [
+        r.firstResponseMs !== undefined ? `time to first response ${r.firstResponseMs.toFixed(0)} ms (container start to first response)` : "",
+        r.initReportMs !== undefined ? `init ${r.initReportMs.toFixed(0)} ms (the emulator's INIT REPORT)` : "",
+    ].filter(Boolean);
+    if (figures.length) note(`measured by ml-lambda: ${figures.join("; ")}`);
+    const last = r.results[r.results.length - 1];
+    if (!last) return EXIT.failed;
+    if (opts.json) process.stdout.write(last.response === undefined ? `${last.body}\n` : `${JSON.stringify(last.response)}\n`);
+    else {
+        process.stdout.write(`Response (emulator HTTP ${last.status}):\n`);
+        process.stdout.write(`${JSON.stringify(summarize(last.response ?? last.body), null, 2)}\n`);
+    }
+    const failed = r.results.find((x) => x.functionError);
+    if (failed) {
+        note(`ml-lambda invoke: the function failed (${failed.functionError}); its last log lines:`);
+        for (const line of r.logs.slice(-40)) note(`  | ${line}`);
+        return EXIT.failed;
+    }
+    return EXIT.ok;
 }
 
 export { InvokeError };

@@ -10,7 +10,8 @@ import * as path from "path";
 import { writeZip } from "../components/packaging";
 import { findRuntimePython, layoutProblem } from "../cli/run/python";
 import { initReportMs, invokeRtDoneMs } from "../cli/run/report";
-import { cpuList, lambdaEnvironment, logStreamName, parseCpuList, sandboxScript, SandboxPlan, vcpuShare } from "../cli/run/sandbox";
+import { lambdaEnvironment, logStreamName } from "../cli/run/environment";
+import { cpuList, parseCpuList, sandboxScript, SandboxPlan, vcpuShare } from "../cli/run/sandbox";
 import { RIE_VERSION, RUNTIME_FILES, RUNTIME_PACKAGES, runtimeFilesDir } from "../cli/run/tools";
 import type { DeployedFunction } from "../cli/run/types";
 import { RunError } from "../cli/run/types";
@@ -53,7 +54,7 @@ function plan(over: Partial<SandboxPlan> = {}): SandboxPlan {
 
 describe("faithful run: pure parts", () => {
     describe("the function's environment", () => {
-        const env = lambdaEnvironment(sampleFunction(), { s3Endpoint: "http://127.0.0.1:5000", logStream: "2026/11/30/[$LATEST]abc" });
+        const env = lambdaEnvironment(sampleFunction(), { runtime: "python3.12", s3Endpoint: "http://127.0.0.1:5000", logStream: "2026/11/30/[$LATEST]abc" });
 
         it("has Lambda's reserved variables, from the function's settings", () => {
             for (const [k, v] of Object.entries({
@@ -83,8 +84,19 @@ describe("faithful run: pure parts", () => {
             assert.strictEqual(lambdaEnvironment(sampleFunction(), { logStream: "s", probe: true }).ML_LAMBDA_PROBE, "1");
         });
 
+        it("a reserved name among the function's variables is ignored (Lambda refuses it at deploy)", () => {
+            const e = lambdaEnvironment(sampleFunction({ environment: { AWS_REGION: "us-east-1", TZ: "Europe/Paris", MODEL_NAME: "m" } }), { runtime: "python3.12", logStream: "s" });
+            assert.deepStrictEqual([e.AWS_REGION, e.TZ, e.MODEL_NAME], ["eu-west-1", ":UTC", "m"]);
+        });
+
+        it("an image gets the platform's variables, not a managed runtime's (its base image sets those)", () => {
+            const e = lambdaEnvironment(sampleFunction(), { logStream: "s" });
+            for (const k of ["AWS_EXECUTION_ENV", "LAMBDA_TASK_ROOT", "PATH", "LD_LIBRARY_PATH", "PYTHONPATH"]) assert.ok(!(k in e), k);
+            assert.strictEqual(e.AWS_LAMBDA_FUNCTION_NAME, "ml-lambda-dev-embeddings");
+        });
+
         it("text logging sets no log-format variables", () => {
-            const text = lambdaEnvironment(sampleFunction({ logging: { format: "Text" } }), { logStream: "s" });
+            const text = lambdaEnvironment(sampleFunction({ logging: { format: "Text" } }), { runtime: "python3.12", logStream: "s" });
             assert.ok(!("AWS_LAMBDA_LOG_FORMAT" in text) && !("AWS_LAMBDA_LOG_LEVEL" in text));
             assert.strictEqual(text.AWS_LAMBDA_LOG_GROUP_NAME, "/aws/lambda/ml-lambda-dev-embeddings");
         });

@@ -39,7 +39,8 @@ export { deployedFunction, loadManifest, manifestPath, planCommand, recordDeploy
 export type { DeploymentManifest, ManifestFunction } from "./manifest";
 export { ZipRunner } from "./zipRunner";
 export { findRuntimePython } from "./python";
-export { lambdaEnvironment, vcpuShare } from "./sandbox";
+export { lambdaEnvironment, logStreamName } from "./environment";
+export { vcpuShare } from "./sandbox";
 export { parseReportLine, initReportMs, handlerDurationMs } from "./report";
 
 type Factory = (fn: DeployedFunction, opts: RunnerOptions) => FunctionRunner;

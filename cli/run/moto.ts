@@ -66,10 +66,10 @@ export function objectPath(bucket: string, key: string): string {
     return `/${encodeURIComponent(bucket)}/${key.split("/").map(encodeURIComponent).join("/")}`;
 }
 
-export async function startMoto(o: { server: string; port?: number; setpriv?: string; env: NodeJS.ProcessEnv; cpus?: string; taskset?: string; timeoutMs?: number }): Promise<MotoServer> {
+export async function startMoto(o: { server: string[]; port?: number; setpriv?: string; env: NodeJS.ProcessEnv; cpus?: string; taskset?: string; timeoutMs?: number }): Promise<MotoServer> {
     const port = o.port ?? await freePort();
     await checkPortFree(port, "moto (the local S3)");
-    const cmd = [o.server, "-H", "127.0.0.1", "-p", String(port)];
+    const cmd = [...o.server, "-H", "127.0.0.1", "-p", String(port)];
     if (o.setpriv) cmd.unshift(o.setpriv, "--pdeathsig", "KILL");
     // Off the function's CPUs when there are others: on Lambda, S3 does not share the function's vCPU.
     if (o.cpus && o.taskset) cmd.unshift(o.taskset, "-c", o.cpus);
@@ -83,12 +83,12 @@ export async function startMoto(o: { server: string; port?: number; setpriv?: st
     const deadline = Date.now() + (o.timeoutMs ?? 30_000);
     const moto: MotoServer = { endpoint: `http://127.0.0.1:${port}`, port, child, log };
     for (;;) {
-        if (spawnError) throw new RunError(`moto server (${o.server}) did not start: ${spawnError.message}`, 1);
+        if (spawnError) throw new RunError(`moto server (${o.server.join(" ")}) did not start: ${spawnError.message}`, 1);
         if (child.exitCode !== null || child.signalCode !== null) {
             const inUse = log.some((l) => /Address already in use/i.test(l));
             throw new RunError(inUse
                 ? `moto (the local S3): port ${port} on 127.0.0.1 is in use; stop what holds it or omit the port to pick a free one`
-                : `moto server (${o.server}) exited during start (code ${child.exitCode ?? child.signalCode}):\n${log.slice(-20).map((l) => `  | ${l}`).join("\n")}`, 1);
+                : `moto server (${o.server.join(" ")}) exited during start (code ${child.exitCode ?? child.signalCode}):\n${log.slice(-20).map((l) => `  | ${l}`).join("\n")}`, 1);
         }
         try {
             const r = await request({ port, method: "GET", path: "/moto-api/data.json", timeoutMs: 2000 });
@@ -98,7 +98,7 @@ export async function startMoto(o: { server: string; port?: number; setpriv?: st
         }
         if (Date.now() > deadline) {
             stopChild(child);
-            throw new RunError(`moto server (${o.server}) did not answer on 127.0.0.1:${port} within ${Math.round((o.timeoutMs ?? 30_000) / 1000)} s:\n${log.slice(-20).map((l) => `  | ${l}`).join("\n")}`, 1);
+            throw new RunError(`moto server (${o.server.join(" ")}) did not answer on 127.0.0.1:${port} within ${Math.round((o.timeoutMs ?? 30_000) / 1000)} s:\n${log.slice(-20).map((l) => `  | ${l}`).join("\n")}`, 1);
         }
         await new Promise((r) => setTimeout(r, 100));
     }

@@ -18,7 +18,6 @@
  * root) it runs as the invoking user mapped to root in a user namespace, and read-only mounts still hold.
  */
 import { MEMORY_ONE_VCPU_MB } from "../../components/limits";
-import type { DeployedFunction } from "./types";
 
 /** Lambda's sandbox user: sbx_user1051, uid 993, gid 990. */
 export const SANDBOX_UID = 993;
@@ -27,65 +26,9 @@ export const SANDBOX_GID = 990;
 export const PASSWD = `root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:${SANDBOX_UID}:${SANDBOX_GID}::/home/sbx_user1051:/sbin/nologin\n`;
 export const GROUP = `root:x:0:\nsbx_user1051:x:${SANDBOX_GID}:\n`;
 
-/** Dummy credentials: moto accepts any; Lambda would give the execution role's. */
-export const DUMMY_CREDENTIALS = {
-    AWS_ACCESS_KEY_ID: "AKIAMLLAMBDALOCAL000",
-    AWS_SECRET_ACCESS_KEY: "ml-lambda-local-secret-not-a-real-key",
-    AWS_SESSION_TOKEN: "ml-lambda-local-session",
-};
-
 /** The vCPU share Lambda gives a memory size (1 vCPU at 1,769 MB), for the notes the CLI prints. */
 export function vcpuShare(memoryMb: number): number {
     return memoryMb / MEMORY_ONE_VCPU_MB;
-}
-
-/** A log stream name in Lambda's shape: 2026/11/30/[$LATEST]<32 hex>. */
-export function logStreamName(now: Date, hex32: string): string {
-    const d = now.toISOString().slice(0, 10).replace(/-/g, "/");
-    return `${d}/[$LATEST]${hex32}`;
-}
-
-/**
- * The environment the runtime starts with. Reserved variables as Lambda sets them
- * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime:
- * _HANDLER, AWS_REGION, AWS_DEFAULT_REGION, AWS_EXECUTION_ENV, AWS_LAMBDA_FUNCTION_NAME/_MEMORY_SIZE/_VERSION,
- * AWS_LAMBDA_INITIALIZATION_TYPE, AWS_LAMBDA_LOG_GROUP_NAME/_STREAM_NAME, the credentials, LAMBDA_TASK_ROOT,
- * LAMBDA_RUNTIME_DIR, TZ), the unreserved defaults (LANG, PATH, LD_LIBRARY_PATH, PYTHONPATH), the logging config's
- * AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL, then the function's own variables verbatim (Lambda refuses
- * reserved keys at deploy time, so they cannot collide; unreserved ones override the defaults, as on Lambda).
- * Two local-only additions: AWS_ENDPOINT_URL_S3 (the local moto) and AWS_LAMBDA_FUNCTION_TIMEOUT (the emulator
- * reads it to enforce the timeout and passes it on; Lambda does not set it).
- */
-export function lambdaEnvironment(fn: DeployedFunction, o: { s3Endpoint?: string; logStream: string; probe?: boolean }): Record<string, string> {
-    const env: Record<string, string> = {
-        _HANDLER: fn.handler,
-        AWS_REGION: fn.region,
-        AWS_DEFAULT_REGION: fn.region,
-        AWS_EXECUTION_ENV: `AWS_Lambda_${fn.runtime}`,
-        AWS_LAMBDA_FUNCTION_NAME: fn.name,
-        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
-        AWS_LAMBDA_FUNCTION_VERSION: "$LATEST",
-        AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand",
-        AWS_LAMBDA_LOG_GROUP_NAME: fn.logging?.logGroup ?? `/aws/lambda/${fn.name}`,
-        AWS_LAMBDA_LOG_STREAM_NAME: o.logStream,
-        ...DUMMY_CREDENTIALS,
-        LAMBDA_TASK_ROOT: "/var/task",
-        LAMBDA_RUNTIME_DIR: "/var/runtime",
-        TZ: ":UTC",
-        LANG: "en_US.UTF-8",
-        PATH: "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
-        LD_LIBRARY_PATH: "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
-        PYTHONPATH: "/var/runtime",
-        AWS_LAMBDA_FUNCTION_TIMEOUT: String(fn.timeoutS),
-    };
-    if ((fn.logging?.format ?? "").toUpperCase() === "JSON") {
-        env.AWS_LAMBDA_LOG_FORMAT = "JSON";
-        env.AWS_LAMBDA_LOG_LEVEL = (fn.logging?.applicationLogLevel ?? "INFO").toUpperCase();
-    }
-    Object.assign(env, fn.environment);
-    if (o.s3Endpoint) env.AWS_ENDPOINT_URL_S3 = o.s3Endpoint;
-    if (o.probe) env.ML_LAMBDA_PROBE = "1";
-    return env;
 }
 
 /** Single-quotes a string for sh. */

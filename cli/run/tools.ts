@@ -3,7 +3,8 @@
  * its inputs, so it works from an npm install (no repository venv):
  *  - aws-lambda-rie: ML_LAMBDA_RIE, the cache, this repository's .cache/bin (scripts/setup-python.sh), PATH, or
  *    `go install` at the pinned version into the cache;
- *  - moto's server: ML_LAMBDA_MOTO_SERVER, or a tools venv with moto[server]==MOTO_VERSION under the cache;
+ *  - moto's server: ML_LAMBDA_MOTO_SERVER, or a venv with moto[server]==MOTO_VERSION under the cache (the build's
+ *    one venv manager, components/venv.ts, run as `python -m moto.server`);
  *  - the runtime directory (/var/runtime): awslambdaric + boto3, pinned, built for the runtime's Python and
  *    architecture, compiled to bytecode by that Python (the managed runtime ships compiled), plus our bootstrap.
  */
@@ -11,9 +12,9 @@ import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { ensureTools, hostPython } from "../../components/packaging/tools";
-import { platformTags } from "../../components/packaging/layer";
 import type { Architecture, Runtime } from "../../components/limits";
+import { PIP, platformTags, toolsVenv } from "../../components/packaging/installers";
+import { ensureVenv } from "../../components/venv";
 import { RunError } from "./types";
 
 /** The emulator has no semver tags the Go proxy serves; the same pseudo-version as scripts/setup-python.sh. */
@@ -169,46 +170,25 @@ export function findRie(cacheDir: string, env: NodeJS.ProcessEnv, log: Log): str
 
 // ---------------------------------------------------------------- moto
 
-export function findMotoServer(cacheDir: string, env: NodeJS.ProcessEnv, log: Log): string {
+/** The command that starts moto's server: [ML_LAMBDA_MOTO_SERVER] or [venv python, "-m", "moto.server"]. */
+export function findMotoServer(cacheDir: string, env: NodeJS.ProcessEnv, log: Log): string[] {
     const fromEnv = env.ML_LAMBDA_MOTO_SERVER;
     if (fromEnv) {
-        if (isExecutable(fromEnv)) return fromEnv;
+        if (isExecutable(fromEnv)) return [fromEnv];
         throw new RunError(`moto_server not found at ML_LAMBDA_MOTO_SERVER=${fromEnv}: fix the path, or unset it to use a managed moto[server]==${MOTO_VERSION}`);
     }
-    const dir = path.join(cacheDir, "tools", `moto-${MOTO_VERSION}`);
-    const server = path.join(dir, "bin", "moto_server");
-    if (fs.existsSync(path.join(dir, ".ml-lambda-ready")) && isExecutable(server)) return server;
-    const python = hostPython();
-    log(`ml-lambda: creating a tools venv with moto[server]==${MOTO_VERSION} in ${dir} (once; serves the model object on 127.0.0.1)`);
-    const tmp = `${dir}.tmp-${process.pid}`;
-    fs.rmSync(tmp, { recursive: true, force: true });
     try {
-        const steps: Array<[string, string[], string]> = [
-            [python, ["-m", "venv", tmp], "create a virtualenv (on Debian/Ubuntu: apt-get install python3-venv; or set ML_LAMBDA_PYTHON)"],
-            [path.join(tmp, "bin", "python"), ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q", `moto[server]==${MOTO_VERSION}`], `install moto[server]==${MOTO_VERSION} from PyPI`],
-        ];
-        for (const [cmd, args, what] of steps) {
-            const r = spawnSync(cmd, args, { stdio: ["ignore", 2, 2], env: { ...env, PIP_CACHE_DIR: env.PIP_CACHE_DIR ?? path.join(cacheDir, "pip") } });
-            if (r.error || r.status !== 0) {
-                throw new RunError(`could not ${what}: \`${cmd} ${args.join(" ")}\` ${r.error ? `failed: ${r.error.message}` : `exited with ${r.status}`}; ` +
-                    `or set ML_LAMBDA_MOTO_SERVER to a moto_server executable`, 1);
-            }
-        }
-        // The venv's scripts name the interpreter by its temporary path: rewrite them for the final one.
-        for (const name of fs.readdirSync(path.join(tmp, "bin"))) {
-            const f = path.join(tmp, "bin", name);
-            if (!fs.lstatSync(f).isFile()) continue;
-            const text = fs.readFileSync(f, "latin1");
-            if (text.startsWith("#!") && text.includes(tmp)) fs.writeFileSync(f, text.split(tmp).join(dir), "latin1");
-        }
-        fs.writeFileSync(path.join(tmp, "pyvenv.cfg"), fs.readFileSync(path.join(tmp, "pyvenv.cfg"), "utf8").split(tmp).join(dir));
-        fs.writeFileSync(path.join(tmp, ".ml-lambda-ready"), `moto[server]==${MOTO_VERSION}\n`);
-        fs.rmSync(dir, { recursive: true, force: true });
-        fs.renameSync(tmp, dir);
-    } finally {
-        fs.rmSync(tmp, { recursive: true, force: true });
+        const bin = ensureVenv({
+            dir: path.join(cacheDir, "tools", `moto-${MOTO_VERSION}`),
+            installs: [[`moto[server]==${MOTO_VERSION}`]],
+            what: `moto[server]==${MOTO_VERSION} (serves the model object on 127.0.0.1)`,
+            fix: "Or set ML_LAMBDA_MOTO_SERVER to a moto_server executable.",
+            log,
+        });
+        return [path.join(bin, "python"), "-m", "moto.server"];
+    } catch (e) {
+        throw new RunError((e as Error).message.replace(/^ml-lambda: /, ""), 1);
     }
-    return server;
 }
 
 // ---------------------------------------------------------------- /var/runtime
@@ -233,7 +213,7 @@ export function ensureRuntimeDir(o: { runtime: Runtime; arch: Architecture; pyth
     if (fs.existsSync(path.join(dir, ".ml-lambda-ready"))) return dir;
     const minor = o.runtime.replace(/^python/, "");
     o.log(`ml-lambda: building the runtime directory (awslambdaric, boto3 for ${o.runtime} ${o.arch}) in ${dir} (once)`);
-    const tools = ensureTools(o.cacheDir, { log: o.log });
+    const toolsPython = path.join(toolsVenv(o.cacheDir, PIP, o.log), "python");
     const tmp = `${dir}.tmp-${process.pid}`;
     fs.rmSync(tmp, { recursive: true, force: true });
     fs.mkdirSync(tmp, { recursive: true });
@@ -242,7 +222,7 @@ export function ensureRuntimeDir(o: { runtime: Runtime; arch: Architecture; pyth
             "--python-version", minor, "--abi", `cp${minor.replace(".", "")}`];
         for (const p of platformTags(o.runtime, o.arch)) args.push("--platform", p);
         args.push("--no-compile", "--no-deps", "--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-q", ...RUNTIME_PACKAGES);
-        const pip = spawnSync(tools.python, args, { stdio: ["ignore", 2, 2], env: { ...process.env, PIP_CACHE_DIR: path.join(o.cacheDir, "pip") } });
+        const pip = spawnSync(toolsPython, args, { stdio: ["ignore", 2, 2], env: { ...process.env, PIP_CACHE_DIR: path.join(o.cacheDir, "pip") } });
         if (pip.error || pip.status !== 0) {
             throw new RunError(`could not install the runtime's packages (${RUNTIME_PACKAGES.join(" ")}) for ${o.runtime} ${o.arch}: ` +
                 `pip ${pip.error ? pip.error.message : `exited with ${pip.status}`} (its output is above); check the network / index settings`, 1);

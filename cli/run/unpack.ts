@@ -7,12 +7,10 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { pipeline } from "stream/promises";
-import * as yauzl from "yauzl";
+import { readZipEntries, readZipEntryData } from "../../components/packaging/zip";
 import { RunError } from "./types";
 
 const S_IFMT = 0o170000;
-const S_IFLNK = 0o120000;
 const S_IFDIR = 0o040000;
 const MARKER = ".ml-lambda-unpacked";
 
@@ -40,37 +38,33 @@ export async function unpackZip(zipPath: string, sha256: string, cacheDir: strin
     fs.mkdirSync(tmp, { recursive: true });
     const dirTimes: Array<[string, Date]> = [];
     try {
-        const zip = await yauzl.openPromise(zipPath, { lazyEntries: true, strictFileNames: false, validateEntrySizes: true });
+        // The package's own zip reader (components/packaging/zip.ts): one entry in memory at a time.
         let files = 0;
-        try {
-            for await (const entry of zip.eachEntry()) {
-                const name = entry.fileName;
-                if (unsafeName(name)) throw new RunError(`${zipPath}: entry "${name}" would leave the function's directory; Lambda refuses such a zip too`, 1);
-                const madeByUnix = entry.versionMadeBy >> 8 === 3;
-                const mode = madeByUnix ? entry.externalFileAttributes >>> 16 : 0;
-                const mtime = entry.getLastModDate({ timezone: "UTC" });
-                const dest = path.join(tmp, name);
-                if (name.endsWith("/") || (mode & S_IFMT) === S_IFDIR) {
-                    fs.mkdirSync(dest, { recursive: true });
-                    fs.chmodSync(dest, (mode & 0o7777) || 0o755);
-                    dirTimes.push([dest, mtime]);
-                    continue;
-                }
-                fs.mkdirSync(path.dirname(dest), { recursive: true });
-                if ((mode & S_IFMT) === S_IFLNK) {
-                    const chunks: Buffer[] = [];
-                    for await (const c of await zip.openReadStreamPromise(entry)) chunks.push(c as Buffer);
-                    fs.symlinkSync(Buffer.concat(chunks).toString("utf8"), dest);
-                    continue;
-                }
-                await pipeline(await zip.openReadStreamPromise(entry), fs.createWriteStream(dest, { mode: 0o600 }));
-                // Without Unix attributes (a zip made elsewhere), Lambda's default is a readable, non-executable file.
-                fs.chmodSync(dest, madeByUnix ? (mode & 0o7777) : 0o644);
-                fs.utimesSync(dest, mtime, mtime);
-                files++;
+        for (const z of readZipEntries(zipPath)) {
+            const name = z.name;
+            if (unsafeName(name)) throw new RunError(`${zipPath}: entry "${name}" would leave the function's directory; Lambda refuses such a zip too`, 1);
+            const mode = z.mode;
+            const madeByUnix = mode !== 0;
+            const mtime = z.modified;
+            const dest = path.join(tmp, name);
+            if (z.isDirectory || (mode & S_IFMT) === S_IFDIR) {
+                fs.mkdirSync(dest, { recursive: true });
+                fs.chmodSync(dest, (mode & 0o7777) || 0o755);
+                dirTimes.push([dest, mtime]);
+                continue;
             }
-        } finally {
-            zip.close();
+            fs.mkdirSync(path.dirname(dest), { recursive: true });
+            const data = readZipEntryData(zipPath, z);
+            if (z.isSymlink) {
+                fs.symlinkSync(data.toString("utf8"), dest);
+                continue;
+            }
+            if (data.length !== z.size) throw new RunError(`${zipPath}: ${name} unpacked to ${data.length} bytes, the zip says ${z.size}`, 1);
+            fs.writeFileSync(dest, data, { mode: 0o600 });
+            // Without Unix attributes (a zip made elsewhere), Lambda's default is a readable, non-executable file.
+            fs.chmodSync(dest, madeByUnix ? (mode & 0o7777) : 0o644);
+            fs.utimesSync(dest, mtime, mtime);
+            files++;
         }
         // Implicit parent directories get Lambda's 0755; explicit ones keep theirs (set above).
         for (const [d, t] of dirTimes.reverse()) fs.utimesSync(d, t, t);

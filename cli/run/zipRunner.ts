@@ -18,7 +18,8 @@ import type { Architecture, Runtime } from "../../components/limits";
 import { initReportMs, invokeRtDoneMs, parseReportLine, Report } from "./report";
 import { checkPortFree, freePort, MotoServer, putObjects, startMoto, stopChild } from "./moto";
 import { findRuntimePython, RuntimePython, runtimeMinor } from "./python";
-import { cpuList, GROUP, lambdaEnvironment, logStreamName, parseCpuList, PASSWD, sandboxScript } from "./sandbox";
+import { lambdaEnvironment, logStreamName } from "./environment";
+import { cpuList, GROUP, parseCpuList, PASSWD, sandboxScript } from "./sandbox";
 import { ensureRuntimeDir, fileSha256, findMotoServer, findRie } from "./tools";
 import type { Artifact, DeployedFunction, FunctionRunner, Invocation, ProbeReport, RunnerOptions, RunSummary, StartInfo } from "./types";
 import { RunError } from "./types";
@@ -271,7 +272,7 @@ export class ZipRunner implements FunctionRunner {
             dropPrivileges: mode === "root", ports: { emulator: this.port, runtimeApi }, handler: fn.handler,
             cgroupProcs: this.cgroup ? path.join(this.cgroup, "cgroup.procs") : undefined,
         });
-        const env = lambdaEnvironment(fn, { s3Endpoint, logStream: logStreamName(new Date(), crypto.randomBytes(16).toString("hex")), probe: this.opts.probe });
+        const env = lambdaEnvironment(fn, { runtime: fn.runtime, s3Endpoint, logStream: logStreamName(new Date(), crypto.randomBytes(16).toString("hex")), probe: this.opts.probe });
         const argv: string[] = [];
         if (tools.setpriv) argv.push(tools.setpriv, "--pdeathsig", "KILL");
         if (cpus) argv.push(tools.taskset!, "-c", cpus);

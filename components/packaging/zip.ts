@@ -218,6 +218,15 @@ export interface ZipEntry {
     localHeaderOffset: number;
     isDirectory: boolean;
     isSymlink: boolean;
+    /** Unix mode (type and permission bits) from the external attributes; 0 when the zip was not made on Unix. */
+    mode: number;
+    /** Modification time from the entry's MS-DOS date and time (no time zone in a zip: read as UTC). */
+    modified: Date;
+}
+
+/** MS-DOS date and time (APPNOTE 4.4.6) as a Date, read as UTC. */
+export function dosDateTime(date: number, time: number): Date {
+    return new Date(Date.UTC(1980 + (date >> 9), ((date >> 5) & 0x0f) - 1, date & 0x1f, time >> 11, (time >> 5) & 0x3f, (time & 0x1f) * 2));
 }
 
 /** Reads the central directory of a zip file (zip64 aware) without reading the entries' data. */
@@ -255,6 +264,8 @@ export function readZipEntries(zipPath: string): ZipEntry[] {
             const madeBy = cd.readUInt16LE(p + 4) >> 8;
             const flags = cd.readUInt16LE(p + 8);
             const method = cd.readUInt16LE(p + 10);
+            const dosTime = cd.readUInt16LE(p + 12);
+            const dosDate = cd.readUInt16LE(p + 14);
             let compressedSize = cd.readUInt32LE(p + 20);
             let size = cd.readUInt32LE(p + 24);
             const nameLen = cd.readUInt16LE(p + 28);
@@ -286,6 +297,8 @@ export function readZipEntries(zipPath: string): ZipEntry[] {
                 localHeaderOffset,
                 isDirectory: name.endsWith("/"),
                 isSymlink: (unixMode & S_IFMT) === S_IFLNK,
+                mode: unixMode,
+                modified: dosDateTime(dosDate, dosTime),
             });
             p += 46 + nameLen + extraLen + commentLen;
         }
