@@ -26,7 +26,7 @@ export const COPIED: Array<[string, string]> = [
     ["policy/config.prod.json", "policy/config.prod.json"],
     // The faithful run's /var/runtime files (cli/run/tools.ts finds them next to its compiled module).
     ["cli/run/runtime/bootstrap", "cli/run/runtime/bootstrap"],
-    ["cli/run/runtime/ml_lambda_bootstrap.py", "cli/run/runtime/ml_lambda_bootstrap.py"],
+    ["cli/run/runtime/bootstrap.py", "cli/run/runtime/bootstrap.py"],
     ["cli/run/runtime/ml_lambda_probe.py", "cli/run/runtime/ml_lambda_probe.py"],
 ];
 

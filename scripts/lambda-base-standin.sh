@@ -10,7 +10,8 @@
 #   /var/lang/lib/pythonX.Y/site-packages   boto3 (pinned) and pip: "runtime-included libraries" since python3.11
 #   /var/runtime              awslambdaric (pinned) + bootstrap (sets AWS_EXECUTION_ENV, execs bootstrap.py) +
 #                             bootstrap.py (AWS's sys.path order: task root, /opt/python/lib/pythonX.Y/site-packages,
-#                             /opt/python, /var/lang site-packages, then the interpreter's own path)
+#                             /opt/python, /var/lang site-packages, then the interpreter's own path): the same files
+#                             as the zip path's faithful run, from cli/run/runtime/ (one definition for both)
 #   /usr/local/bin/aws-lambda-rie   the runtime interface emulator (.cache/bin, built by scripts/setup-python.sh)
 #   /lambda-entrypoint.sh     exports _HANDLER=$1; starts the emulator when AWS_LAMBDA_RUNTIME_API is unset,
 #                             else execs /var/runtime/bootstrap (what Lambda does)
@@ -61,8 +62,9 @@ command -v docker >/dev/null 2>&1 || die "no docker CLI: run bash scripts/docker
 docker version >/dev/null 2>&1 || die "no Docker engine answers (DOCKER_HOST=${DOCKER_HOST:-unset}): eval \"\$(bash scripts/docker-engine.sh start)\" first"
 
 libpython="$(ls "$PREFIX"/lib/libpython"$PY_MINOR"*.so.1.0 2>/dev/null | head -1 || true)"
+RUNTIME_FILES="$ROOT/cli/run/runtime"
 key="$( {
-    cat "${BASH_SOURCE[0]}"
+    cat "${BASH_SOURCE[0]}" "$RUNTIME_FILES/bootstrap" "$RUNTIME_FILES/bootstrap.py" "$RUNTIME_FILES/ml_lambda_probe.py"
     "$PYTHON" -VV
     sha256sum "$PYTHON" ${libpython:+"$libpython"} | cut -d' ' -f1
     sha256sum "$RIE" | cut -d' ' -f1
@@ -142,56 +144,11 @@ build_core() {
         chmod 755 "$rootfs/var/lang/bin/$name"
     done
 
-    # Lambda's runtime bootstrap: what /var/runtime/bootstrap and bootstrap.py do in AWS's python images.
-    cat >"$rootfs/var/runtime/bootstrap" <<EOF
-#!/bin/bash
-# Stand-in for the Lambda Python runtime's bootstrap: name the execution environment, run bootstrap.py with the
-# runtime's interpreter (through AWS_LAMBDA_EXEC_WRAPPER when one is configured).
-export AWS_EXECUTION_ENV=AWS_Lambda_python$PY_MINOR
-if [ -z "\$AWS_LAMBDA_EXEC_WRAPPER" ]; then
-  exec /var/lang/bin/python$PY_MINOR /var/runtime/bootstrap.py
-fi
-if [ ! -f "\$AWS_LAMBDA_EXEC_WRAPPER" ]; then echo "\$AWS_LAMBDA_EXEC_WRAPPER: does not exist"; exit 127; fi
-if [ ! -x "\$AWS_LAMBDA_EXEC_WRAPPER" ]; then echo "\$AWS_LAMBDA_EXEC_WRAPPER: is not an executable"; exit 126; fi
-exec -- "\$AWS_LAMBDA_EXEC_WRAPPER" /var/lang/bin/python$PY_MINOR /var/runtime/bootstrap.py
-EOF
-    cat >"$rootfs/var/runtime/bootstrap.py" <<'EOF'
-"""Stand-in for the Lambda Python runtime's bootstrap.py: the module search path Lambda documents, then the
-runtime interface client. Without PYTHONPATH: task root, /opt/python/lib/pythonX.Y/site-packages, /opt/python,
-/var/lang site-packages, then the interpreter's own path (this file's directory, /var/runtime, first)."""
-import os
-import site
-import sys
-
-import awslambdaric.__main__ as ric
-
-VERSION = "%d.%d" % sys.version_info[:2]
-OPT_SITE = "/opt/python/lib/python%s/site-packages" % VERSION
-OPT = "/opt/python"
-LANG_SITE = "/var/lang/lib/python%s/site-packages" % VERSION
-
-
-def main():
-    task_root = os.environ["LAMBDA_TASK_ROOT"]
-    own_pythonpath = "PYTHONPATH" in os.environ
-    if not own_pythonpath:
-        for path in (LANG_SITE, OPT, OPT_SITE):
-            sys.path.insert(0, path)
-    sys.path.insert(0, task_root)
-    # .pth files in the task root and the layers' directories are honoured, as on Lambda.
-    site.addsitedir(task_root)
-    if not own_pythonpath:
-        site.addsitedir(OPT_SITE)
-        site.addsitedir(OPT)
-        # The documented value of PYTHONPATH for child processes.
-        os.environ["PYTHONPATH"] = os.environ["LAMBDA_RUNTIME_DIR"]
-    ric.main([task_root, os.environ["_HANDLER"]])
-
-
-if __name__ == "__main__":
-    main()
-EOF
-    chmod 755 "$rootfs/var/runtime/bootstrap"
+    # Lambda's runtime bootstrap: what /var/runtime/bootstrap and bootstrap.py do in AWS's python images, the same
+    # files the zip path's faithful run mounts (cli/run/runtime/; ml_lambda_probe.py stays inert unless
+    # ML_LAMBDA_PROBE=1).
+    install -m 755 "$RUNTIME_FILES/bootstrap" "$rootfs/var/runtime/bootstrap"
+    install -m 644 "$RUNTIME_FILES/bootstrap.py" "$RUNTIME_FILES/ml_lambda_probe.py" "$rootfs/var/runtime/"
 
     install -D -m 755 "$RIE" "$rootfs/usr/local/bin/aws-lambda-rie"
     cat >"$rootfs/lambda-entrypoint.sh" <<'EOF'

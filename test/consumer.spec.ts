@@ -112,7 +112,7 @@ describe("the npm tarball, installed in an empty directory", function () {
         const ALLOWED = [
             /^dist\/(components|cli|policy)\/([a-z][A-Za-z]*\/)?[a-z][A-Za-z]*\.(js|d\.ts)$/,
             /^dist\/components\/model\/(prepare_model|export_onnx)\.py$/,
-            /^dist\/cli\/run\/runtime\/(bootstrap|ml_lambda_[a-z]+\.py)$/,
+            /^dist\/cli\/run\/runtime\/(bootstrap|bootstrap\.py|ml_lambda_probe\.py)$/,
             /^dist\/policy\/(PulumiPolicy\.yaml|package\.json|config\.prod\.json)$/,
             /^python\/src\/app\/([a-z_]+\/)*[a-z_]+\.py$/,
             /^python\/(Dockerfile|\.dockerignore)$/,

@@ -152,14 +152,16 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
             }
         });
 
-        it("every loaded module comes from /var/task, /opt/python, /var/runtime or the runtime's standard library", () => {
+        it("every loaded module comes from /var/task, /opt/python, /var/runtime or the runtime (stdlib, its boto3)", () => {
             const probe = results.seed.probe as ProbeReport;
             assert.ok(probe, "the probe reported");
             const std = "/var/lang/lib/python3.12/";
+            // The runtime-included libraries in /var/lang's site-packages: exactly the pinned SDK packages.
+            const sdk = ["boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3"].map((p) => `${std}site-packages/${p}`);
             const allowed = (origin: string) =>
                 origin === "built-in" || origin === "frozen" ||
                 origin.startsWith("/var/task/") || origin.startsWith("/opt/python/") || origin.startsWith("/var/runtime/") ||
-                (origin.startsWith(std) && !origin.startsWith(`${std}site-packages/`)) ||
+                (origin.startsWith(std) && !origin.startsWith(`${std}site-packages/`)) || sdk.some((p) => origin.startsWith(p)) ||
                 (origin.startsWith("namespace:") && origin.slice(10).split(",").every((p) => p.startsWith("/opt/python/") || p.startsWith("/var/task/")));
             // A module made in memory by its parent (typing.io, six.moves, pyexpat.errors) counts as its parent does.
             const ok = (name: string, origin: string): boolean => origin === "synthetic"
@@ -174,7 +176,7 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
             assert.ok(probe.modules["onnxruntime"].startsWith("/opt/python/onnxruntime/"), probe.modules["onnxruntime"]);
             assert.ok(probe.modules["app.handler"] === "/var/task/app/handler.py");
             assert.ok(probe.modules["awslambdaric"].startsWith("/var/runtime/awslambdaric/"));
-            assert.ok(probe.modules["boto3"].startsWith("/var/runtime/boto3/"));
+            assert.ok(probe.modules["boto3"].startsWith(`${std}site-packages/boto3/`), probe.modules["boto3"]);
             assert.strictEqual(probe.prefix, "/var/lang");
             console.log(`      ${origins.length} modules: ${["/var/task/", "/opt/python/", "/var/runtime/", std].map((r) => `${r} ${origins.filter((o) => o.startsWith(r)).length}`).join(", ")}`);
         });
@@ -189,11 +191,14 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
 
         it("runs with Lambda's sys.path, working directory, user and environment", () => {
             const probe = results.seed.probe as ProbeReport;
-            assert.deepStrictEqual(probe.sys_path, [
+            assert.deepStrictEqual(probe.sys_path.slice(0, 8), [
                 "/var/task", "/opt/python/lib/python3.12/site-packages", "/opt/python", "/var/lang/lib/python3.12/site-packages", "/var/runtime",
                 "/var/lang/lib/python312.zip", "/var/lang/lib/python3.12", "/var/lang/lib/python3.12/lib-dynload",
             ]);
-            assert.deepStrictEqual([probe.cwd, probe.uid, probe.gid, probe.executable], ["/var/task", 993, 990, "/var/lang/bin/python3"]);
+            // site.addsitedir() appends a layer directory again when it does not exist (this layer has no lib/): repeats only.
+            assert.deepStrictEqual(probe.sys_path.slice(8).filter((p) => !probe.sys_path.slice(0, 8).includes(p)), [], "nothing after the runtime's own path");
+            assert.strictEqual(probe.env.PYTHONPATH, "/var/runtime", "set by bootstrap.py for child processes");
+            assert.deepStrictEqual([probe.cwd, probe.uid, probe.gid, probe.executable], ["/var/task", 993, 990, "/var/lang/bin/python3.12"]);
             for (const [k, v] of Object.entries(fn.environment)) assert.strictEqual(probe.env[k], v, `${k} verbatim from the plan`);
             for (const [k, v] of Object.entries({ AWS_LAMBDA_FUNCTION_NAME: fn.name, AWS_LAMBDA_FUNCTION_MEMORY_SIZE: "1769", LAMBDA_TASK_ROOT: "/var/task", TZ: ":UTC", AWS_REGION: "us-east-1" })) {
                 assert.strictEqual(probe.env[k], v, k);

@@ -45,7 +45,7 @@ export function sampleFunction(over: Partial<DeployedFunction> = {}): DeployedFu
 function plan(over: Partial<SandboxPlan> = {}): SandboxPlan {
     return {
         mountPoint: "/cache/run/mnt/root", scratchPoint: "/cache/run/mnt/scratch", code: "/u/code", layers: ["/u/layer1"],
-        pythonPrefix: "/py/3.12.1", pythonMinor: "3.12", runtimeDir: "/cache/run/runtime/x", passwdFile: "/cache/run/etc-passwd",
+        pythonPrefix: "/py/3.12.1", pythonMinor: "3.12", runtimeDir: "/cache/run/runtime/x/runtime", sitePackagesDir: "/cache/run/runtime/x/site-packages", passwdFile: "/cache/run/etc-passwd",
         groupFile: "/cache/run/etc-group", ephemeralStorageMb: 512, extraMounts: [],
         tools: { mount: "/usr/bin/mount", chroot: "/usr/sbin/chroot", setpriv: "/usr/bin/setpriv", rie: "/t/aws-lambda-rie" },
         dropPrivileges: true, ports: { emulator: 9001, runtimeApi: 9002 }, handler: "app.handler.lambda_handler", ...over,
@@ -62,12 +62,13 @@ describe("faithful run: pure parts", () => {
                 AWS_EXECUTION_ENV: "AWS_Lambda_python3.12", AWS_LAMBDA_FUNCTION_NAME: "ml-lambda-dev-embeddings",
                 AWS_LAMBDA_FUNCTION_MEMORY_SIZE: "1769", AWS_LAMBDA_FUNCTION_VERSION: "$LATEST", AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand",
                 AWS_LAMBDA_LOG_GROUP_NAME: "/aws/lambda/ml-lambda-dev-embeddings", AWS_LAMBDA_LOG_STREAM_NAME: "2026/11/30/[$LATEST]abc",
-                LAMBDA_TASK_ROOT: "/var/task", LAMBDA_RUNTIME_DIR: "/var/runtime", TZ: ":UTC", PYTHONPATH: "/var/runtime",
+                LAMBDA_TASK_ROOT: "/var/task", LAMBDA_RUNTIME_DIR: "/var/runtime", TZ: ":UTC",
                 PATH: "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
                 LD_LIBRARY_PATH: "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
                 AWS_LAMBDA_LOG_FORMAT: "JSON", AWS_LAMBDA_LOG_LEVEL: "INFO",
             })) assert.strictEqual(env[k], v, k);
             assert.ok(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY && env.AWS_SESSION_TOKEN);
+            assert.ok(!("PYTHONPATH" in env), "bootstrap.py sets it after building the search path (a function's own PYTHONPATH changes that path)");
         });
 
         it("passes the function's variables verbatim (an unreserved default like LANG is overridden, as on Lambda)", () => {
@@ -112,13 +113,14 @@ describe("faithful run: pure parts", () => {
         const script = sandboxScript(plan());
         const lines = script.trim().split("\n");
 
-        it("mounts code and the single layer read-only, /tmp as a tmpfs of the ephemeral size, the runtime's site-packages hidden", () => {
+        it("mounts code and the single layer read-only, /tmp as a tmpfs of the ephemeral size, the runtime-included libraries over the interpreter's site-packages", () => {
             assert.ok(lines.includes("'/usr/bin/mount' --bind '/u/code' '/cache/run/mnt/root/var/task'"));
             assert.ok(lines.includes("'/usr/bin/mount' -o remount,bind,ro '/cache/run/mnt/root/var/task'"));
             assert.ok(lines.includes("'/usr/bin/mount' --bind '/u/layer1' '/cache/run/mnt/root/opt'"));
             assert.ok(lines.includes("'/usr/bin/mount' -o remount,bind,ro '/cache/run/mnt/root/opt'"));
             assert.ok(lines.includes("'/usr/bin/mount' -t tmpfs -o size=512m,mode=1777 ml-lambda-tmp '/cache/run/mnt/root/tmp'"));
-            assert.ok(lines.includes("'/usr/bin/mount' -t tmpfs -o ro,size=4k,mode=0755 ml-lambda-empty '/cache/run/mnt/root/var/lang/lib/python3.12/site-packages'"));
+            assert.ok(lines.includes("'/usr/bin/mount' --bind '/cache/run/runtime/x/site-packages' '/cache/run/mnt/root/var/lang/lib/python3.12/site-packages'"), "the interpreter's own site-packages is replaced");
+            assert.ok(lines.includes("'/usr/bin/mount' --bind '/cache/run/runtime/x/runtime' '/cache/run/mnt/root/var/runtime'"));
             assert.ok(lines.includes("'/usr/bin/mount' -o remount,bind,ro '/cache/run/mnt/root/var/lang'"));
             assert.ok(lines.includes("'/usr/bin/mount' -o remount,bind,ro '/cache/run/mnt/root/var/runtime'"));
             assert.ok(lines.includes("'/usr/bin/mount' -o remount,ro '/cache/run/mnt/root'"), "the root itself is read-only");

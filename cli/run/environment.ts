@@ -6,7 +6,9 @@
  *    AWS_LAMBDA_FUNCTION_NAME / _MEMORY_SIZE / _VERSION, AWS_LAMBDA_INITIALIZATION_TYPE, AWS_LAMBDA_LOG_GROUP_NAME /
  *    _STREAM_NAME, the execution role's credentials, TZ (UTC); and, for the managed runtimes (zip functions; an
  *    image's base image sets its own), AWS_EXECUTION_ENV, LAMBDA_TASK_ROOT, LAMBDA_RUNTIME_DIR;
- *  - unreserved defaults a function's own variables may override: LANG, PATH, LD_LIBRARY_PATH, PYTHONPATH;
+ *  - unreserved defaults a function's own variables may override: LANG, PATH, LD_LIBRARY_PATH (and PYTHONPATH, which
+ *    the runtime's bootstrap.py sets to $LAMBDA_RUNTIME_DIR after it built the search path, unless the function set
+ *    its own: cli/run/runtime/bootstrap.py);
  *  - with JSON logging (loggingConfig), AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL for the runtime client.
  * The function's own variables come last, verbatim; a reserved name among them is ignored (Lambda refuses it at
  * deploy time). Local-only: AWS_LAMBDA_FUNCTION_TIMEOUT (aws-lambda-rie reads it to enforce the timeout and
@@ -74,7 +76,6 @@ export function lambdaEnvironment(f: EnvironmentInput, o: {
             LANG: "en_US.UTF-8",
             PATH: "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
             LD_LIBRARY_PATH: "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
-            PYTHONPATH: "/var/runtime",
         });
     }
     if ((f.logging?.format ?? "").toUpperCase() === "JSON") {

@@ -25,9 +25,10 @@
  * sys.path, env, writability of /var/task, /opt..., /tmp at start.
  *
  * Zip functions run in ZipRunner (./zipRunner.ts: private mount namespace, code at /var/task and layers at /opt
- * read-only, fresh /tmp, the runtime's CPython at /var/lang, awslambdaric + boto3 at /var/runtime, aws-lambda-rie,
- * moto for S3 objects). Image functions: a Docker-based runner implementing the same FunctionRunner interface is
- * added by the image issue (11); register it with registerRunner("Image", factory).
+ * read-only, fresh /tmp, the runtime's CPython at /var/lang with boto3 as its site-packages, awslambdaric and the
+ * bootstrap at /var/runtime, aws-lambda-rie, moto for S3 objects). Image functions run in Docker (cli/imageRunner.ts, cli/invokeImage.ts: `invoke --stack`
+ * hands an image stack over to it); an adapter to this FunctionRunner interface can be registered with
+ * registerRunner("Image", factory). Both runners share cli/run/environment.ts and cli/run/runtime/ (bootstrap).
  * Errors are RunError with a message that names the setting, the value and the fix.
  */
 import type { DeployedFunction, FunctionRunner, RunnerOptions } from "./types";
@@ -56,8 +57,8 @@ export function registerRunner(packageType: DeployedFunction["packageType"], fac
 export function createRunner(fn: DeployedFunction, opts: RunnerOptions): FunctionRunner {
     const factory = factories[fn.packageType];
     if (!factory) {
-        throw new RunError(`function ${fn.name} is a container image (packageType ${fn.packageType}): no image runner is available in this version ` +
-            `(the Docker-based one comes with the image path work); the zip path runs here`);
+        throw new RunError(`function ${fn.name} is a container image (packageType ${fn.packageType}): this library runs zip functions; ` +
+            `\`ml-lambda invoke --stack\` runs images through cli/invokeImage.ts (Docker)`);
     }
     return factory(fn, opts);
 }

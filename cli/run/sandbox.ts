@@ -6,8 +6,9 @@
  * last process):
  *   /var/task     the code zip, unpacked, read-only
  *   /opt          the layers, unpacked in order (a later layer's files over an earlier one's), read-only
- *   /var/lang     the runtime's CPython (its prefix), read-only, with its site-packages hidden by an empty mount
- *   /var/runtime  awslambdaric + boto3 for that Python, our bootstrap, read-only
+ *   /var/lang     the runtime's CPython (its prefix), read-only; its site-packages replaced by the runtime-included
+ *                 libraries (boto3 and its dependencies), so nothing of this machine's site-packages is seen
+ *   /var/runtime  awslambdaric for that Python and the runtime's bootstrap (cli/run/runtime), read-only
  *   /tmp          a fresh tmpfs per start, sized like the function's ephemeral storage
  *   /usr /etc ... the host's, read-only (Lambda has Amazon Linux 2023's here: glibc 2.34, its libstdc++ and CA
  *                 bundle; this machine's may be newer), /etc/passwd and /etc/group with Lambda's sandbox user
@@ -47,6 +48,8 @@ export interface SandboxPlan {
     pythonPrefix: string;
     pythonMinor: string;
     runtimeDir: string;
+    /** The runtime-included libraries, mounted over /var/lang/lib/pythonX.Y/site-packages. */
+    sitePackagesDir: string;
     /** Files with the sandbox user's /etc/passwd and /etc/group. */
     passwdFile: string;
     groupFile: string;
@@ -109,8 +112,9 @@ export function sandboxScript(p: SandboxPlan): string {
         L.push(`${mount} -t overlay -o ro,lowerdir=${sq(lower)} ml-lambda-opt ${sq(`${R}/opt`)}`);
     }
     bindRo(p.pythonPrefix, `${R}/var/lang`);
-    // The interpreter's own site-packages (pip, and whatever the host installed) is not the runtime's.
-    L.push(`${mount} -t tmpfs -o ro,size=4k,mode=0755 ml-lambda-empty ${sq(`${R}/var/lang/lib/python${p.pythonMinor}/site-packages`)}`);
+    // The interpreter's own site-packages (pip, and whatever this machine installed, .pth hooks included) is not
+    // the runtime's: the runtime-included libraries take its place.
+    bindRo(p.sitePackagesDir, `${R}/var/lang/lib/python${p.pythonMinor}/site-packages`);
     bindRo(p.runtimeDir, `${R}/var/runtime`);
     for (const m of p.extraMounts) {
         if (!optMounts.includes(m)) L.push(`mkdir -p ${sq(R + m.target)}`);

@@ -5,8 +5,9 @@
  *    `go install` at the pinned version into the cache;
  *  - moto's server: ML_LAMBDA_MOTO_SERVER, or a venv with moto[server]==MOTO_VERSION under the cache (the build's
  *    one venv manager, components/venv.ts, run as `python -m moto.server`);
- *  - the runtime directory (/var/runtime): awslambdaric + boto3, pinned, built for the runtime's Python and
- *    architecture, compiled to bytecode by that Python (the managed runtime ships compiled), plus our bootstrap.
+ *  - the runtime directory: runtime/ (/var/runtime: awslambdaric, the bootstrap) and site-packages/ (/var/lang's
+ *    site-packages: boto3 and its dependencies, the "runtime-included libraries" of Python 3.11+), pinned, built for
+ *    the runtime's Python and architecture, compiled to bytecode by that Python (the managed runtime ships compiled).
  */
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
@@ -24,13 +25,11 @@ export const MOTO_VERSION = "5.2.5";
 
 /**
  * The runtime's own packages, pinned with everything they pull in (resolved for cp312 manylinux x86_64 on
- * 2026-11-30), so the runtime directory is the same on every machine. awslambdaric is the runtime interface client
- * AWS's base images run; boto3 is what every Python runtime ships.
+ * 2026-11-30), so the runtime directory is the same on every machine: the runtime interface client AWS's base images
+ * run (in /var/runtime), and the SDK every Python runtime ships (in /var/lang's site-packages since 3.11).
  */
-export const RUNTIME_PACKAGES = [
-    "awslambdaric==4.2.2",
-    "simplejson==4.3.0",
-    "snapshot-restore-py==1.0.0",
+export const RIC_PACKAGES = ["awslambdaric==4.2.2", "simplejson==4.3.0", "snapshot-restore-py==1.0.0"];
+export const SDK_PACKAGES = [
     "boto3==1.44.8",
     "botocore==1.44.8",
     "s3transfer==0.19.3",
@@ -39,9 +38,10 @@ export const RUNTIME_PACKAGES = [
     "six==1.17.0",
     "urllib3==2.8.0",
 ];
+export const RUNTIME_PACKAGES = [...RIC_PACKAGES, ...SDK_PACKAGES];
 
 /** Files of ours that go into /var/runtime (cli/run/runtime/, next to this module in dist/ as in the sources). */
-export const RUNTIME_FILES = ["bootstrap", "ml_lambda_bootstrap.py", "ml_lambda_probe.py"];
+export const RUNTIME_FILES = ["bootstrap", "bootstrap.py", "ml_lambda_probe.py"];
 
 type Log = (line: string) => void;
 
@@ -200,47 +200,52 @@ export function runtimeFilesDir(): string {
 
 export function runtimeDirKey(runtime: Runtime, arch: Architecture): string {
     const files = RUNTIME_FILES.map((f) => [f, crypto.createHash("sha256").update(fs.readFileSync(path.join(runtimeFilesDir(), f))).digest("hex")]);
-    return crypto.createHash("sha256").update(JSON.stringify({ v: 1, runtime, arch, packages: RUNTIME_PACKAGES, platforms: platformTags(runtime, arch), files })).digest("hex");
+    return crypto.createHash("sha256").update(JSON.stringify({ v: 2, runtime, arch, ric: RIC_PACKAGES, sdk: SDK_PACKAGES, platforms: platformTags(runtime, arch), files })).digest("hex");
 }
 
 /**
- * The runtime directory for a runtime + architecture: built once (pip for the target's tags, then compileall with
- * the runtime's own interpreter) into a temporary directory and renamed into place.
+ * The runtime directory for a runtime + architecture: `runtime/` (mounted as /var/runtime) and `site-packages/`
+ * (mounted over /var/lang's site-packages, hiding the interpreter's own), built once (pip for the target's tags,
+ * then compileall with the runtime's own interpreter) in a temporary directory and renamed into place.
  */
-export function ensureRuntimeDir(o: { runtime: Runtime; arch: Architecture; python: string; cacheDir: string; log: Log }): string {
+export function ensureRuntimeDir(o: { runtime: Runtime; arch: Architecture; python: string; cacheDir: string; log: Log }): { runtime: string; sitePackages: string } {
     const key = runtimeDirKey(o.runtime, o.arch);
     const dir = path.join(o.cacheDir, "run", "runtime", `${o.runtime}-${o.arch}-${key.slice(0, 16)}`);
-    if (fs.existsSync(path.join(dir, ".ml-lambda-ready"))) return dir;
+    const result = { runtime: path.join(dir, "runtime"), sitePackages: path.join(dir, "site-packages") };
+    if (fs.existsSync(path.join(dir, ".ml-lambda-ready"))) return result;
     const minor = o.runtime.replace(/^python/, "");
     o.log(`ml-lambda: building the runtime directory (awslambdaric, boto3 for ${o.runtime} ${o.arch}) in ${dir} (once)`);
     const toolsPython = path.join(toolsVenv(o.cacheDir, PIP, o.log), "python");
     const tmp = `${dir}.tmp-${process.pid}`;
     fs.rmSync(tmp, { recursive: true, force: true });
-    fs.mkdirSync(tmp, { recursive: true });
     try {
-        const args = ["-m", "pip", "install", "--target", tmp, "--only-binary=:all:", "--implementation", "cp",
-            "--python-version", minor, "--abi", `cp${minor.replace(".", "")}`];
-        for (const p of platformTags(o.runtime, o.arch)) args.push("--platform", p);
-        args.push("--no-compile", "--no-deps", "--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-q", ...RUNTIME_PACKAGES);
-        const pip = spawnSync(toolsPython, args, { stdio: ["ignore", 2, 2], env: { ...process.env, PIP_CACHE_DIR: path.join(o.cacheDir, "pip") } });
-        if (pip.error || pip.status !== 0) {
-            throw new RunError(`could not install the runtime's packages (${RUNTIME_PACKAGES.join(" ")}) for ${o.runtime} ${o.arch}: ` +
-                `pip ${pip.error ? pip.error.message : `exited with ${pip.status}`} (its output is above); check the network / index settings`, 1);
+        for (const [sub, packages] of [["runtime", RIC_PACKAGES], ["site-packages", SDK_PACKAGES]] as const) {
+            const target = path.join(tmp, sub);
+            fs.mkdirSync(target, { recursive: true });
+            const args = ["-m", "pip", "install", "--target", target, "--only-binary=:all:", "--implementation", "cp",
+                "--python-version", minor, "--abi", `cp${minor.replace(".", "")}`];
+            for (const p of platformTags(o.runtime, o.arch)) args.push("--platform", p);
+            args.push("--no-compile", "--no-deps", "--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-q", ...packages);
+            const pip = spawnSync(toolsPython, args, { stdio: ["ignore", 2, 2], env: { ...process.env, PIP_CACHE_DIR: path.join(o.cacheDir, "pip") } });
+            if (pip.error || pip.status !== 0) {
+                throw new RunError(`could not install the runtime's packages (${packages.join(" ")}) for ${o.runtime} ${o.arch}: ` +
+                    `pip ${pip.error ? pip.error.message : `exited with ${pip.status}`} (its output is above); check the network / index settings`, 1);
+            }
+            fs.rmSync(path.join(target, "bin"), { recursive: true, force: true }); // console scripts name the tools venv's python
+            fs.chmodSync(target, 0o755);
         }
-        fs.rmSync(path.join(tmp, "bin"), { recursive: true, force: true }); // console scripts name the tools venv's python
         for (const f of RUNTIME_FILES) {
-            fs.copyFileSync(path.join(runtimeFilesDir(), f), path.join(tmp, f));
-            fs.chmodSync(path.join(tmp, f), f === "bootstrap" ? 0o755 : 0o644);
+            fs.copyFileSync(path.join(runtimeFilesDir(), f), path.join(tmp, "runtime", f));
+            fs.chmodSync(path.join(tmp, "runtime", f), f === "bootstrap" ? 0o755 : 0o644);
         }
         // Compiled with the runtime's own interpreter, hash-based so the mount's timestamps do not matter.
-        const cc = spawnSync(o.python, ["-I", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", tmp], { stdio: ["ignore", 2, 2] });
+        const cc = spawnSync(o.python, ["-I", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", path.join(tmp, "runtime"), path.join(tmp, "site-packages")], { stdio: ["ignore", 2, 2] });
         if (cc.error || cc.status !== 0) throw new RunError(`compileall of the runtime directory with ${o.python} failed (${cc.error?.message ?? `exit ${cc.status}`})`, 1);
-        fs.chmodSync(tmp, 0o755);
         fs.writeFileSync(path.join(tmp, ".ml-lambda-ready"), RUNTIME_PACKAGES.join("\n") + "\n");
         fs.rmSync(dir, { recursive: true, force: true });
         fs.renameSync(tmp, dir);
     } finally {
         fs.rmSync(tmp, { recursive: true, force: true });
     }
-    return dir;
+    return result;
 }

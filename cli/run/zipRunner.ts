@@ -266,7 +266,8 @@ export class ZipRunner implements FunctionRunner {
         const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
         const mode = this.opts.sandbox && this.opts.sandbox !== "auto" ? this.opts.sandbox : asRoot ? "root" : "userns";
         const script = sandboxScript({
-            mountPoint, scratchPoint, code, layers, pythonPrefix: python.prefix, pythonMinor: minor, runtimeDir, passwdFile, groupFile,
+            mountPoint, scratchPoint, code, layers, pythonPrefix: python.prefix, pythonMinor: minor,
+            runtimeDir: runtimeDir.runtime, sitePackagesDir: runtimeDir.sitePackages, passwdFile, groupFile,
             ephemeralStorageMb: fn.ephemeralStorageMb, extraMounts: fn.extraMounts ?? [],
             tools: { mount: tools.mount!, chroot: tools.chroot!, setpriv: tools.setpriv, rie },
             dropPrivileges: mode === "root", ports: { emulator: this.port, runtimeApi }, handler: fn.handler,

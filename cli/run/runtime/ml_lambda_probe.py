@@ -1,4 +1,4 @@
-"""Test-only probe of ml-lambda's faithful run (loaded only when ML_LAMBDA_PROBE=1; see ml_lambda_bootstrap.py).
+"""Test-only probe of ml-lambda's faithful run (loaded only when ML_LAMBDA_PROBE=1; see bootstrap.py).
 
 Wraps the function's real handler (ML_LAMBDA_PROBE_TARGET, imported here at init exactly as the runtime would
 import it) and, after every invocation, writes one line to stderr:
