@@ -44,7 +44,7 @@ export class MlLambda extends pulumi.ComponentResource {
         super(MLLAMBDA_TYPE, name, { packaging: report.mode, sizeReport: report }, opts);
         this.config = cfg;
         this.plan = plan;
-        for (const w of [...cfg.warnings, ...imageBuildWarnings(cfg, plan)]) pulumi.log.warn(w, this);
+        for (const w of [...cfg.warnings, ...(plan.model.published?.warnings ?? []), ...imageBuildWarnings(cfg, plan)]) pulumi.log.warn(w, this);
         pulumi.log.info(`${cfg.functionName}: ${plan.decision.mode} path\n${formatSizeTable(plan.decision, plan.packages, { top: 8 })}`, this);
 
         const bucket = this.createModelBucket(name, cfg);

@@ -38,7 +38,7 @@ export type SizeReport = Decision & {
 
 /** Build, measure and decide: everything the graph's shape depends on, before any resource exists. */
 export function preparePackaging(cfg: NormalizedArgs): PackagingPlan {
-    const model = prepareModel(cfg.model, cfg.cacheDir, cfg.backend);
+    const model = prepareModel(cfg.model, cfg.cacheDir, cfg.backend, { architecture: cfg.architecture });
     const zipPath = path.join(cfg.cacheDir, "code", `${cfg.functionName}.zip`);
     const built = zipDirectory(cfg.handlerDir, zipPath, { exclude: ["__pycache__", "*.pyc", "tests"] });
     const code = { zipPath, bytes: built.bytes, sha256: built.sha256, measurement: built.measurement };
