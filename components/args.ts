@@ -126,13 +126,18 @@ export interface MlLambdaArgs {
      */
     model?: ModelSource;
     /**
-     * Embedding backend. "onnx"/"onnx-int8" run on onnxruntime + tokenizers + numpy (no torch; ~158 MiB, fits the
-     * zip path); the model is exported to ONNX at deploy time with torch in an export Python
-     * (ML_LAMBDA_EXPORT_PYTHON, else a virtualenv created once under the cache from python/requirements-export.txt)
-     * and checked against sentence-transformers (cosine ≥ 0.999 for onnx, ≥ 0.98 for onnx-int8). "torch" runs
-     * sentence-transformers itself (image path: torch alone is far over the zip limit).
-     * @default "torch"
-     * @example "onnx"
+     * Embedding backend. "onnx" (fp32) and "onnx-int8" run on onnxruntime + tokenizers + numpy (no torch: the
+     * ~158 MiB profile fits the zip path, so the function can use SnapStart); "torch" runs sentence-transformers
+     * itself (5.3 GiB with PyPI's torch: the image path). For the onnx backends the model's own published ONNX file
+     * is used when it has one (onnx/model.onnx; for onnx-int8 onnx/model_quint8_avx2.onnx on x86_64,
+     * onnx/model_qint8_arm64.onnx on arm64), its sha256 checked against the hub's listing for the pinned revision
+     * and, for the default model, its embeddings against reference embeddings shipped with the package (cosine
+     * ≥ 0.999 for onnx, ≥ 0.98 for onnx-int8), with no torch on the deploy host. A model without one is exported
+     * with torch in an export Python (ML_LAMBDA_EXPORT_PYTHON, else a virtualenv created once under the cache from
+     * python/requirements-export.txt) and checked against sentence-transformers; ML_LAMBDA_ONNX_SOURCE=export
+     * forces that export.
+     * @default "onnx"
+     * @example "torch"
      */
     backend?: Backend;
     /**

@@ -342,7 +342,7 @@ export const DEFAULTS = {
     memorySize: L.MEMORY_ONE_VCPU_MB,
     timeout: 60,
     ephemeralStorage: L.EPHEMERAL_MIN_MB,
-    backend: "torch" as Backend,
+    backend: "onnx" as Backend,
     snapStart: false,
     logRetentionDays: 14,
     headroomBytes: L.DEFAULT_HEADROOM_BYTES,

@@ -10,7 +10,7 @@ import { TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../components/identity";
 import { MlLambda } from "../components/mlLambda";
 import { imageBuildWarnings } from "../components/plan";
 import { modelObjectKey } from "../components/model";
-import { MockSession, settle, startMocks, TEST_CACHE, useTestExportPython, value } from "./mocks";
+import { MockSession, NO_EXPORT_PYTHON, offlineHubCache, settle, startMocks, TEST_CACHE, useTestExportPython, value } from "./mocks";
 
 const FIX = path.join(__dirname, "fixtures", "component");
 
@@ -20,6 +20,7 @@ function args(extra: Partial<MlLambdaArgs> = {}): MlLambdaArgs {
         requirements: path.join(FIX, "requirements.txt"),
         dockerfile: path.join(FIX, "Dockerfile"),
         model: { path: path.join(FIX, "tiny-model"), name: "tiny" },
+        backend: "torch", // the stand-in tiny model has no ONNX graph and cannot be exported; onnx is tested below
         cacheDir: TEST_CACHE,
         ...extra,
     };
@@ -322,6 +323,49 @@ describe("MlLambda under Pulumi's mock engine", function () {
             const baked = path.join(c.plan.context!.dir, "model");
             assert.ok(fs.existsSync(path.join(baked, "model.onnx")) && !fs.existsSync(path.join(baked, "model.safetensors")));
             assert.strictEqual(JSON.parse(fs.readFileSync(path.join(baked, "ml_lambda_onnx.json"), "utf8")).backend, "onnx-int8");
+        });
+    });
+
+    describe("with no arguments (the README's `new MlLambda(\"search\", {})`)", function () {
+        // The default model (pinned revision) from the offline stand-in of the hub cache, the bundled function, the
+        // default backend. No export Python exists: had the build needed torch, it would fail.
+        this.timeout(600_000);
+        const saved = { ...process.env };
+        let m: MockSession;
+        let c: MlLambda;
+        before(async () => {
+            process.env.HF_HUB_CACHE = offlineHubCache();
+            process.env.ML_LAMBDA_CACHE_DIR = TEST_CACHE;
+            process.env.ML_LAMBDA_EXPORT_PYTHON = NO_EXPORT_PYTHON;
+            m = await startMocks();
+            c = new MlLambda("search", {}, { transformations: [m.recordParents] });
+            await settle(c.functionArn, c.aliasArn, c.modelKey, c.sizeReport);
+        });
+        after(() => { process.env = { ...saved }; });
+
+        it("plans zip + layer with the onnx backend, by measurement, on the model's own ONNX file: no torch", async () => {
+            assert.strictEqual(c.config.backend, "onnx");
+            assert.strictEqual(c.config.packaging, "auto");
+            assert.strictEqual(c.plan.decision.mode, "zip", c.plan.decision.reasons.join(" "));
+            assert.ok(c.plan.decision.totalBytes < 262_144_000 - 5 * 1024 * 1024, String(c.plan.decision.totalBytes));
+            assert.strictEqual(await value(c.packaging), "zip");
+            const fn = m.one("aws:lambda/function:Function").inputs;
+            assert.strictEqual(fn.packageType, "Zip");
+            assert.strictEqual(fn.runtime, "python3.12");
+            assert.strictEqual(fn.environment.variables.MODEL_BACKEND, "onnx");
+            assert.strictEqual(m.byType("aws:lambda/layerVersion:LayerVersion").length, 1);
+            assert.strictEqual(m.byType("aws:ecr/repository:Repository").length, 0);
+            assert.strictEqual(c.plan.model.export, null, "no torch export");
+            assert.strictEqual(c.plan.model.published!.file, "onnx/model.onnx");
+            assert.ok(c.plan.model.published!.parity!.cosine_min >= 0.999, JSON.stringify(c.plan.model.published!.parity));
+            assert.ok(!c.plan.model.files.includes("model.safetensors"));
+        });
+
+        it("is SnapStart-eligible: the same with snapStart: true is accepted and sets it on published versions", async () => {
+            const s = await startMocks();
+            const withSnap = new MlLambda("search", { snapStart: true });
+            await settle(withSnap.functionArn, withSnap.aliasArn);
+            assert.deepStrictEqual(s.one("aws:lambda/function:Function").inputs.snapStart, { applyOn: "PublishedVersions" });
         });
     });
 

@@ -21,6 +21,7 @@ async function record(name: string, extra: Partial<MlLambdaArgs>): Promise<Recor
         requirements: path.join(FIX, "requirements.txt"),
         dockerfile: path.join(FIX, "Dockerfile"),
         model: { path: path.join(FIX, "tiny-model"), name: "tiny" },
+        backend: "torch", // the stand-in tiny model has no ONNX graph
         cacheDir: TEST_CACHE,
         logRetentionDays: 30,
         ...extra,

@@ -43,6 +43,16 @@ describe("normalizeArgs", () => {
         assert.deepStrictEqual(n.provisioned, { kind: "none" });
         assert.strictEqual(n.functionName, "ml-lambda-test-embed");
         assert.deepStrictEqual(n.warnings, []);
+        assert.strictEqual(n.backend, "onnx");
+    });
+
+    it("defaults to the onnx backend and its requirements profile (the zip path), torch on request", () => {
+        const { requirements: _r, ...noRequirements } = goodArgs();
+        const n = normalizeArgs("embed", noRequirements, ctx);
+        assert.strictEqual(n.backend, "onnx");
+        assert.match(n.requirements, /python[\/\\]requirements-onnx\.txt$/);
+        const t = normalizeArgs("embed", { ...noRequirements, backend: "torch" }, ctx);
+        assert.match(t.requirements, /python[\/\\]requirements\.txt$/);
     });
 
     it("warns (without failing) on python3.11, naming its deprecation date", () => {
