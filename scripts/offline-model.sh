@@ -101,7 +101,8 @@ if [[ ! -e "$SNAP/onnx/model.onnx" ]]; then
     if command -v mvn >/dev/null 2>&1; then
         say "onnx/model.onnx stand-in: the fp32 ONNX of all-MiniLM-L6-v2 in $LC4J_ARTIFACT (Maven, ~83 MB, with mvn)"
         m2="$ROOT/.cache/m2"
-        if mvn -q -B -Dstyle.color=never -Dmaven.repo.local="$m2" dependency:get -Dartifact="$LC4J_ARTIFACT" -Dtransitive=false >&2; then
+        # mvn -q still prints colour resets; its output is shown only when it fails.
+        if mvn_out="$(mvn -q -B -Dstyle.color=never -Dmaven.repo.local="$m2" dependency:get -Dartifact="$LC4J_ARTIFACT" -Dtransitive=false 2>&1)"; then
             IFS=: read -r group artifact version <<<"$LC4J_ARTIFACT"
             jar="$m2/${group//.//}/$artifact/$version/$artifact-$version.jar"
             tmpf="$(mktemp "$ROOT/.cache/hf-offline-onnx-XXXX")"
@@ -109,6 +110,7 @@ if [[ ! -e "$SNAP/onnx/model.onnx" ]]; then
             place "$LC4J_SHA256" "$tmpf" onnx/model.onnx || true
             rm -rf "$(dirname "$jar")"  # the graph is kept as a blob; the 83 MB jar is not needed again
         else
+            printf '%s\n' "$mvn_out" >&2
             say "mvn could not fetch $LC4J_ARTIFACT: no onnx/model.onnx stand-in; backend onnx will export the model with torch"
         fi
     else

@@ -523,7 +523,8 @@ describe("model preparation", function () {
                 assert.strictEqual(m.source, "path");
                 assert.strictEqual(m.export, null);
                 assert.strictEqual(m.published!.expectedSha256, null);
-                assert.match(m.published!.warnings[0], /a local file: no hub listing to check it against/);
+                assert.match(m.published!.warnings[0], /of model\.path is used as published \(a local file: no hub listing to check it against\)/);
+                assert.ok(!fs.readFileSync(path.join(m.stagedDir, "ml_lambda_onnx.json"), "utf8").includes(tmp), "the archive's bytes must not depend on where the model lives");
             });
         });
     });

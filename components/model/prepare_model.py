@@ -142,7 +142,7 @@ def cached_listing(cache: str, repo_id: str, revision: str) -> "dict | None":
         return None
 
 
-def fetch_listing(cache: str, repo_id: str, revision: str) -> dict:
+def fetch_listing(cache: str, repo_id: str, revision: str, why: str = "the model is not in a local Hugging Face cache") -> dict:
     """The hub's file list of one commit, with each LFS file's sha256 and size (`?blobs=true`, what
     huggingface_hub's HfApi.model_info(files_metadata=True) asks for). A commit never changes, so the answer is
     kept under <cache>/hub-listings/ and asked for once."""
@@ -157,7 +157,7 @@ def fetch_listing(cache: str, repo_id: str, revision: str) -> dict:
     except (urllib.error.URLError, OSError, ValueError) as e:
         raise UserError(
             "model", f"{repo_id}@{revision}",
-            f"the model is not in a local Hugging Face cache and {endpoint} could not be reached ({e})",
+            f"{why} and {endpoint} could not be reached ({e})",
             f"run where {endpoint} is reachable, pre-fill the cache with "
             f"`huggingface-cli download {repo_id} --revision {revision}`, or set model.path to a local directory",
         ) from e
@@ -645,7 +645,8 @@ def locate_published_hub(args) -> "dict | None":
         expected = blob_sha256(onnx)
         expected_from = "the sha256 the Hugging Face cache recorded from the hub (its blob name)"
     if expected is None:
-        listing = fetch_listing(args.cache, repo_id, revision)
+        listing = fetch_listing(args.cache, repo_id, revision, why=f"{onnx} is a plain file, not a Hugging Face cache blob "
+                                "named by its sha256, so only the hub's listing can verify it,")
         expected, expected_from = listed_sha256(listing, name), "what the hub lists for that revision"
         if expected is None:
             raise UserError("model", label, f"the hub lists no sha256 for {name} (not an LFS file), so it cannot be verified",
@@ -687,6 +688,8 @@ def prepare_published(pub: dict, args) -> tuple[str, list[str], dict]:
     import subprocess
 
     floor = PARITY_FLOOR[args.backend]
+    # What the manifest (part of the archive) calls the model: never a local path, so the bytes do not depend on it.
+    shown = pub["label"] if pub["source"] != "path" else "model.path"
     rels = sorted(pub["files"])
     manifest_text = "".join(f"{r}\t{os.path.getsize(pub['files'][r])}\t{sha256_file(pub['files'][r])}\n" for r in rels)
     scripts = hashlib.sha256()
@@ -723,7 +726,7 @@ def prepare_published(pub: dict, args) -> tuple[str, list[str], dict]:
         manifest = {
             "format": PUBLISHED_FORMAT,
             "backend": args.backend,
-            "source": {"kind": "published", "model": pub["label"] if pub["source"] != "path" else "model.path",
+            "source": {"kind": "published", "model": shown,
                        "file": pub["rfilename"], "sha256": pub["sha256"], "expected_sha256": pub["expected_sha256"],
                        "expected_from": pub["expected_from"]},
         }
@@ -758,7 +761,7 @@ def prepare_published(pub: dict, args) -> tuple[str, list[str], dict]:
                     "(its own parity check runs against sentence-transformers)")
         else:
             warnings.append(
-                f"{pub['rfilename']} of {pub['label']} is used as published"
+                f"{pub['rfilename']} of {shown} is used as published"
                 + (f" (sha256 matches {pub['expected_from']})" if pub["expected_sha256"] else " (a local file: no hub listing to check it against)")
                 + " and the function's backend runs it, but its embeddings were not compared with sentence-transformers': "
                 f"the package ships reference embeddings for the default model only. Set {ONNX_SOURCE_ENV}=export to "
