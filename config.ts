@@ -5,7 +5,7 @@
  *
  * Pulumi's project config schema knows only string, integer, boolean and array. Settings that are "unset" by
  * default therefore use a sentinel default (-1, 0 or "") that this parser maps to undefined, and the object form
- * of provisionedConcurrency is written as a JSON string: '{"min": 2, "max": 20, "targetUtilization": 0.7}'.
+ * of provisionedConcurrency is written as a JSON string: '{"min": 2, "max": 20}' (targetUtilization defaults to 0.7).
  */
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
@@ -34,7 +34,7 @@ export const STACK_CONFIG_KEYS: ConfigKeySpec[] = [
     { key: "backend", type: "string", default: "torch", description: "Embedding backend: torch, onnx or onnx-int8 (onnx fits the zip path)." },
     { key: "requirements", type: "string", default: "", description: "pip requirements file (relative to the project); empty = the bundled profile for the backend." },
     { key: "reservedConcurrency", type: "integer", default: -1, description: "Reserved concurrency, 0-900; -1 = unreserved." },
-    { key: "provisionedConcurrency", type: "string", default: "0", description: "0 = none, a number (static), or JSON {\"min\",\"max\",\"targetUtilization\"} for auto scaling." },
+    { key: "provisionedConcurrency", type: "string", default: "0", description: "0 = none, a number (static), or JSON {\"min\",\"max\"} for auto scaling (optional \"targetUtilization\", default 0.7)." },
     { key: "snapStart", type: "boolean", default: false, description: "SnapStart on published versions (python3.12+, no provisioned concurrency, /tmp 512 MB)." },
     { key: "logRetentionDays", type: "integer", default: 14, description: "CloudWatch Logs retention in days (one of CloudWatch's allowed values)." },
     { key: "forceDestroy", type: "boolean", default: false, description: "Let destroy delete a non-empty model bucket and ECR repository (dev)." },
@@ -90,11 +90,11 @@ function asProvisioned(v: unknown): MlLambdaArgs["provisionedConcurrency"] {
             return JSON.parse(s);
         } catch (e) {
             throw new MlLambdaError(setting("provisionedConcurrency"), s, `is not valid JSON (${(e as Error).message})`,
-                `use '{"min": 2, "max": 20, "targetUtilization": 0.7}'`);
+                `use '{"min": 2, "max": 20}' (targetUtilization defaults to 0.7)`);
         }
     }
-    throw new MlLambdaError(setting("provisionedConcurrency"), s, "must be a number or a JSON object {min, max, targetUtilization}",
-        `use 2, or '{"min": 2, "max": 20, "targetUtilization": 0.7}'`);
+    throw new MlLambdaError(setting("provisionedConcurrency"), s, "must be a number or a JSON object {min, max, targetUtilization?}",
+        `use 2, or '{"min": 2, "max": 20}' (targetUtilization defaults to 0.7)`);
 }
 
 /**

@@ -34,8 +34,11 @@ export interface ProvisionedConcurrencyScaling {
     min: number;
     /** Upper bound the scaler may reach. At least `min`; at most `reservedConcurrency` when that is set. */
     max: number;
-    /** Target for `LambdaProvisionedConcurrencyUtilization`, between 0.1 and 0.9 (AWS recommends about 0.7). */
-    targetUtilization: number;
+    /**
+     * Target for `LambdaProvisionedConcurrencyUtilization`, between 0.1 and 0.9: the fraction of the provisioned
+     * environments in use that the scaler keeps. @default 0.7 (the target AWS's provisioned concurrency guide uses)
+     */
+    targetUtilization?: number;
 }
 
 /** A layer published outside this component. It counts against the 262,144,000-byte unzipped limit, so declare its size. */
@@ -151,10 +154,11 @@ export interface MlLambdaArgs {
     reservedConcurrency?: number;
     /**
      * Execution environments kept initialized on the `live` alias: a number (static) or
-     * `{ min, max, targetUtilization }` (Application Auto Scaling). Cannot be combined with SnapStart.
+     * `{ min, max, targetUtilization? }` (Application Auto Scaling; targetUtilization defaults to 0.7). Cannot be
+     * combined with SnapStart.
      * Limit: ≤ reservedConcurrency when that is set.
      * @default undefined (none)
-     * @example { min: 2, max: 20, targetUtilization: 0.7 }
+     * @example { min: 2, max: 20 }
      */
     provisionedConcurrency?: number | ProvisionedConcurrencyScaling;
     /**

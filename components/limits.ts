@@ -5,6 +5,7 @@
  *  - https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html
  *  - https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html
  *  - https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
+ *  - https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html
  */
 
 /** Function code + all layers, unzipped. AWS: "Function code combined with layers exceeds the maximum allowed size of 262144000 bytes". */
@@ -35,6 +36,17 @@ export const ASYNC_PAYLOAD_LIMIT_BYTES = 1024 * 1024;
 export const ACCOUNT_CONCURRENCY_DEFAULT = 1_000;
 export const UNRESERVED_CONCURRENCY_MIN = 100;
 export const RESERVED_CONCURRENCY_MAX = ACCOUNT_CONCURRENCY_DEFAULT - UNRESERVED_CONCURRENCY_MIN;
+
+/**
+ * Provisioned concurrency auto scaling: target for LambdaProvisionedConcurrencyUtilization. AWS's guide
+ * (provisioned-concurrency.html, "Using Application Auto Scaling to automate provisioned concurrency management")
+ * configures target tracking "to keep utilization near 70 percent" (TargetValue 0.7): headroom for a burst while
+ * new environments initialize. The bounds are this component's: below 0.1 pays for idle environments, above 0.9
+ * leaves no headroom for the scaler's minutes-long reaction.
+ */
+export const DEFAULT_TARGET_UTILIZATION = 0.7;
+export const TARGET_UTILIZATION_MIN = 0.1;
+export const TARGET_UTILIZATION_MAX = 0.9;
 
 /** SnapStart cannot be combined with ephemeral storage above this. */
 export const SNAPSTART_MAX_EPHEMERAL_MB = 512;

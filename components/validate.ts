@@ -123,7 +123,7 @@ export function validateReservedConcurrency(v: unknown): number | undefined {
 export type NormalizedProvisioned =
     | { kind: "none" }
     | { kind: "static"; count: number }
-    | ({ kind: "autoscaling" } & ProvisionedConcurrencyScaling);
+    | ({ kind: "autoscaling" } & Required<ProvisionedConcurrencyScaling>);
 
 export function validateProvisionedConcurrency(v: unknown, reserved: number | undefined): NormalizedProvisioned {
     if (v === undefined || v === 0) return { kind: "none" };
@@ -136,14 +136,14 @@ export function validateProvisionedConcurrency(v: unknown, reserved: number | un
     if (typeof v === "number") {
         if (!isInt(v) || v < 0) {
             throw new MlLambdaError("provisionedConcurrency", v, "must be a whole number of environments (0 = none)",
-                "use e.g. 2, or { min, max, targetUtilization } for auto scaling");
+                "use e.g. 2, or { min, max } for auto scaling");
         }
         overReserved(v, "provisionedConcurrency");
         return { kind: "static", count: v };
     }
     if (typeof v !== "object" || v === null || Array.isArray(v)) {
-        throw new MlLambdaError("provisionedConcurrency", v, "must be a number or { min, max, targetUtilization }",
-            'use 2, or { "min": 2, "max": 20, "targetUtilization": 0.7 }');
+        throw new MlLambdaError("provisionedConcurrency", v, "must be a number or { min, max, targetUtilization? }",
+            'use 2, or { "min": 2, "max": 20 } (targetUtilization defaults to 0.7)');
     }
     const o = v as Record<string, unknown>;
     const unknownKeys = Object.keys(o).filter((k) => !["min", "max", "targetUtilization"].includes(k));
@@ -157,12 +157,14 @@ export function validateProvisionedConcurrency(v: unknown, reserved: number | un
     if (!isInt(o.max) || o.max < o.min) {
         throw new MlLambdaError("provisionedConcurrency.max", o.max, `must be a whole number ≥ min (${o.min})`, `use a value ≥ ${o.min}`);
     }
-    if (typeof o.targetUtilization !== "number" || !(o.targetUtilization >= 0.1 && o.targetUtilization <= 0.9)) {
-        throw new MlLambdaError("provisionedConcurrency.targetUtilization", o.targetUtilization, "must be a fraction from 0.1 to 0.9",
-            "use 0.7 (AWS's usual target for LambdaProvisionedConcurrencyUtilization)");
+    const target = o.targetUtilization === undefined ? L.DEFAULT_TARGET_UTILIZATION : o.targetUtilization;
+    if (typeof target !== "number" || !(target >= L.TARGET_UTILIZATION_MIN && target <= L.TARGET_UTILIZATION_MAX)) {
+        throw new MlLambdaError("provisionedConcurrency.targetUtilization", target,
+            `must be a fraction from ${L.TARGET_UTILIZATION_MIN} to ${L.TARGET_UTILIZATION_MAX}`,
+            `leave it out for ${L.DEFAULT_TARGET_UTILIZATION} (the target AWS's provisioned concurrency guide uses), or give a value in range`);
     }
     overReserved(o.max, "provisionedConcurrency.max");
-    return { kind: "autoscaling", min: o.min, max: o.max, targetUtilization: o.targetUtilization };
+    return { kind: "autoscaling", min: o.min, max: o.max, targetUtilization: target };
 }
 
 export function validateSnapStart(snapStart: boolean, runtime: L.Runtime, provisioned: NormalizedProvisioned, ephemeralStorage: number): void {

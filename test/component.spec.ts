@@ -197,8 +197,8 @@ describe("MlLambda under Pulumi's mock engine", function () {
             assert.strictEqual(m.byType("aws:appautoscaling/target:Target").length, 0);
         });
 
-        it("auto scaling uses Application Auto Scaling target tracking, never a static config beside it", async () => {
-            const { m, c } = await build({ packaging: "zip", provisionedConcurrency: { min: 2, max: 8, targetUtilization: 0.7 } });
+        it("auto scaling uses Application Auto Scaling target tracking (target 0.7 by default), never a static config beside it", async () => {
+            const { m, c } = await build({ packaging: "zip", provisionedConcurrency: { min: 2, max: 8 } });
             const t = m.one("aws:appautoscaling/target:Target").inputs;
             assert.strictEqual(t.scalableDimension, "lambda:function:ProvisionedConcurrency");
             assert.strictEqual(t.serviceNamespace, "lambda");

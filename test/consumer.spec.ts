@@ -233,6 +233,9 @@ describe("the npm tarball, installed in an empty directory", function () {
                 }
                 for (const f of fs.readdirSync(path.join(installed, "python", "docker"))) same(path.join("docker", f), path.join("python", "docker", f));
                 assert.ok(fs.existsSync(path.join(ctx, "model", "config.json")), "model staged");
+                // provisionedConcurrency { min: 1, max: 5 }: target tracking at the default 0.7.
+                assert.deepStrictEqual([of("aws:appautoscaling/target:Target", "bundled-pc-target")[0].inputs.minCapacity, of("aws:appautoscaling/target:Target", "bundled-pc-target")[0].inputs.maxCapacity], [1, 5]);
+                assert.strictEqual(of("aws:appautoscaling/policy:Policy", "bundled-pc-policy")[0].inputs.targetTrackingScalingPolicyConfiguration.targetValue, 0.7);
             });
 
             it("the model was prepared by the shipped prepare_model.py, and nothing refers to the repository", () => {

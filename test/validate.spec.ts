@@ -64,6 +64,16 @@ describe("normalizeArgs", () => {
         }, ctx);
         assert.deepStrictEqual(n.provisioned, { kind: "autoscaling", min: 1, max: 900, targetUtilization: 0.9 });
     });
+
+    it("provisionedConcurrency { min, max } takes targetUtilization 0.7 (AWS's guide), the bounds 0.1 and 0.9 stay legal", () => {
+        const n = normalizeArgs("embed", { ...goodArgs(), provisionedConcurrency: { min: 1, max: 5 } }, ctx);
+        assert.deepStrictEqual(n.provisioned, { kind: "autoscaling", min: 1, max: 5, targetUtilization: 0.7 });
+        for (const t of [0.1, 0.9]) {
+            assert.strictEqual((normalizeArgs("embed", { ...goodArgs(), provisionedConcurrency: { min: 1, max: 5, targetUtilization: t } }, ctx).provisioned as { targetUtilization: number }).targetUtilization, t);
+        }
+        const e = expectError(() => normalizeArgs("embed", { ...goodArgs(), provisionedConcurrency: { min: 1, max: 5, targetUtilization: 0.95 } }, ctx), "provisionedConcurrency.targetUtilization");
+        assert.match(e.message, /0\.95.*from 0\.1 to 0\.9.*leave it out for 0\.7/);
+    });
 });
 
 const layer = (i: number) => ({ arn: `arn:aws:lambda:us-east-1:123456789012:layer:l${i}:1`, unzippedBytes: 10 });
@@ -85,6 +95,8 @@ const BAD_ARGS: Array<[string, Partial<MlLambdaArgs> | Record<string, unknown>, 
     ["autoscaling min zero", { provisionedConcurrency: { min: 0, max: 6, targetUtilization: 0.7 } }, "provisionedConcurrency.min"],
     ["autoscaling max below min", { provisionedConcurrency: { min: 4, max: 3, targetUtilization: 0.7 } }, "provisionedConcurrency.max"],
     ["autoscaling target out of range", { provisionedConcurrency: { min: 1, max: 3, targetUtilization: 70 } }, "provisionedConcurrency.targetUtilization"],
+    ["autoscaling target below 0.1", { provisionedConcurrency: { min: 1, max: 3, targetUtilization: 0.05 } }, "provisionedConcurrency.targetUtilization"],
+    ["autoscaling target not a number", { provisionedConcurrency: { min: 1, max: 3, targetUtilization: "0.7" } }, "provisionedConcurrency.targetUtilization"],
     ["autoscaling unknown field", { provisionedConcurrency: { min: 1, max: 3, targetUtilization: 0.7, maxx: 4 } }, "provisionedConcurrency.maxx"],
     ["provisioned negative", { provisionedConcurrency: -1 }, "provisionedConcurrency"],
     ["reserved above 900", { reservedConcurrency: 901 }, "reservedConcurrency"],
@@ -147,6 +159,9 @@ describe("stack config parsing", () => {
         assert.strictEqual(s.args.reservedConcurrency, undefined);
         assert.deepStrictEqual(s.args.provisionedConcurrency, { min: 2, max: 20, targetUtilization: 0.7 });
         assert.ok("id" in (s.args.model as object));
+        const short = parseStackConfig({ provisionedConcurrency: '{"min": 1, "max": 5}' }, FIX);
+        assert.deepStrictEqual(normalizeArgs("embed", { ...goodArgs(), ...short.args, model: goodArgs().model }, ctx).provisioned,
+            { kind: "autoscaling", min: 1, max: 5, targetUtilization: 0.7 });
     });
 
     it("resolves relative paths from the project directory", () => {
