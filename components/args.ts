@@ -41,6 +41,45 @@ export interface ProvisionedConcurrencyScaling {
     targetUtilization?: number;
 }
 
+/** Who may call the function URL: signed requests only (AWS_IAM), or anyone on the internet (NONE). */
+export type FunctionUrlAuthType = "AWS_IAM" | "NONE";
+
+/** How the function URL returns the response: BUFFERED (the whole response at once) is what the Python handler does. */
+export type FunctionUrlInvokeMode = "BUFFERED" | "RESPONSE_STREAM";
+
+/** CORS headers the function URL answers browsers with (Lambda handles the preflight OPTIONS itself). */
+export interface FunctionUrlCors {
+    /** Origins allowed to call, each `scheme://host[:port]` (no path), or `["*"]` for any. At most 100. */
+    allowOrigins?: string[];
+    /** HTTP methods allowed: GET, POST, PUT, PATCH, DELETE, HEAD, or `"*"`. At most 6. */
+    allowMethods?: string[];
+    /** Request headers browsers may send (header names, or `"*"`). At most 100, each ≤ 1,024 characters. */
+    allowHeaders?: string[];
+    /** Response headers browsers may read (header names). At most 100, each ≤ 1,024 characters. */
+    exposeHeaders?: string[];
+    /** Allow cookies and authorization headers; not with the `"*"` origin (browsers refuse that pair). @default false */
+    allowCredentials?: boolean;
+    /** Seconds browsers may cache a preflight answer, 0–86,400. @default 0 (no caching) */
+    maxAge?: number;
+}
+
+/** An HTTPS endpoint (Lambda function URL) on the `live` alias. */
+export interface FunctionUrlArgs {
+    /**
+     * "AWS_IAM": callers sign requests with SigV4 and need lambda:InvokeFunctionUrl and lambda:InvokeFunction on the
+     * alias; "NONE": public, the component adds the resource-based permissions a public URL needs.
+     * @default "AWS_IAM"
+     */
+    authType?: FunctionUrlAuthType;
+    /** CORS for browser callers. @default undefined (no CORS headers) */
+    cors?: FunctionUrlCors;
+    /**
+     * "BUFFERED" only: Lambda streams responses natively from Node.js managed runtimes, not Python ones, so
+     * "RESPONSE_STREAM" is refused. @default "BUFFERED"
+     */
+    invokeMode?: FunctionUrlInvokeMode;
+}
+
 /** A layer published outside this component. It counts against the 262,144,000-byte unzipped limit, so declare its size. */
 export interface ExternalLayer {
     /** Layer version ARN. */
@@ -161,6 +200,15 @@ export interface MlLambdaArgs {
      * @example { min: 2, max: 20 }
      */
     provisionedConcurrency?: number | ProvisionedConcurrencyScaling;
+    /**
+     * An HTTPS endpoint for the function: a Lambda function URL on the `live` alias (so it serves the published
+     * version, with its provisioned concurrency or SnapStart), exported as `url`. IAM-authenticated unless authType
+     * is "NONE" (the policy pack refuses public URLs unless its config allows them).
+     * Limit: payloads of 6 MB each way (buffered); CORS lists as in FunctionUrlCors.
+     * @default undefined (no URL: invoke through the Lambda API)
+     * @example { authType: "AWS_IAM", cors: { allowOrigins: ["https://app.example.com"], allowMethods: ["POST"] } }
+     */
+    url?: FunctionUrlArgs;
     /**
      * SnapStart on published versions: python3.12+ only, not with provisioned concurrency, /tmp must be 512 MB.
      * Python SnapStart adds cache and restore charges.

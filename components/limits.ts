@@ -6,6 +6,7 @@
  *  - https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html
  *  - https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
  *  - https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html
+ *  - https://docs.aws.amazon.com/lambda/latest/api/API_Cors.html (function URL CORS)
  */
 
 /** Function code + all layers, unzipped. AWS: "Function code combined with layers exceeds the maximum allowed size of 262144000 bytes". */
@@ -95,3 +96,20 @@ export const LOG_RETENTION_DAYS = [
 
 /** Headroom kept below the unzipped limit by default: pip versions drift between plan and up. */
 export const DEFAULT_HEADROOM_BYTES = 5 * 1024 * 1024;
+
+/** Function URL auth types (CreateFunctionUrlConfig AuthType). */
+export const FUNCTION_URL_AUTH_TYPES = ["AWS_IAM", "NONE"] as const;
+/** Invoke modes Lambda knows; only BUFFERED works with a Python managed runtime (see validateUrl). */
+export const FUNCTION_URL_INVOKE_MODES = ["BUFFERED", "RESPONSE_STREAM"] as const;
+/** Function URL CORS (API_Cors): list sizes and value lengths. */
+export const CORS_MAX_ORIGINS = 100;
+export const CORS_MAX_ORIGIN_LENGTH = 253;
+export const CORS_MAX_METHODS = 6;
+export const CORS_MAX_HEADERS = 100;
+export const CORS_MAX_HEADER_LENGTH = 1024;
+export const CORS_MAX_AGE_S = 86_400;
+/**
+ * Methods a function URL CORS rule can name: API_Cors allows at most 6 characters per entry, so OPTIONS (7) cannot
+ * be listed, and Lambda answers the preflight OPTIONS itself.
+ */
+export const CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;
