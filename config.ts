@@ -34,7 +34,7 @@ export const STACK_CONFIG_KEYS: ConfigKeySpec[] = [
     { key: "runtime", type: "string", default: DEFAULT_RUNTIME, description: "python3.11, python3.12, python3.13 or python3.14 (3.9/3.10 are deprecated)." },
     { key: "packaging", type: "string", default: "auto", description: "auto (measure and choose), zip (code + layer) or image (ECR container image)." },
     { key: "backend", type: "string", default: "torch", description: "Embedding backend: torch, onnx or onnx-int8 (onnx fits the zip path)." },
-    { key: "requirements", type: "string", default: "", description: "pip requirements file (relative to the project); empty = the bundled profile for the backend." },
+    { key: "requirements", type: "string", default: "", description: "Requirements file, or a uv project's pyproject.toml / uv.lock (relative to the project); empty = the bundled profile for the backend." },
     { key: "reservedConcurrency", type: "integer", default: -1, description: "Reserved concurrency, 0-900; -1 = unreserved." },
     { key: "provisionedConcurrency", type: "string", default: "0", description: "0 = none, a number (static), or JSON {\"min\",\"max\"} for auto scaling (optional \"targetUtilization\", default 0.7)." },
     { key: "url", type: "string", default: "", description: "HTTPS endpoint (function URL on the live alias): \"\" = none, AWS_IAM (signed requests), NONE (public), or JSON {\"authType\",\"cors\"}." },

@@ -111,10 +111,14 @@ export interface MlLambdaArgs {
      */
     handler?: string;
     /**
-     * pip requirements file for the function's dependencies. Built for the Lambda platform (binary wheels only)
-     * into a layer on the zip path, installed by the Dockerfile on the image path.
+     * The function's dependencies: a pip requirements file, or a uv project (its `pyproject.toml` or `uv.lock`; the
+     * lock must sit beside the pyproject). Built for the Lambda platform (binary wheels only) into a layer on the zip
+     * path, installed by the Dockerfile on the image path. A uv project is built from its lock: uv checks the lock
+     * still matches pyproject.toml (a stale lock is refused: run `uv lock`) and exports the locked versions of
+     * `[project] dependencies`; extras, dependency groups (dev included) and the project itself are not taken. A
+     * pyproject.toml without uv.lock is refused unless ML_LAMBDA_RESOLVE_UNLOCKED=1 (resolved at deploy time).
      * @default the ONNX profile for the onnx backends (`python/requirements-onnx.txt`), the torch profile otherwise (`python/requirements.txt`)
-     * @example "./functions/embed/requirements.txt"
+     * @example "./functions/embed/pyproject.toml"
      */
     requirements?: string;
     /**

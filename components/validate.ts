@@ -403,6 +403,58 @@ export function validateExistingFile(setting: string, v: string): string {
     return path.resolve(v);
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// The dependency source: a pip requirements file, or a uv project (pyproject.toml + uv.lock)
+// ---------------------------------------------------------------------------------------------------------
+
+/** Opt-in to resolve a pyproject.toml that has no uv.lock at deploy time (versions may then move between deploys). */
+export const RESOLVE_UNLOCKED_ENV = "ML_LAMBDA_RESOLVE_UNLOCKED";
+
+export type RequirementsSource =
+    /** A pip requirements file, built as written. */
+    | { kind: "requirements"; file: string }
+    /** A uv project and its lock: the locked versions are exported to a pinned list and built. */
+    | { kind: "uv.lock"; projectDir: string; pyproject: string; lock: string }
+    /** A uv project without a lock, resolved into the build cache because RESOLVE_UNLOCKED_ENV opted in. */
+    | { kind: "pyproject"; projectDir: string; pyproject: string };
+
+export interface RequirementsSourceOptions {
+    /** @default process.env.ML_LAMBDA_RESOLVE_UNLOCKED is "1" or "true" */
+    resolveUnlocked?: boolean;
+    exists?: (p: string) => boolean;
+}
+
+/**
+ * What `requirements` points at, decided by file name: "pyproject.toml" or "uv.lock" is a uv project (its lock
+ * beside its pyproject), anything else a pip requirements file. A pyproject without a lock is refused unless the
+ * resolve opt-in is set; a uv.lock without its pyproject.toml is refused (uv checks a lock against it).
+ */
+export function requirementsSource(v: unknown, opts: RequirementsSourceOptions = {}, setting = "requirements"): RequirementsSource {
+    const exists = opts.exists ?? ((p: string) => fs.existsSync(p) && fs.statSync(p).isFile());
+    const resolveUnlocked = opts.resolveUnlocked ?? ["1", "true"].includes(String(process.env[RESOLVE_UNLOCKED_ENV] ?? "").toLowerCase());
+    if (typeof v !== "string" || v === "") {
+        throw new MlLambdaError(setting, v, "must be the path of a requirements file, a pyproject.toml or a uv.lock", 'use e.g. "./functions/embed/pyproject.toml"');
+    }
+    const file = path.resolve(v);
+    if (!exists(file)) {
+        throw new MlLambdaError(setting, v, "must be an existing file (a requirements file, a pyproject.toml or a uv.lock)",
+            "check the path (relative paths resolve from the working directory)");
+    }
+    const base = path.basename(file);
+    if (base !== "pyproject.toml" && base !== "uv.lock") return { kind: "requirements", file };
+    const projectDir = path.dirname(file);
+    const pyproject = path.join(projectDir, "pyproject.toml");
+    const lock = path.join(projectDir, "uv.lock");
+    if (!exists(pyproject)) {
+        throw new MlLambdaError(setting, v, "a uv.lock is checked against its project's pyproject.toml, and there is none beside it",
+            `point requirements at the project's pyproject.toml (uv.lock must be in the same directory), or export a requirements file: \`uv export --frozen --no-hashes -o requirements.txt\``);
+    }
+    if (exists(lock)) return { kind: "uv.lock", projectDir, pyproject, lock };
+    if (resolveUnlocked) return { kind: "pyproject", projectDir, pyproject };
+    throw new MlLambdaError(setting, v, `${pyproject} has no uv.lock beside it: without a lock, the versions built would be whatever resolves today`,
+        `run \`uv lock\` in ${projectDir} and commit uv.lock; or set ${RESOLVE_UNLOCKED_ENV}=1 to resolve at deploy time (into the build cache, your project untouched)`);
+}
+
 export function validateHandler(v: unknown, handlerDir: string): string {
     if (typeof v !== "string" || !/^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$/.test(v)) {
         throw new MlLambdaError("handler", v, 'must be "module.function" (dotted module path, then the function)', 'use e.g. "app.handler.lambda_handler"');
@@ -546,6 +598,10 @@ export function normalizeArgs(name: string, args: MlLambdaArgs, ctx: NormalizeCo
         throw new MlLambdaError("modelBucket", args.modelBucket, "must be an S3 bucket name (3–63 lowercase letters, digits, dots, hyphens)",
             "give the bucket's name, not its ARN or URL");
     }
+    // Checked here (a missing lock fails before any build); kept as named, absolute: the build derives the project
+    // and its lock from it again (packaging/lock.ts).
+    const requirementsSrc = requirementsSource(args.requirements ?? defaultRequirements);
+    const requirements = requirementsSrc.kind === "requirements" ? requirementsSrc.file : path.resolve(args.requirements ?? defaultRequirements);
     const url = validateUrl(args.url);
     if (url?.authType === "NONE" && reservedConcurrency === undefined) {
         warnings.push('url.authType is "NONE": anyone who finds the URL can invoke the model and run up the bill; ' +
@@ -564,7 +620,7 @@ export function normalizeArgs(name: string, args: MlLambdaArgs, ctx: NormalizeCo
         functionName: validateFunctionName(args.functionName ?? defaultFunctionName(ctx.project, ctx.stack, name)),
         handlerDir,
         handler: validateHandler(args.handler ?? DEFAULTS.handler, handlerDir),
-        requirements: validateExistingFile("requirements", args.requirements ?? defaultRequirements),
+        requirements,
         dockerfile: validateExistingFile("dockerfile", args.dockerfile ?? bundled.dockerfile),
         packaging: validatePackaging(args.packaging ?? DEFAULTS.packaging),
         runtime,
