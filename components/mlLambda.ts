@@ -5,6 +5,7 @@ import * as path from "path";
 import type { MlLambdaArgs, PackagingPath } from "./args";
 import { DEFAULT_HANDLER, IMAGE_MODEL_DIR } from "./assets";
 import * as iam from "./iam";
+import { MlLambdaError } from "./errors";
 import { MLLAMBDA_TYPE, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "./identity";
 import { DIRECT_UPLOAD_LIMIT_BYTES, RUNTIMES } from "./limits";
 import { modelObjectKey, PreparedModel } from "./model";
@@ -42,6 +43,11 @@ export class MlLambda extends pulumi.ComponentResource {
     constructor(name: string, args: MlLambdaArgs, opts?: pulumi.ComponentResourceOptions) {
         // Validation and the build run before super(): a mistake fails before any resource is registered.
         const cfg = normalizeArgs(name, args, { project: pulumi.getProject(), stack: pulumi.getStack() });
+        if (cfg.url?.authType === "NONE" && !iam.permissionScopesToFunctionUrls(aws.lambda.Permission)) {
+            throw new MlLambdaError("url.authType", "NONE",
+                `the installed @pulumi/aws (${awsVersion()}) has no Permission.invokedViaFunctionUrl, so the public lambda:InvokeFunction grant a NONE URL needs could not be limited to calls through the URL`,
+                "upgrade @pulumi/aws (7.48.0 has it), or keep authType \"AWS_IAM\"");
+        }
         const plan = preparePackaging(cfg);
         const report = sizeReport(plan);
         // The report rides on the component's own registration, so any program using MlLambda exposes its
@@ -433,5 +439,13 @@ export class MlLambda extends pulumi.ComponentResource {
             threshold: cfg.timeout * 1000 * 0.8,
             evaluationPeriods: 3,
         }, { parent: this });
+    }
+}
+
+function awsVersion(): string {
+    try {
+        return require("@pulumi/aws/package.json").version;
+    } catch {
+        return "unknown version";
     }
 }

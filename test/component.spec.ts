@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { MlLambdaArgs } from "../components/args";
 import { MlLambdaError } from "../components/errors";
@@ -280,6 +281,18 @@ describe("MlLambda under Pulumi's mock engine", function () {
             for (const p of m.byType(PERMISSION)) assert.strictEqual(p.parentResource, c);
             assert.match(await value(c.url!), /lambda-url/);
             assert.deepStrictEqual(c.config.warnings, [], "no cost warning with reservedConcurrency set");
+        });
+
+        it("NONE needs an @pulumi/aws whose Permission passes invokedViaFunctionUrl (an older one would drop it silently)", () => {
+            assert.strictEqual(iam.permissionScopesToFunctionUrls(aws.lambda.Permission), true, "the pinned @pulumi/aws has it");
+            class OldPermission {
+                constructor(_name: string, args: any) {
+                    const resourceInputs: Record<string, unknown> = {};
+                    resourceInputs["action"] = args?.action;
+                    resourceInputs["functionUrlAuthType"] = args?.functionUrlAuthType;
+                }
+            }
+            assert.strictEqual(iam.permissionScopesToFunctionUrls(OldPermission), false);
         });
 
         it("NONE without reservedConcurrency warns that anyone can run up the bill", () => {
