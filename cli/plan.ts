@@ -11,6 +11,7 @@ import { MlLambdaError } from "../components/errors";
 import { MLLAMBDA_TYPE } from "../components/identity";
 import type { SizeReport } from "../components/plan";
 import { formatSizeTable } from "../components/packaging";
+import { formatImageReport } from "../components/packaging/imageSize";
 import { defineCommand, EXIT } from "./command";
 import { OfflineRun, RecordedResource, resourceKey, runOffline } from "./offline";
 
@@ -154,7 +155,8 @@ export function renderPlan(p: PlanResult): string {
     out.push(`Resources (${p.resources.length})`, ...renderTree(p.resources as RecordedResource[], stackKey).map((l) => "  " + l), "");
     for (const d of p.decision) {
         out.push(`Packaging of ${d.component}: ${d.mode.toUpperCase()}`);
-        out.push(...formatSizeTable(d, d.packages, { top: 10 }).split("\n").map((l) => "  " + l), "");
+        const table = d.mode === "zip" ? formatSizeTable(d, d.packages, { top: 10 }) : formatImageReport(d.image, d.reasons);
+        out.push(...table.split("\n").map((l) => "  " + l), "");
     }
     const failed = p.policies.filter((x) => x.violations.length > 0);
     out.push(`Policies (${p.policies.length}): ${p.policies.length - failed.length} passed, ${p.advisoryViolations} advisory finding(s), ${p.mandatoryViolations} mandatory violation(s)`);

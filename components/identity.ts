@@ -5,4 +5,7 @@
  */
 export const MLLAMBDA_TYPE = "pulumi-ml-lambda:index:MlLambda";
 export const TAG_PACKAGING = "ml-lambda:packaging";
+/** Zip path: the measured unzipped size of code + all layers. */
 export const TAG_UNZIPPED_BYTES = "ml-lambda:unzipped-bytes";
+/** Image path: the measured uncompressed size of the image, when it was measured (on `pulumi up`). */
+export const TAG_IMAGE_BYTES = "ml-lambda:image-bytes";

@@ -5,12 +5,14 @@ import * as path from "path";
 import type { MlLambdaArgs, PackagingPath } from "./args";
 import { DEFAULT_HANDLER, IMAGE_MODEL_DIR } from "./assets";
 import * as iam from "./iam";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import { MlLambdaError } from "./errors";
-import { MLLAMBDA_TYPE, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "./identity";
-import { DIRECT_UPLOAD_LIMIT_BYTES, RUNTIMES } from "./limits";
+import { MLLAMBDA_TYPE, TAG_IMAGE_BYTES, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "./identity";
+import { DIRECT_UPLOAD_LIMIT_BYTES } from "./limits";
 import { modelObjectKey, PreparedModel } from "./model";
 import { formatSizeTable } from "./packaging";
-import { imageBuildWarnings, PackagingPlan, preparePackaging, SizeReport, sizeReport } from "./plan";
+import { formatImageReport } from "./packaging/imageSize";
+import { imageBuildArgs, imageBuildWarnings, imagePlatform, PackagingPlan, preparePackaging, SizeReport, sizeReport } from "./plan";
 import { NormalizedArgs, normalizeArgs } from "./validate";
 
 /**
@@ -48,7 +50,7 @@ export class MlLambda extends pulumi.ComponentResource {
                 `the installed @pulumi/aws (${awsVersion()}) has no Permission.invokedViaFunctionUrl, so the public lambda:InvokeFunction grant a NONE URL needs could not be limited to calls through the URL`,
                 "upgrade @pulumi/aws (7.48.0 has it), or keep authType \"AWS_IAM\"");
         }
-        const plan = preparePackaging(cfg);
+        const plan = preparePackaging(cfg, { measureImage: measureImageNow() });
         const report = sizeReport(plan);
         // The report rides on the component's own registration, so any program using MlLambda exposes its
         // packaging decision to tools reading the graph (the offline plan, policy previews).
@@ -56,7 +58,8 @@ export class MlLambda extends pulumi.ComponentResource {
         this.config = cfg;
         this.plan = plan;
         for (const w of [...cfg.warnings, ...imageBuildWarnings(cfg, plan)]) pulumi.log.warn(w, this);
-        pulumi.log.info(`${cfg.functionName}: ${plan.decision.mode} path\n${formatSizeTable(plan.decision, plan.packages, { top: 8 })}`, this);
+        const table = report.mode === "zip" ? formatSizeTable(plan.decision, plan.packages, { top: 8 }) : formatImageReport(report.image, report.reasons);
+        pulumi.log.info(`${cfg.functionName}: ${plan.decision.mode} path\n${table}`, this);
 
         const bucket = this.createModelBucket(name, cfg);
         const modelObject = this.uploadModel(name, cfg, bucket, plan.model);
@@ -183,7 +186,7 @@ export class MlLambda extends pulumi.ComponentResource {
         return { role, policies };
     }
 
-    private functionBase(cfg: NormalizedArgs, role: { role: aws.iam.Role }, logGroup: aws.cloudwatch.LogGroup, mode: PackagingPath, totalBytes: number) {
+    private functionBase(cfg: NormalizedArgs, role: { role: aws.iam.Role }, logGroup: aws.cloudwatch.LogGroup, mode: PackagingPath, sizeTags: Record<string, string>) {
         return {
             name: cfg.functionName,
             role: role.role.arn,
@@ -201,7 +204,7 @@ export class MlLambda extends pulumi.ComponentResource {
                 // platform.report (duration, init, memory) is logged at INFO: WARN would hide the REPORT records.
                 systemLogLevel: "INFO",
             },
-            tags: { ...cfg.tags, [TAG_PACKAGING]: mode, [TAG_UNZIPPED_BYTES]: String(totalBytes) },
+            tags: { ...cfg.tags, [TAG_PACKAGING]: mode, ...sizeTags },
         };
     }
 
@@ -244,7 +247,7 @@ export class MlLambda extends pulumi.ComponentResource {
             ...this.zipSource(name, "deps", cfg, bucket.name, { zipPath: layerBuild.zipPath, bytes: layerBuild.zipBytes, sha256: layerBuild.zipSha256 }, bucket.ready),
         }, { parent: this });
         const fn = new aws.lambda.Function(name, {
-            ...this.functionBase(cfg, role, logGroup, "zip", plan.decision.totalBytes),
+            ...this.functionBase(cfg, role, logGroup, "zip", { [TAG_UNZIPPED_BYTES]: String(plan.decision.totalBytes) }),
             packageType: "Zip",
             runtime: cfg.runtime,
             handler: cfg.handler,
@@ -290,9 +293,12 @@ export class MlLambda extends pulumi.ComponentResource {
             build: {
                 context: context.dir,
                 dockerfile: context.dockerfile,
-                platform: cfg.architecture === "arm64" ? "linux/arm64" : "linux/amd64",
+                platform: imagePlatform(cfg),
                 builderVersion: "BuilderBuildKit",
-                args: { PYTHON_VERSION: RUNTIMES[cfg.runtime].python },
+                args: imageBuildArgs(cfg),
+                // An engine without a bridge network (dockerd --bridge=none) runs RUN steps only with the host's;
+                // the plan's measurement found out which.
+                network: plan.image?.network,
             },
             registry: {
                 server: repo.repositoryUrl,
@@ -302,7 +308,8 @@ export class MlLambda extends pulumi.ComponentResource {
         }, { parent: this });
         const imageUri = image.repoDigest; // repo@sha256:...: the function never follows a mutable tag
         const fn = new aws.lambda.Function(name, {
-            ...this.functionBase(cfg, role, logGroup, "image", plan.decision.totalBytes),
+            // The image's own size when it was measured; never the zip path's unzipped figure.
+            ...this.functionBase(cfg, role, logGroup, "image", plan.image ? { [TAG_IMAGE_BYTES]: String(plan.image.uncompressedBytes) } : {}),
             packageType: "Image",
             imageUri,
             // The Dockerfile's CMD names the bundled handler; a different handler overrides it here.
@@ -448,4 +455,15 @@ function awsVersion(): string {
     } catch {
         return "unknown version";
     }
+}
+
+/**
+ * Whether the plan builds and measures the image now: on `pulumi up` against a real engine, not in previews and not
+ * under Pulumi's mock engine (tests, the offline plan), where no image is built. ML_LAMBDA_MEASURE_IMAGE=1 / 0
+ * forces it either way (1: a preview that shows the image's real size when Docker is at hand).
+ */
+export function measureImageNow(env: NodeJS.ProcessEnv = process.env): boolean {
+    if (env.ML_LAMBDA_MEASURE_IMAGE === "1") return true;
+    if (env.ML_LAMBDA_MEASURE_IMAGE === "0") return false;
+    return !pulumi.runtime.isDryRun() && !(pulumi.runtime.getMonitor() instanceof MockMonitor);
 }
