@@ -16,3 +16,5 @@ export const modelBucket = embeddings.modelBucketName;
 export const modelKey = embeddings.modelKey;
 export const imageUri = embeddings.imageUri;
 export const sizeReport = embeddings.sizeReport;
+// Only when the stack asks for one (ml-lambda:url): an undefined stack output makes the engine warn.
+if (embeddings.url) module.exports.url = embeddings.url;

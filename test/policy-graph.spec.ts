@@ -160,6 +160,40 @@ describe("policy pack over MlLambda graphs (mock engine, preview)", function () 
         });
     });
 
+    describe("function URL", () => {
+        const URL_POLICY = "lambda-function-url-auth";
+        let iamUrl: Recorded[];
+        let publicUrl: Recorded[];
+        before(async () => {
+            iamUrl = await record("poliam", { packaging: "zip", snapStart: true, reservedConcurrency: 10, url: { authType: "AWS_IAM" } });
+            publicUrl = await record("polpub", { packaging: "zip", snapStart: true, reservedConcurrency: 10, url: { authType: "NONE", cors: { allowOrigins: ["*"] } } });
+        });
+
+        it("sees the component's FunctionUrl: AWS_IAM passes every mandatory policy (default and prod config)", async () => {
+            assert.ok(iamUrl.some((r) => r.type === "aws:lambda/functionUrl:FunctionUrl"));
+            const vs = await evaluatePolicies(asPlan(iamUrl));
+            assertClean(vs);
+            assertClean(await evaluatePolicies(withOutputs(iamUrl), prod));
+            const v = vs.find((x) => x.name === URL_POLICY)!;
+            assert.strictEqual(v.checked, 1, "the URL policy evaluated the one FunctionUrl");
+            assert.deepStrictEqual(v.violations, []);
+        });
+
+        it("a NONE URL is refused by the pack's default and prod config, naming the resource and the way out", async () => {
+            for (const config of [undefined, prod]) {
+                const vs = await evaluatePolicies(asPlan(publicUrl), config);
+                assert.deepStrictEqual(mandatoryNames(vs), [URL_POLICY]);
+                violationOf(vs, URL_POLICY, "::polpub-url", /authorizationType NONE.*allowPublicUrls: true/);
+            }
+        });
+
+        it("a NONE URL passes where the stack's policy config allows public URLs (its grants raise nothing else)", async () => {
+            const vs = await evaluatePolicies(withOutputs(publicUrl), { [URL_POLICY]: { allowPublicUrls: true } });
+            assertClean(vs);
+            assert.strictEqual(vs.find((x) => x.name === URL_POLICY)!.checked, 1);
+        });
+    });
+
     describe("image path", () => {
         it("has no mandatory violations (default config, then prod config)", async () => {
             const vs = await evaluatePolicies(asPlan(image));

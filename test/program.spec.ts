@@ -90,6 +90,18 @@ describe("the program with the committed stack files", function () {
         }
     });
 
+    it("dev exports its IAM-signed HTTPS endpoint (url on the live alias); prod, with no url, exports none", () => {
+        const u = one(dev, "aws:lambda/functionUrl:FunctionUrl");
+        assert.deepStrictEqual([u.qualifier, u.authorizationType, u.invokeMode], ["live", "AWS_IAM", "BUFFERED"]);
+        assert.strictEqual(u.functionName, one(dev, "aws:lambda/function:Function").name);
+        const devUrl = (dev.outputs as Record<string, any>).url;
+        assert.strictEqual(devUrl, find(dev, "aws:lambda/functionUrl:FunctionUrl")[0].outputs.functionUrl);
+        assert.match(devUrl, /^https:\/\/[a-z0-9]{32}\.lambda-url\.us-east-1\.on\.aws\/$/);
+        assert.strictEqual(find(dev, "aws:lambda/permission:Permission").length, 0);
+        assert.strictEqual(find(prod, "aws:lambda/functionUrl:FunctionUrl").length, 0);
+        assert.ok(!("url" in (prod.outputs as object)), "no url key at all: an undefined stack output makes the engine warn");
+    });
+
     it("dev is small and cheap: one vCPU, SnapStart, a week of logs, destroyable data", () => {
         const fn = one(dev, "aws:lambda/function:Function");
         assert.strictEqual(fn.memorySize, 1769);
