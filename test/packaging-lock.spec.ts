@@ -282,6 +282,8 @@ describe("uv projects: real locks, real builds (uv and pip from PyPI)", function
             handlerDir: path.join(COMPONENT, "handler"),
             dockerfile: path.join(COMPONENT, "Dockerfile"),
             model: { path: path.join(COMPONENT, "tiny-model"), name: "tiny" },
+            // The tiny stand-in model has no ONNX graph: the default onnx backend would have to export one.
+            backend: "torch",
             cacheDir: TEST_CACHE,
             requirements: path.join(PROJECT, "pyproject.toml"),
             ...extra,
