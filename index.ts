@@ -8,11 +8,16 @@ import { readStackConfig } from "./config";
 const stack = readStackConfig();
 const embeddings = new MlLambda("embeddings", stack.args);
 
-export const functionName = embeddings.functionName;
-export const functionArn = embeddings.functionArn;
-export const aliasArn = embeddings.aliasArn;
-export const packaging = embeddings.packaging;
-export const modelBucket = embeddings.modelBucketName;
-export const modelKey = embeddings.modelKey;
-export const imageUri = embeddings.imageUri;
-export const sizeReport = embeddings.sizeReport;
+// The stack outputs. imageUri (the digest-pinned image) exists on the image path only: on the zip path there is no
+// image, and an undefined output only draws the engine's "Undefined value (imageUri) will not show" warning.
+const outputs = {
+    functionName: embeddings.functionName,
+    functionArn: embeddings.functionArn,
+    aliasArn: embeddings.aliasArn,
+    packaging: embeddings.packaging,
+    modelBucket: embeddings.modelBucketName,
+    modelKey: embeddings.modelKey,
+    sizeReport: embeddings.sizeReport,
+    ...(embeddings.plan.decision.mode === "image" ? { imageUri: embeddings.imageUri } : {}),
+};
+export = outputs;
