@@ -17,7 +17,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { EngineRun, openStack, runEngine, stateOf } from "./engine";
-import { EmulatorGap, gapsFor } from "./gaps";
+import { compareSecondPreview, compareWithGaps, gapsFor } from "./gaps";
 import { Moto, startMoto } from "./moto";
 import { resolveToolchain, Toolchain } from "./toolchain";
 
@@ -42,6 +42,8 @@ interface Deployed {
     preview: EngineRun;
     up: EngineRun;
     state: Awaited<ReturnType<typeof stateOf>>;
+    /** What the boto3 test read back: the layer and model bytes downloaded from the emulator, the code proven equal. */
+    readBack?: { configuration: any; codeZip: string; layerZip: string; model: { bucket: string; key: string; file: string } };
 }
 
 function inspect(moto: Moto, what: "deployed" | "inventory", want?: unknown): any {
@@ -49,29 +51,6 @@ function inspect(moto: Moto, what: "deployed" | "inventory", want?: unknown): an
     const r = spawnSync(PYTHON, args, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
     assert.strictEqual(r.status, 0, `inspect_aws.py ${what} failed: ${r.stderr}`);
     return JSON.parse(r.stdout);
-}
-
-/** Failed/skipped resources of an up, compared with the named gaps; returns a readable mismatch list. */
-export function compareWithGaps(run: EngineRun, planned: string[], inState: Set<string>, gaps: EmulatorGap[]): string[] {
-    const problems: string[] = [];
-    const key = (type: string, name: string) => `${type}::${name}`;
-    const failed = [...run.resources.values()].filter((r) => r.failed);
-    const failedKeys = new Set(failed.map((r) => key(r.type, r.name)));
-    const skipped = planned.filter((urn) => !inState.has(urn) && !run.resources.get(urn)?.failed);
-    const skippedKeys = new Set(skipped.map((urn) => key(urn.split("::")[2].split("$").pop()!, urn.split("::").slice(3).join("::"))));
-    for (const r of failed) {
-        const gap = gaps.find((g) => g.effect === "failed" && g.type === r.type && g.name === r.name);
-        if (!gap) problems.push(`unexpected failure: ${r.type} ${r.name}: ${r.messages.join(" | ")}`);
-        else if (gap.error && !r.messages.some((m) => gap.error!.test(m))) problems.push(`${r.type} ${r.name} failed, but not as the known gap (${gap.error}): ${r.messages.join(" | ")}`);
-    }
-    for (const k of skippedKeys) {
-        if (!gaps.some((g) => g.effect === "skipped" && key(g.type, g.name) === k)) problems.push(`unexpectedly not created: ${k}`);
-    }
-    for (const g of gaps) {
-        if (g.effect === "failed" && !failedKeys.has(key(g.type, g.name))) problems.push(`known gap did not happen (delete it from e2e/gaps.ts?): ${g.type} ${g.name} (${g.why})`);
-        if (g.effect === "skipped" && !skippedKeys.has(key(g.type, g.name))) problems.push(`expected skipped but was not: ${g.type} ${g.name}`);
-    }
-    return problems;
 }
 
 describe("pulumi up for real: the program on a local AWS (moto over HTTPS), policies in the real analyzer", function () {
@@ -175,10 +154,11 @@ describe("pulumi up for real: the program on a local AWS (moto over HTTPS), poli
             const depsZip = objects.find((o) => /\/deps-[0-9a-f]{64}\.zip$/.test(String(o.inputs.key)))!;
             assert.ok(model && depsZip, `model object and layer zip object in ${objects.map((o) => o.inputs.key)}`);
             const layerDownload = path.join(base, `${stackName}-layer.zip`);
+            const modelDownload = path.join(base, `${stackName}-model.tar.gz`);
             say(`${stackName}: reading back with boto3 (function ${fn.outputs.name})`);
             const got = inspect(moto, "deployed", {
                 function: fn.outputs.name, alias: alias.outputs.name, layers: fn.outputs.layers, bucket: bucket.outputs.bucket,
-                objects: [model.inputs.key, depsZip.inputs.key], download: { [depsZip.inputs.key]: layerDownload },
+                objects: [model.inputs.key, depsZip.inputs.key], download: { [depsZip.inputs.key]: layerDownload, [model.inputs.key]: modelDownload },
                 role: role.outputs.name, log_group: logGroup.outputs.name,
             });
             const c = got.configuration;
@@ -226,6 +206,7 @@ describe("pulumi up for real: the program on a local AWS (moto over HTTPS), poli
             assert.strictEqual(m.head.ChecksumSHA256, sha256(archive).toString("base64"), "S3 SHA256 checksum of the model object");
             assert.strictEqual(m.content.sha256_hex, sha256(archive).toString("hex"));
             assert.strictEqual(m.content.sha256_hex, vars.MODEL_SHA256, "the function verifies the hash of what is there");
+            assert.strictEqual(sha256(modelDownload).toString("hex"), vars.MODEL_SHA256, "downloaded model = the planned archive");
 
             // Alias: "live" on the version the up published.
             assert.strictEqual(got.alias.Name, "live");
@@ -253,13 +234,47 @@ describe("pulumi up for real: the program on a local AWS (moto over HTTPS), poli
 
             // Logs: the function's group with the stack's retention.
             assert.deepStrictEqual(got.log_groups, [{ name: `/aws/lambda/${fn.outputs.name}`, retentionInDays: cfg["ml-lambda:logRetentionDays"] }]);
+            // For the faithful run: moto's GetFunction gives no downloadable code location, so the code is the built
+            // zip proven byte-identical above (CodeSha256); the layer and the model are the bytes downloaded back.
+            d.readBack = { configuration: c, codeZip, layerZip: layerDownload, model: { bucket: bucket.outputs.bucket, key: model.inputs.key, file: modelDownload } };
             say(`${stackName}: function ${c.MemorySize} MB / ${c.Timeout} s / ${c.Runtime} / ${c.Architectures}, layer ${lv.Content.CodeSize} B, model ${m.content.bytes} B: as planned`);
         });
 
-        // TODO(issue 10, faithful run): once the `faithful` branch is merged, run the downloaded layer
-        // (`${stackName}-layer.zip`, proven byte-identical to the emulator's layer above) and the function code
-        // (byte-identical by CodeSha256) through the faithful runner and expect 200 with 384-dimension vectors.
-        it.skip(`${stackName}: the deployed code and layer answer 200 with 384-dimension vectors in the faithful run (TODO: waits for the faithful branch)`);
+        it(`${stackName}: the code and layer read back from the emulator answer 200 with 384-dimension vectors in the faithful run`, async function () {
+            const d = deployed[stackName];
+            assert.ok(d?.readBack, "needs the read-back above");
+            // The faithful run (issue 10) lives in cli/run; until that branch is merged this test says so and skips.
+            // TODO(issue 10): drop this guard once cli/run is on main.
+            const runDir = path.join(REPO, "cli", "run");
+            if (!fs.existsSync(path.join(runDir, "index.ts"))) {
+                say(`${stackName}: TODO faithful run: cli/run (issue 10) is not on this branch yet: skipped`);
+                this.skip();
+            }
+            const run = require(runDir);
+            const r = d.readBack!;
+            say(`${stackName}: faithful run of the read-back code + layer (model served at ${r.model.bucket}/${r.model.key})`);
+            const runner = run.createRunner({
+                name: r.configuration.FunctionName, packageType: "Zip", runtime: r.configuration.Runtime, handler: r.configuration.Handler,
+                architecture: r.configuration.Architectures[0], memoryMb: r.configuration.MemorySize, timeoutS: r.configuration.Timeout,
+                ephemeralStorageMb: r.configuration.EphemeralStorage.Size, region: "us-east-1",
+                environment: r.configuration.Environment.Variables,
+                code: { zip: r.codeZip }, layers: [{ zip: r.layerZip }],
+                s3Objects: [{ bucket: r.model.bucket, key: r.model.key, file: r.model.file }],
+            }, { cacheDir: env.ML_LAMBDA_CACHE_DIR, cpus: 1, log: engineLog(`${stackName} faithful`) });
+            try {
+                await runner.start();
+                const got = await runner.invoke({ texts: ["a deployed function", "read back from the emulator"] });
+                assert.strictEqual(got.status, 200, got.body);
+                const body = JSON.parse(got.response.body);
+                assert.strictEqual(got.response.statusCode, 200, got.response.body);
+                assert.strictEqual(body.count, 2);
+                assert.strictEqual(body.dimension, 384);
+                assert.deepStrictEqual(body.embeddings.map((v: number[]) => v.length), [384, 384]);
+                say(`${stackName}: faithful run answered 200, 2 x 384 floats, first response after ${got.timeToFirstResponseMs ?? "?"} ms`);
+            } finally {
+                await runner.stop();
+            }
+        });
 
         it(`${stackName}: a second preview changes nothing apart from the named emulator gaps`, async () => {
             const d = deployed[stackName];
@@ -267,15 +282,8 @@ describe("pulumi up for real: the program on a local AWS (moto over HTTPS), poli
             say(`${stackName}: second preview`);
             const again = await runEngine(d.stack, "preview", { ...packsFor(stackName), log: engineLog(`${stackName} preview 2`) });
             assert.ok(again.ok, `second preview failed: ${again.error}`);
-            const gaps = gapsFor(stackName);
-            const changes = [...again.resources.values()].filter((r) => r.op && r.op !== "same");
-            const problems: string[] = [];
-            for (const r of changes) {
-                const gap = gaps.find((g) => g.type === r.type && g.name === r.name);
-                if (!gap) problems.push(`${r.op} ${r.type} ${r.name} (${(r.diffs ?? []).join(", ")})`);
-                else if (gap.effect === "drift" && r.diffs?.some((p) => !gap.diffs!.includes(p))) problems.push(`${r.type} ${r.name}: drift beyond ${gap.diffs}: ${r.diffs}`);
-                else say(`  expected change: ${r.op} ${r.type} ${r.name}${r.diffs?.length ? ` (${r.diffs.join(", ")})` : ""}: ${gap.why}`);
-            }
+            const { problems, expected } = compareSecondPreview(again, gapsFor(stackName));
+            for (const line of expected) say(`  expected change: ${line}`);
             assert.deepStrictEqual(problems, [], `changes a second preview should not have:\n${problems.join("\n")}`);
         });
     }

@@ -7,6 +7,8 @@
  * a shim would be a fake AWS of our own whose answers the test would then check against itself. moto 5.2.5 is the
  * newest release (checked 2026-11-30).
  */
+import { EngineRun, nameOf, typeOf } from "./engine";
+
 export interface EmulatorGap {
     type: string;
     /** The resource's logical name. */
@@ -49,3 +51,42 @@ export const EMULATOR_GAPS: EmulatorGap[] = [
 ];
 
 export const gapsFor = (stack: string) => EMULATOR_GAPS.filter((g) => (g.stacks as string[]).includes(stack));
+
+/** Failed/skipped resources of an up, compared with the named gaps; returns a readable mismatch list. */
+export function compareWithGaps(run: Pick<EngineRun, "resources">, planned: string[], inState: Set<string>, gaps: EmulatorGap[]): string[] {
+    const problems: string[] = [];
+    const key = (type: string, name: string) => `${type}::${name}`;
+    const failed = [...run.resources.values()].filter((r) => r.failed);
+    const failedKeys = new Set(failed.map((r) => key(r.type, r.name)));
+    const skipped = planned.filter((urn) => !inState.has(urn) && !run.resources.get(urn)?.failed);
+    const skippedKeys = new Set(skipped.map((urn) => key(typeOf(urn), nameOf(urn))));
+    for (const r of failed) {
+        const gap = gaps.find((g) => g.effect === "failed" && g.type === r.type && g.name === r.name);
+        if (!gap) problems.push(`unexpected failure: ${r.type} ${r.name}: ${r.messages.join(" | ")}`);
+        else if (gap.error && !r.messages.some((m) => gap.error!.test(m))) problems.push(`${r.type} ${r.name} failed, but not as the known gap (${gap.error}): ${r.messages.join(" | ")}`);
+    }
+    for (const k of skippedKeys) {
+        if (!gaps.some((g) => g.effect === "skipped" && key(g.type, g.name) === k)) problems.push(`unexpectedly not created: ${k}`);
+    }
+    for (const g of gaps) {
+        if (g.effect === "failed" && !failedKeys.has(key(g.type, g.name))) problems.push(`known gap did not happen (delete it from e2e/gaps.ts?): ${g.type} ${g.name} (${g.why})`);
+        if (g.effect === "skipped" && !skippedKeys.has(key(g.type, g.name))) problems.push(`expected skipped but was not: ${g.type} ${g.name}`);
+    }
+    return problems;
+}
+
+/** A second preview's changes: each must be a named gap (a failed one is created again, a drift updates its props). */
+export function compareSecondPreview(run: Pick<EngineRun, "resources">, gaps: EmulatorGap[]): { problems: string[]; expected: string[] } {
+    const problems: string[] = [];
+    const expected: string[] = [];
+    for (const r of run.resources.values()) {
+        if (!r.op || r.op === "same") continue;
+        const what = `${r.op} ${r.type} ${r.name}${r.diffs?.length ? ` (${r.diffs.join(", ")})` : ""}`;
+        const gap = gaps.find((g) => g.type === r.type && g.name === r.name);
+        if (!gap) problems.push(what);
+        else if (gap.effect === "drift" && (r.op !== "update" || r.diffs?.some((p) => !gap.diffs!.includes(p)))) problems.push(`${what}: beyond the known drift (${gap.diffs})`);
+        else if (gap.effect !== "drift" && r.op !== "create") problems.push(`${what}: a ${gap.effect} gap should be a create`);
+        else expected.push(`${what}: ${gap.why}`);
+    }
+    return { problems, expected };
+}

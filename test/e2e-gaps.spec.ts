@@ -1,0 +1,66 @@
+/**
+ * The e2e test's verdict logic (e2e/gaps.ts), without an engine: an up may only fail where a named emulator gap
+ * says so, a gap that stops happening is reported, and a second preview may only change the gaps.
+ */
+import * as assert from "assert";
+import type { ResourceRecord } from "../e2e/engine";
+import { compareSecondPreview, compareWithGaps, EmulatorGap } from "../e2e/gaps";
+
+const urn = (type: string, name: string) => `urn:pulumi:dev::ml-lambda::pulumi-ml-lambda:index:MlLambda$${type}::${name}`;
+const FN = "aws:lambda/function:Function";
+const ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm";
+const TARGET = "aws:appautoscaling/target:Target";
+const POLICY = "aws:appautoscaling/policy:Policy";
+const GAPS: EmulatorGap[] = [
+    { type: ALARM, name: "errors", stacks: ["dev"], effect: "failed", error: /PutMetricAlarm[\s\S]*404/, why: "cbor" },
+    { type: TARGET, name: "t", stacks: ["dev"], effect: "failed", why: "tags" },
+    { type: POLICY, name: "p", stacks: ["dev"], effect: "skipped", why: "after t" },
+    { type: FN, name: "fn", stacks: ["dev"], effect: "drift", diffs: ["snapStart"], why: "not stored" },
+];
+
+function run(records: Array<Partial<ResourceRecord> & { type: string; name: string }>) {
+    const resources = new Map<string, ResourceRecord>();
+    for (const r of records) resources.set(urn(r.type, r.name), { urn: urn(r.type, r.name), failed: false, messages: [], ...r });
+    return { resources };
+}
+
+describe("e2e verdicts against the named emulator gaps", () => {
+    const planned = [urn(FN, "fn"), urn(ALARM, "errors"), urn(TARGET, "t"), urn(POLICY, "p")];
+    const alarmFailed = { type: ALARM, name: "errors", failed: true, messages: ["error: creating alarm: PutMetricAlarm, https response error StatusCode: 404"] };
+    const targetFailed = { type: TARGET, name: "t", failed: true, messages: ["error: 500"] };
+
+    it("passes when exactly the named gaps fail or are skipped", () => {
+        assert.deepStrictEqual(compareWithGaps(run([alarmFailed, targetFailed]), planned, new Set([urn(FN, "fn")]), GAPS), []);
+    });
+
+    it("names an unexpected failure, and a known gap failing for another reason", () => {
+        const problems = compareWithGaps(run([
+            { ...alarmFailed, messages: ["error: AccessDenied"] }, targetFailed, { type: FN, name: "fn", failed: true, messages: ["error: boom"] },
+        ]), planned, new Set(), GAPS);
+        assert.ok(problems.some((p) => /unexpected failure: aws:lambda\/function:Function fn: error: boom/.test(p)), problems.join("\n"));
+        assert.ok(problems.some((p) => /errors failed, but not as the known gap/.test(p)), problems.join("\n"));
+    });
+
+    it("names a gap that no longer happens, and a resource missing without a reason", () => {
+        const problems = compareWithGaps(run([targetFailed]), [...planned, urn("aws:iam/role:Role", "role")],
+            new Set([urn(FN, "fn"), urn(ALARM, "errors")]), GAPS);
+        assert.ok(problems.some((p) => /known gap did not happen .*metricAlarm.* errors/.test(p)), problems.join("\n"));
+        assert.ok(problems.some((p) => /unexpectedly not created: aws:iam\/role:Role::role/.test(p)), problems.join("\n"));
+    });
+
+    it("a second preview may only create the failed gaps and update a drift's own properties", () => {
+        const ok = compareSecondPreview(run([
+            { type: ALARM, name: "errors", op: "create" }, { type: FN, name: "fn", op: "update", diffs: ["snapStart"] },
+            { type: "aws:iam/role:Role", name: "role", op: "same" },
+        ]), GAPS);
+        assert.deepStrictEqual(ok.problems, []);
+        assert.strictEqual(ok.expected.length, 2);
+        const bad = compareSecondPreview(run([
+            { type: FN, name: "fn", op: "update", diffs: ["snapStart", "memorySize"] }, { type: "aws:iam/role:Role", name: "role", op: "update", diffs: ["tags"] },
+        ]), GAPS);
+        assert.deepStrictEqual(bad.problems, [
+            "update aws:lambda/function:Function fn (snapStart, memorySize): beyond the known drift (snapStart)",
+            "update aws:iam/role:Role role (tags)",
+        ]);
+    });
+});
