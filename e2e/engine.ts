@@ -27,10 +27,13 @@ export interface PolicyRecord { policyPack: string; policy: string; level: strin
 export interface EngineRun {
     ok: boolean;
     error?: string;
+    /** The CLI's exit code (0 when ok). */
+    exitCode: number;
     resources: Map<string, ResourceRecord>;
     policies: PolicyRecord[];
-    /** Policy packs the engine reported as run (from the analyzer's events). */
     summary?: Record<string, number>;
+    /** The CLI's whole output (its "Policies:" section names each pack that ran). */
+    output: string;
     seconds: number;
 }
 
@@ -67,9 +70,11 @@ export async function openStack(s: StackSetup): Promise<Stack> {
         projectSettings: { ...project, main: undefined, backend: { url: `file://${stateDir}` } },
         program: async () => {
             // Fresh modules per run: dev and prod run one after the other in this process.
+            // (not this harness's own modules under e2e/, nor node_modules: @pulumi/pulumi must stay one instance)
             const root = s.repo + path.sep;
+            const harness = path.join(s.repo, "e2e") + path.sep;
             for (const key of Object.keys(require.cache)) {
-                if (key.startsWith(root) && !key.includes(`${path.sep}node_modules${path.sep}`) && !key.includes(`${path.sep}e2e${path.sep}`)) delete require.cache[key];
+                if (key.startsWith(root) && !key.startsWith(harness) && !key.includes(`${path.sep}node_modules${path.sep}`)) delete require.cache[key];
             }
             return require(path.join(s.repo, "index.ts"));
         },
@@ -117,8 +122,11 @@ export async function runEngine(stack: Stack, op: Operation, o: RunOptions): Pro
             summary = e.summaryEvent.resourceChanges as Record<string, number>;
         }
     };
+    let output = "";
     const onOutput = (out: string) => {
-        for (const line of out.split("\n")) if (line.trim()) o.log(line);
+        output += out;
+        // The CLI's progress dots and spinner lines carry nothing once the per-resource lines are printed.
+        for (const line of out.split("\n")) if (line.trim() && !/^[\s.]*$|^@ (previewing|updating|destroying)\.*$/.test(line)) o.log(line);
     };
     const common = { onEvent, onOutput, color: "never" as const };
     const policy = { policyPacks: o.policyPacks, policyPackConfigs: o.policyPackConfigs };
@@ -126,9 +134,10 @@ export async function runEngine(stack: Stack, op: Operation, o: RunOptions): Pro
         if (op === "preview") await stack.preview({ ...common, ...policy, diff: false });
         else if (op === "up") await stack.up({ ...common, ...policy, continueOnError: true });
         else await stack.destroy({ ...common, continueOnError: true });
-        return { ok: true, resources, policies, summary, seconds: (Date.now() - t0) / 1000 };
+        return { ok: true, exitCode: 0, resources, policies, summary, output, seconds: (Date.now() - t0) / 1000 };
     } catch (err) {
-        return { ok: false, error: String((err as Error).message ?? err), resources, policies, summary, seconds: (Date.now() - t0) / 1000 };
+        const exitCode = Number((err as { commandResult?: { code?: number } }).commandResult?.code ?? -1);
+        return { ok: false, exitCode, error: String((err as Error).message ?? err), resources, policies, summary, output, seconds: (Date.now() - t0) / 1000 };
     }
 }
 

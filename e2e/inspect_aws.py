@@ -63,7 +63,9 @@ def deployed(make, want: dict) -> dict:
     out["versions"] = [v["Version"] for v in lam.list_versions_by_function(FunctionName=fn)["Versions"]]
     out["layers"] = {}
     for arn in want.get("layers", []):
-        out["layers"][arn] = strip(attempt(lam.get_layer_version_by_arn, Arn=arn))
+        # GetLayerVersion by name and number: moto 5.2.5 has no route for GetLayerVersionByArn (500).
+        name, number = arn.split(":")[-2:]
+        out["layers"][arn] = strip(attempt(lam.get_layer_version, LayerName=name, VersionNumber=int(number)))
     out["provisioned"] = strip(attempt(lam.list_provisioned_concurrency_configs, FunctionName=fn))
     bucket = want["bucket"]
     out["objects"] = {}

@@ -1,8 +1,10 @@
 /**
  * moto server as the e2e test's AWS, over HTTPS on 127.0.0.1.
  *
- * HTTPS, not HTTP: moto ignores the Condition of a Deny statement, so the model bucket's TLS-only policy
- * (Deny when aws:SecureTransport is false) denies every request over plain HTTP, uploads included. A self-signed
+ * moto 5.2.5 evaluates a bucket policy without the request's context, so the model bucket's TLS-only policy
+ * (Deny s3:* when aws:SecureTransport is false) denies every object request. e2e/moto_tls.py starts moto's own
+ * server with the one thing S3 does that moto does not: aws:SecureTransport from the request's scheme; the server
+ * speaks HTTPS, so the policy allows what AWS allows (its self-test shows HTTP still denied). A self-signed
  * certificate for 127.0.0.1 is made per run; the provider trusts it through `aws:customCaBundle`, boto3 through
  * `verify=`.
  */
@@ -57,20 +59,28 @@ function ping(endpoint: string, ca: string): Promise<boolean> {
     });
 }
 
-/** Starts `moto_server` (from the given Python environment's bin/) and waits until it answers over HTTPS. */
-export async function startMoto(opts: { motoServer: string; dir: string; log: (line: string) => void }): Promise<Moto> {
-    if (!fs.existsSync(opts.motoServer)) {
-        throw new Error(`moto_server not found at ${opts.motoServer}: run \`bash scripts/setup-python.sh\` ` +
-            "(it installs moto[server] 5.2.5 into .cache/venv), or set ML_LAMBDA_E2E_MOTO_SERVER");
+const SHIM = path.join(__dirname, "moto_tls.py");
+
+/** Starts moto's server (e2e/moto_tls.py under the given Python, which has moto[server]) and waits until it answers over HTTPS. */
+export async function startMoto(opts: { python: string; dir: string; log: (line: string) => void }): Promise<Moto> {
+    const probe = spawnSync(opts.python, ["-c", "import moto, werkzeug; print(moto.__version__)"], { encoding: "utf8" });
+    if (probe.status !== 0) {
+        throw new Error(`${opts.python} cannot import moto: run \`bash scripts/setup-python.sh\` (it installs moto[server] 5.2.5 ` +
+            "into .cache/venv), or set ML_LAMBDA_E2E_PYTHON to a Python that has moto[server] and boto3");
     }
+    const selfTest = spawnSync(opts.python, [SHIM, "--self-test"], { encoding: "utf8" });
+    if (selfTest.status !== 0) throw new Error(`the moto TLS shim's self-test failed: ${selfTest.stdout}${selfTest.stderr}`);
+    opts.log(`moto ${probe.stdout.trim()}; ${selfTest.stdout.trim()}`);
     const { cert, key } = makeCertificate(opts.dir);
     const port = await freePort();
     const endpoint = `https://127.0.0.1:${port}`;
     const logFile = path.join(opts.dir, "moto.log");
     const out = fs.openSync(logFile, "a");
-    const child: ChildProcess = spawn(opts.motoServer, ["-H", "127.0.0.1", "-p", String(port), "--ssl-cert", cert, "--ssl-key", key], {
-        stdio: ["ignore", out, out],
-    });
+    const args = [SHIM, "-H", "127.0.0.1", "-p", String(port), "--ssl-cert", cert, "--ssl-key", key];
+    // setpriv --pdeathsig: the server dies with this process even when the test is killed, not only on stop().
+    const child: ChildProcess = fs.existsSync("/usr/bin/setpriv")
+        ? spawn("/usr/bin/setpriv", ["--pdeathsig", "SIGTERM", opts.python, ...args], { stdio: ["ignore", out, out] })
+        : spawn(opts.python, args, { stdio: ["ignore", out, out] });
     fs.closeSync(out);
     let exited: number | null = null;
     child.on("exit", (code) => { exited = code ?? -1; });
@@ -86,7 +96,7 @@ export async function startMoto(opts: { motoServer: string; dir: string; log: (l
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
         if (exited !== null) {
-            throw new Error(`moto_server exited with ${exited} before answering on ${endpoint}; its log: ${logFile}\n` +
+            throw new Error(`moto's server exited with ${exited} before answering on ${endpoint}; its log: ${logFile}\n` +
                 fs.readFileSync(logFile, "utf8").slice(-2000));
         }
         if (await ping(endpoint, ca)) {
@@ -96,5 +106,5 @@ export async function startMoto(opts: { motoServer: string; dir: string; log: (l
         await new Promise((r) => setTimeout(r, 300));
     }
     await stop();
-    throw new Error(`moto_server did not answer on ${endpoint} within 60 s; its log: ${logFile}`);
+    throw new Error(`moto's server did not answer on ${endpoint} within 60 s; its log: ${logFile}`);
 }

@@ -15,7 +15,9 @@
 #   scripts/pulumi-toolchain.sh            build if missing, print the bin directory
 #   scripts/pulumi-toolchain.sh --tidy     rewrite e2e/cli and e2e/provider go.mod/go.sum (after a version change)
 # Env: ML_LAMBDA_CACHE_ROOT (default <repo>/.cache), GOMODCACHE (default <cache>/go/mod),
-#      ML_LAMBDA_TOOLCHAIN_FULL=1 builds the provider with upstream's full service list (only to measure the trim).
+#      ML_LAMBDA_TOOLCHAIN_TRIM=all (default: upstream's service list and its AWS SDK client getters cut to what we
+#      map) | services (the service list only) | none (upstream as published): the latter two only to measure the trim;
+#      ML_LAMBDA_TOOLCHAIN_GOCACHE (a kept Go build cache, for work on this script).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${ML_LAMBDA_CACHE_ROOT:-$ROOT/.cache}"
@@ -38,14 +40,17 @@ export GOMODCACHE="${GOMODCACHE:-$CACHE/go/mod}"
 PULUMI_VERSION="$(sed -n 's/^\tgithub.com\/pulumi\/pulumi\/pkg\/v3 \(v[^ ]*\).*/\1/p' "$ROOT/e2e/cli/go.mod")"
 TFAWS_VERSION="$(sed -n 's/^\tgithub.com\/hashicorp\/terraform-provider-aws \(v[^ ]*\).*/\1/p' "$ROOT/e2e/provider/go.mod")"
 [[ -n "$PULUMI_VERSION" && -n "$TFAWS_VERSION" ]] || die "cannot read versions from e2e/cli/go.mod and e2e/provider/go.mod"
-FULL="${ML_LAMBDA_TOOLCHAIN_FULL:-0}"
+TRIM="${ML_LAMBDA_TOOLCHAIN_TRIM:-all}"
+[[ "$TRIM" =~ ^(all|services|none)$ ]] || die "ML_LAMBDA_TOOLCHAIN_TRIM=$TRIM: use all, services or none"
 
-# Two keys, so a change to our provider code does not rebuild the CLI: each binary lives under its own key, and
+# Two keys, so a change to our provider code or recipe does not rebuild the CLI: each binary lives under its own key, and
 # bin/ (keyed by both) holds links to them plus the analyzer shim.
 script_commands() { grep -v '^[[:space:]]*#' "${BASH_SOURCE[0]}"; } # a reworded comment must not cost a rebuild
 hash16() { sha256sum | cut -c1-16; }
-CLI_KEY="$( { echo "$GOVER"; cat "$ROOT/e2e/cli/go.mod" "$ROOT/e2e/cli/go.sum" || true; script_commands; } 2>/dev/null | hash16)"
-AWS_KEY="$( { echo "$GOVER full=$FULL services=${SERVICES[*]}"
+# The CLI's key: only what its build uses (a change to the provider recipe below must not rebuild it).
+CLI_LDFLAGS="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
+CLI_KEY="$( { echo "$GOVER -trimpath $CLI_LDFLAGS"; cat "$ROOT/e2e/cli/go.mod" "$ROOT/e2e/cli/go.sum" || true; } 2>/dev/null | hash16)"
+AWS_KEY="$( { echo "$GOVER trim=$TRIM services=${SERVICES[*]}"
     cat "$ROOT"/e2e/provider/go.mod "$ROOT"/e2e/provider/go.sum "$ROOT"/e2e/provider/*.go \
         "$ROOT/e2e/provider/upstream-export.go.txt" || true; script_commands; } 2>/dev/null | hash16)"
 TC="$CACHE/pulumi-toolchain"
@@ -64,7 +69,8 @@ WORK="$TC/work-$$"
 rm -rf "$WORK"
 mkdir -p "$WORK"
 trap 'rm -rf "$WORK"' EXIT
-export GOCACHE="$WORK/gocache"
+# ML_LAMBDA_TOOLCHAIN_GOCACHE: a Go build cache kept between runs (while changing the recipe); default: a fresh one.
+export GOCACHE="${ML_LAMBDA_TOOLCHAIN_GOCACHE:-$WORK/gocache}"
 # Build figures (wall time, peak RSS of the go command incl. compiler and linker, binary size), for the README.
 timed() { # timed OUTDIR NAME CMD...: runs CMD under /usr/bin/time -v when present, appends to OUTDIR/build-metrics.txt
     local out="$1" name="$2"; shift 2
@@ -86,8 +92,7 @@ fi
 if [[ ! -x "$CLI_OUT/pulumi" && $TIDY == 0 ]]; then
     say "building the Pulumi CLI $PULUMI_VERSION from Go modules (cold: ~5 min and ~1 GB of downloads)"
     : >"$CLI_OUT/build-metrics.txt"
-    (cd "$ROOT/e2e/cli" && timed "$CLI_OUT" pulumi go build -trimpath \
-        -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
+    (cd "$ROOT/e2e/cli" && timed "$CLI_OUT" pulumi go build -trimpath -ldflags "$CLI_LDFLAGS" \
         -o "$CLI_OUT/pulumi.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
     mv "$CLI_OUT/pulumi.tmp" "$CLI_OUT/pulumi"
     echo "pulumi bytes=$(stat -c %s "$CLI_OUT/pulumi")" >>"$CLI_OUT/build-metrics.txt"
@@ -121,7 +126,7 @@ if [[ ! -x "$AWS_OUT/pulumi-resource-aws" || $TIDY == 1 ]]; then
     cp "$ROOT/e2e/provider/upstream-export.go.txt" "$WORK/upstream/mllambda/provider.go"
     gen="$WORK/upstream/internal/provider/sdkv2/service_packages_gen.go"
     [[ -f "$gen" ]] || die "upstream has no $gen any more: update the trim in scripts/pulumi-toolchain.sh"
-    if [[ "$FULL" != 1 ]]; then
+    if [[ "$TRIM" != none ]]; then
         # Upstream's provider imports every service package through this generated list; ours registers only
         # the services we map, so the others are neither compiled nor linked.
         {
@@ -141,6 +146,52 @@ if [[ ! -x "$AWS_OUT/pulumi-resource-aws" || $TIDY == 1 ]]; then
             echo "}"
         } >"$gen"
     fi
+    if [[ "$TRIM" == all ]]; then
+        # conns.AWSClient has a client getter for every AWS SDK service (~265 SDK packages compiled and linked
+        # whatever the provider serves): keep only the getters that the code still compiled here calls.
+        python3 - "$WORK/upstream" <<'PY'
+import os, re, sys
+root = sys.argv[1]
+module = "github.com/hashicorp/terraform-provider-aws"
+gen = os.path.join(root, "internal", "conns", "awsclient_gen.go")
+
+def go_files(pkg_dir):
+    return [os.path.join(pkg_dir, f) for f in os.listdir(pkg_dir) if f.endswith(".go") and not f.endswith("_test.go")]
+
+# The upstream packages the provider compiles: imports followed from our exported package (the trimmed
+# service list decides which services are reached; a kept service may import another one).
+seen, todo = set(), ["mllambda"]
+while todo:
+    rel = todo.pop()
+    if rel in seen or not os.path.isdir(os.path.join(root, rel)):
+        continue
+    seen.add(rel)
+    for path in go_files(os.path.join(root, rel)):
+        src = open(path, errors="replace").read()
+        for block in re.findall(r"^import \((.*?)^\)", src, re.M | re.S) + re.findall(r'^import (?:\w+ )?("[^"]+")', src, re.M):
+            for imp in re.findall(r'"(' + re.escape(module) + r'/[^"]+)"', block):
+                todo.append(imp[len(module) + 1:])
+used = set()
+for rel in seen:
+    for path in go_files(os.path.join(root, rel)):
+        if path != gen:
+            used.update(re.findall(r"\.(\w+Client)\(", open(path, errors="replace").read()))
+src = open(gen).read()
+method_re = re.compile(r"^func \(c \*AWSClient\) (\w+)\(ctx context\.Context\) \*(\w+)\.Client \{\n.*?^\}\n\n?", re.M | re.S)
+kept, dropped = [], []
+def keep(m):
+    (kept if m.group(1) in used else dropped).append(m.group(1))
+    return m.group(0) if m.group(1) in used else ""
+head, body = method_re.sub(keep, src).split("\n)\n", 1)
+head = re.sub(r'^\t(?:(\w+) )?"(github\.com/aws/aws-sdk-go-v2/service/[^"]+)"\n',
+              lambda m: m.group(0) if re.search(r"\b" + re.escape(m.group(1) or m.group(2).rsplit("/", 1)[-1]) + r"\.", body) else "",
+              head, flags=re.M)
+open(gen, "w").write(head + "\n)\n" + body)
+print(f"[pulumi-toolchain] {len(seen)} upstream packages compiled; AWSClient getters kept: {len(kept)} "
+      f"({', '.join(sorted(kept))}); dropped: {len(dropped)}", file=sys.stderr)
+PY
+        gofmt -w "$WORK/upstream/internal/conns/awsclient_gen.go"
+    fi
     mkdir -p "$WORK/provider"
     cp "$ROOT"/e2e/provider/go.mod "$ROOT"/e2e/provider/*.go "$WORK/provider/"
     [[ -f "$ROOT/e2e/provider/go.sum" ]] && cp "$ROOT/e2e/provider/go.sum" "$WORK/provider/"
@@ -150,11 +201,13 @@ if [[ ! -x "$AWS_OUT/pulumi-resource-aws" || $TIDY == 1 ]]; then
         say "tidied e2e/cli and e2e/provider; run again without --tidy to build"
         exit 0
     fi
-    say "building the aws provider stand-in (services: ${SERVICES[*]}; cold: compile + link take minutes and GBs of RAM)"
+    # go.mod/go.sum are tidied for the default trim; a measuring build with more of upstream needs more modules.
+    if [[ "$TRIM" != all ]]; then (cd "$WORK/provider" && go mod tidy); fi
+    say "building the aws provider stand-in (services: ${SERVICES[*]}; trim: $TRIM; cold: compile + link take minutes and GBs of RAM)"
     : >"$AWS_OUT/build-metrics.txt"
     (cd "$WORK/provider" && timed "$AWS_OUT" pulumi-resource-aws go build -trimpath -ldflags "-s -w" -o "$AWS_OUT/pulumi-resource-aws.tmp" .)
     mv "$AWS_OUT/pulumi-resource-aws.tmp" "$AWS_OUT/pulumi-resource-aws"
-    echo "pulumi-resource-aws bytes=$(stat -c %s "$AWS_OUT/pulumi-resource-aws") services=${#SERVICES[@]} full=$FULL" >>"$AWS_OUT/build-metrics.txt"
+    echo "pulumi-resource-aws bytes=$(stat -c %s "$AWS_OUT/pulumi-resource-aws") services=${#SERVICES[@]} trim=$TRIM" >>"$AWS_OUT/build-metrics.txt"
     say "pulumi-resource-aws: $(du -m "$AWS_OUT/pulumi-resource-aws" | cut -f1) MB after $((SECONDS - started)) s"
 fi
 ln -sfn "$CLI_OUT/pulumi" "$BIN/pulumi"

@@ -12,10 +12,10 @@ const ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm";
 const TARGET = "aws:appautoscaling/target:Target";
 const POLICY = "aws:appautoscaling/policy:Policy";
 const GAPS: EmulatorGap[] = [
-    { type: ALARM, name: "errors", stacks: ["dev"], effect: "failed", error: /PutMetricAlarm[\s\S]*404/, why: "cbor" },
-    { type: TARGET, name: "t", stacks: ["dev"], effect: "failed", why: "tags" },
-    { type: POLICY, name: "p", stacks: ["dev"], effect: "skipped", why: "after t" },
-    { type: FN, name: "fn", stacks: ["dev"], effect: "drift", diffs: ["snapStart"], why: "not stored" },
+    { type: ALARM, name: "errors", stacks: ["dev"], up: "failed", error: /PutMetricAlarm[\s\S]*404/, again: { op: "create" }, why: "cbor" },
+    { type: TARGET, name: "t", stacks: ["dev"], up: "failed", again: { op: "update", diffs: ["tagsAll"] }, why: "tags" },
+    { type: POLICY, name: "p", stacks: ["dev"], up: "skipped", again: { op: "create" }, why: "after t" },
+    { type: FN, name: "fn", stacks: ["dev"], up: "ok", again: { op: "update", diffs: ["snapStart", "version"] }, why: "not stored" },
 ];
 
 function run(records: Array<Partial<ResourceRecord> & { type: string; name: string }>) {
@@ -48,19 +48,24 @@ describe("e2e verdicts against the named emulator gaps", () => {
         assert.ok(problems.some((p) => /unexpectedly not created: aws:iam\/role:Role::role/.test(p)), problems.join("\n"));
     });
 
-    it("a second preview may only create the failed gaps and update a drift's own properties", () => {
-        const ok = compareSecondPreview(run([
-            { type: ALARM, name: "errors", op: "create" }, { type: FN, name: "fn", op: "update", diffs: ["snapStart"] },
+    it("a second preview shows exactly the gaps' changes: no other change, no other property, none missing", () => {
+        const gapsOnly = [
+            { type: ALARM, name: "errors", op: "create" }, { type: TARGET, name: "t", op: "update", diffs: ["tagsAll"] },
+            { type: POLICY, name: "p", op: "create" }, { type: FN, name: "fn", op: "update", diffs: ["version", "snapStart"] },
             { type: "aws:iam/role:Role", name: "role", op: "same" },
-        ]), GAPS);
+        ];
+        const ok = compareSecondPreview(run(gapsOnly), GAPS);
         assert.deepStrictEqual(ok.problems, []);
-        assert.strictEqual(ok.expected.length, 2);
+        assert.strictEqual(ok.expected.length, 4);
         const bad = compareSecondPreview(run([
-            { type: FN, name: "fn", op: "update", diffs: ["snapStart", "memorySize"] }, { type: "aws:iam/role:Role", name: "role", op: "update", diffs: ["tags"] },
+            ...gapsOnly.filter((r) => r.type !== FN && r.type !== POLICY),
+            { type: FN, name: "fn", op: "update", diffs: ["snapStart", "version", "memorySize"] },
+            { type: "aws:iam/role:Role", name: "role", op: "update", diffs: ["tags"] },
         ]), GAPS);
         assert.deepStrictEqual(bad.problems, [
-            "update aws:lambda/function:Function fn (snapStart, memorySize): beyond the known drift (snapStart)",
             "update aws:iam/role:Role role (tags)",
+            "update aws:lambda/function:Function fn (memorySize, snapStart, version): the known gap shows as update (snapStart, version)",
+            "known gap shows no change any more (update e2e/gaps.ts?): aws:appautoscaling/policy:Policy p",
         ]);
     });
 });
