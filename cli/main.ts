@@ -1,96 +1,91 @@
 #!/usr/bin/env node
 /**
- * `ml-lambda`: the command-line face of pulumi-ml-lambda.
- * Each subcommand lives in its own module and is loaded only when used, so `--help` stays instant.
+ * `ml-lambda`: the command-line face of pulumi-ml-lambda. Dispatch only: each command owns its options, usage and
+ * run (cli/command.ts says how a command is written and how exit codes are mapped); this file lists them.
  */
 import * as fs from "fs";
 import * as path from "path";
+import { packageRoot } from "../components/assets";
+import { Command, EXIT, EXIT_CODES_TEXT, reportError, runCommand } from "./command";
 
-export interface Subcommand {
+/**
+ * A command that still parses its own arguments and prints its own usage (invoke, until it is ported onto
+ * cli/command.ts: then its entry below becomes `(await import("./invoke")).command` and this type goes).
+ */
+interface OwnParser {
+    name: string;
     summary: string;
     usage: string;
-    /** Resolves to the process exit code. */
-    load: () => Promise<{ run(argv: string[]): Promise<number> }>;
+    run(argv: string[]): Promise<number>;
 }
 
-export const SUBCOMMANDS: Record<string, Subcommand> = {
-    size: {
-        summary: "build dependencies for Lambda (cached), measure the unzipped size, and decide zip or image",
-        usage: "ml-lambda size --requirements FILE [--python 3.12] [--arch x86_64|arm64] [--installer pip|uv] [--json]\n" +
-            "       ml-lambda size --dir DIR | --zip FILE [--headroom BYTES] [--json]",
-        load: () => import("./size"),
-    },
-    plan: {
-        summary: "run the stack offline under Pulumi's mock engine: resources, packaging decision, policy verdicts",
-        usage: "ml-lambda plan [--stack dev|prod|NAME] [--json] [--project DIR] [--policy-config FILE]",
-        load: () => import("./plan"),
-    },
-    invoke: {
-        summary: "invoke the handler locally in AWS's runtime interface emulator, the way Lambda does",
-        usage: "ml-lambda invoke --event FILE [--json] [--model-dir DIR] [--handler-dir DIR] [--env K=V ...] [--repeat N]",
-        load: () => import("./invoke"),
+/** The commands, each loaded when used (all of them only for the top-level --help). */
+export const COMMANDS: Record<string, () => Promise<Command<any> | OwnParser>> = {
+    size: async () => (await import("./size")).command,
+    plan: async () => (await import("./plan")).command,
+    invoke: async () => {
+        const mod = await import("./invoke");
+        return { name: "invoke", summary: "invoke the handler locally in AWS's runtime interface emulator, the way Lambda does", usage: mod.USAGE, run: mod.run };
     },
 };
 
+const ownsParser = (c: Command<any> | OwnParser): c is OwnParser => typeof c.usage === "string";
+
 export function packageVersion(): string {
-    // dist/cli/main.js and cli/main.ts both sit two levels below package.json at most.
-    for (const dir of [path.join(__dirname, ".."), path.join(__dirname, "..", "..")]) {
-        const file = path.join(dir, "package.json");
-        if (fs.existsSync(file)) {
-            const pkg = JSON.parse(fs.readFileSync(file, "utf8"));
-            if (pkg.name === "pulumi-ml-lambda") return pkg.version;
-        }
+    try {
+        return JSON.parse(fs.readFileSync(path.join(packageRoot(), "package.json"), "utf8")).version;
+    } catch {
+        return "unknown";
     }
-    return "unknown";
 }
 
-export function helpText(): string {
-    const width = Math.max(...Object.keys(SUBCOMMANDS).map((k) => k.length));
-    const lines = Object.entries(SUBCOMMANDS).map(([name, s]) => `  ${name.padEnd(width)}  ${s.summary}`);
+export async function helpText(): Promise<string> {
+    const commands = await Promise.all(Object.values(COMMANDS).map((load) => load()));
+    const width = Math.max(...commands.map((c) => c.name.length));
     return [
         "Usage: ml-lambda <command> [options]",
         "",
         "Commands:",
-        ...lines,
+        ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
         "",
         "Options:",
         "  --help, -h     show this help (or a command's: ml-lambda <command> --help)",
         "  --version, -v  print the version",
+        "",
+        EXIT_CODES_TEXT,
     ].join("\n");
 }
 
 export async function main(argv: string[]): Promise<number> {
     const [first, ...rest] = argv;
     if (first === undefined || first === "--help" || first === "-h" || first === "help") {
-        console.log(helpText());
-        return 0;
+        console.log(await helpText());
+        return EXIT.ok;
     }
     if (first === "--version" || first === "-v") {
         console.log(packageVersion());
-        return 0;
+        return EXIT.ok;
     }
-    const sub = SUBCOMMANDS[first];
-    if (!sub) {
-        console.error(`ml-lambda: unknown command "${first}". Known commands: ${Object.keys(SUBCOMMANDS).join(", ")}.`);
+    const entry = COMMANDS[first];
+    if (!entry) {
+        console.error(`ml-lambda: unknown command "${first}". Known commands: ${Object.keys(COMMANDS).join(", ")}.`);
         console.error("Run `ml-lambda --help` for usage.");
-        return 2;
+        return EXIT.usage;
     }
-    if (rest.includes("--help") || rest.includes("-h")) {
-        console.log(`${sub.summary}\n\nUsage: ${sub.usage}`);
-        return 0;
+    const command = await entry();
+    if (ownsParser(command)) {
+        if (rest.includes("--help") || rest.includes("-h")) {
+            console.log(`${command.summary}\n\n${command.usage}`);
+            return EXIT.ok;
+        }
+        return command.run(rest);
     }
-    const mod = await sub.load();
-    return mod.run(rest);
+    return runCommand(command, rest);
 }
 
 if (require.main === module) {
     main(process.argv.slice(2)).then(
         (code) => process.exit(code),
-        (err) => {
-            // User mistakes carry their own complete message; anything else keeps its stack for a bug report.
-            if (err && err.name === "MlLambdaError") console.error(`ml-lambda: ${err.message}`);
-            else console.error(err);
-            process.exit(1);
-        },
+        (err) => process.exit(reportError(undefined, err)),
     );
 }

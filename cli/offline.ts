@@ -8,7 +8,7 @@ import * as crypto from "crypto";
 import * as path from "path";
 import type * as pulumiType from "@pulumi/pulumi";
 import { MlLambdaError } from "../components/errors";
-import { loadStack, LoadedStack } from "../components/stackFiles";
+import { loadStack, LoadedStack } from "./stackFiles";
 
 export const MOCK_ACCOUNT = "123456789012";
 

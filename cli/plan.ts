@@ -2,14 +2,17 @@
  * `ml-lambda plan`: the program run offline. Reads Pulumi.yaml + Pulumi.<stack>.yaml, runs the program under
  * Pulumi's mock engine in preview mode (the real packaging build and measurement included), and prints the
  * resource tree, the packaging decision with its size table, and every policy's verdict.
- * Exit 0: fine (advisory findings allowed); 1: a mandatory policy violation; 2: a configuration or usage error.
+ * Exit codes as for every command (cli/command.ts): 0 fine (advisory findings allowed), 1 a mandatory policy
+ * violation, 2 a configuration or usage error.
  */
 import * as fs from "fs";
 import * as path from "path";
-import { parseArgs } from "util";
 import { MlLambdaError } from "../components/errors";
-import type { SizeReport } from "../components/mlLambda";
+import { MLLAMBDA_TYPE } from "../components/identity";
+import type { SizeReport } from "../components/plan";
 import { formatSizeTable } from "../components/packaging";
+import { formatImageReport } from "../components/packaging/imageSize";
+import { defineCommand, EXIT } from "./command";
 import { OfflineRun, RecordedResource, resourceKey, runOffline } from "./offline";
 
 export const OFFLINE_NOTE =
@@ -129,7 +132,7 @@ export async function plan(opts: { projectDir: string; stack: string; policyConf
     const run = await runOffline({ projectDir: opts.projectDir, stack: opts.stack, preview: true });
     const policies = await evaluate(run, policyConfigFor(opts.projectDir, opts.stack, opts.policyConfig));
     const decision = run.resources
-        .filter((r) => r.type === "pulumi-ml-lambda:index:MlLambda" && r.inputs.sizeReport)
+        .filter((r) => r.type === MLLAMBDA_TYPE && r.inputs.sizeReport)
         .map((r) => ({ component: r.name, ...(r.inputs.sizeReport as SizeReport) }));
     const count = (level: string) => policies.filter((p) => p.enforcementLevel === level).reduce((n, p) => n + p.violations.length, 0);
     return {
@@ -152,7 +155,8 @@ export function renderPlan(p: PlanResult): string {
     out.push(`Resources (${p.resources.length})`, ...renderTree(p.resources as RecordedResource[], stackKey).map((l) => "  " + l), "");
     for (const d of p.decision) {
         out.push(`Packaging of ${d.component}: ${d.mode.toUpperCase()}`);
-        out.push(...formatSizeTable(d, d.packages, { top: 10 }).split("\n").map((l) => "  " + l), "");
+        const table = d.mode === "zip" ? formatSizeTable(d, d.packages, { top: 10 }) : formatImageReport(d.image, d.reasons);
+        out.push(...table.split("\n").map((l) => "  " + l), "");
     }
     const failed = p.policies.filter((x) => x.violations.length > 0);
     out.push(`Policies (${p.policies.length}): ${p.policies.length - failed.length} passed, ${p.advisoryViolations} advisory finding(s), ${p.mandatoryViolations} mandatory violation(s)`);
@@ -165,29 +169,21 @@ export function renderPlan(p: PlanResult): string {
     return out.join("\n");
 }
 
-export async function run(argv: string[]): Promise<number> {
-    const { values } = parseArgs({
-        args: argv,
-        options: {
-            stack: { type: "string", short: "s", default: "dev" },
-            json: { type: "boolean", default: false },
-            project: { type: "string", default: "." },
-            "policy-config": { type: "string" },
-        },
-        strict: true,
-    });
-    try {
-        const result = await plan({ projectDir: path.resolve(values.project!), stack: values.stack!, policyConfig: values["policy-config"] });
+export const command = defineCommand({
+    name: "plan",
+    summary: "run the stack offline under Pulumi's mock engine: resources, packaging decision, policy verdicts",
+    usage: ["[options]"],
+    options: {
+        stack: { type: "string", short: "s", default: "dev", arg: "NAME", help: "the stack whose Pulumi.<stack>.yaml to run" },
+        json: { type: "boolean", help: "print one JSON object on stdout (the plan, or the error)" },
+        project: { type: "string", default: ".", arg: "DIR", help: "the Pulumi project directory (Pulumi.yaml, index.ts)" },
+        "policy-config": { type: "string", arg: "FILE", help: "policy pack config (default: policy/config.<stack>.json when it exists)" },
+    },
+    notes: OFFLINE_NOTE,
+    async run(values) {
+        const result = await plan({ projectDir: path.resolve(values.project), stack: values.stack, policyConfig: values["policy-config"] });
         if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
         else console.log(renderPlan(result));
-        return result.mandatoryViolations > 0 ? 1 : 0;
-    } catch (e) {
-        if (e instanceof MlLambdaError || (e as Error)?.name === "MlLambdaError") {
-            const msg = `ml-lambda plan: ${(e as Error).message}`;
-            if (values.json) process.stdout.write(JSON.stringify({ error: msg, setting: (e as MlLambdaError).setting }) + "\n");
-            console.error(msg);
-            return 2;
-        }
-        throw e;
-    }
-}
+        return result.mandatoryViolations > 0 ? EXIT.failed : EXIT.ok;
+    },
+});

@@ -1,17 +1,13 @@
 /**
  * `ml-lambda size`: what will this weigh on Lambda, and zip or image?
  *
- *   ml-lambda size --requirements FILE [--python 3.12] [--arch x86_64|arm64] [--installer pip|uv] [--headroom BYTES] [--no-slim] [--json]
- *   ml-lambda size --dir DIR | --zip FILE [--headroom BYTES] [--json]
- *
  * --requirements builds the dependency layer for the target (cached under ML_LAMBDA_CACHE_DIR or ./.ml-lambda);
  * --dir / --zip measure an existing tree or zip (the function code plus layers, as Lambda would count it).
- * Progress and pip's output go to stderr; stdout carries only the report (one JSON object with --json).
- * Exit 0 when measured (whatever the decision), 1 on a user mistake, 2 on bad usage.
+ * Progress and the installer's output go to stderr; stdout carries only the report (one JSON object with --json).
+ * Usage and exit codes: `ml-lambda size --help` (cli/command.ts).
  */
-import { parseArgs } from "util";
 import { MlLambdaError } from "../components/errors";
-import { ARCHITECTURES, Architecture, DEFAULT_HEADROOM_BYTES, SUPPORTED_RUNTIMES, Runtime } from "../components/limits";
+import { DEFAULT_HEADROOM_BYTES } from "../components/limits";
 import {
     Decision,
     LayerBuild,
@@ -20,63 +16,52 @@ import {
     buildLayer,
     decide,
     dependencyWeights,
-    defaultCacheDir,
     formatBytes,
     formatSizeTable,
+    installerNamed,
     measureDir,
     measureZip,
 } from "../components/packaging";
+import { defaultCacheDir, validateArchitecture, validateHeadroom, validateRuntime } from "../components/validate";
+import { asFlag, defineCommand, EXIT, UsageError } from "./command";
 
-export const USAGE =
-    "ml-lambda size --requirements FILE [--python 3.12] [--arch x86_64|arm64] [--installer pip|uv] [--headroom BYTES] [--no-slim] [--json]\n" +
-    "       ml-lambda size --dir DIR | --zip FILE [--headroom BYTES] [--json]";
-
-export async function run(argv: string[]): Promise<number> {
-    let values: Record<string, string | boolean | undefined>;
-    try {
-        values = parseArgs({
-            args: argv,
-            options: {
-                requirements: { type: "string" },
-                python: { type: "string", default: "3.12" },
-                arch: { type: "string", default: "x86_64" },
-                dir: { type: "string" },
-                zip: { type: "string" },
-                headroom: { type: "string" },
-                "no-slim": { type: "boolean", default: false },
-                json: { type: "boolean", default: false },
-                top: { type: "string", default: "10" },
-                installer: { type: "string" },
-            },
-            strict: true,
-            allowPositionals: false,
-        }).values;
-    } catch (e) {
-        console.error(`ml-lambda size: ${(e as Error).message}\nUsage: ${USAGE}`);
-        return 2;
-    }
-    const sources = ["requirements", "dir", "zip"].filter((k) => values[k] !== undefined);
-    if (sources.length !== 1) {
-        console.error(`ml-lambda size: give exactly one of --requirements, --dir, --zip\nUsage: ${USAGE}`);
-        return 2;
-    }
-    try {
-        const headroomBytes = parseHeadroom(values.headroom as string | undefined);
-        const top = Number(values.top);
+export const command = defineCommand({
+    name: "size",
+    summary: "build dependencies for Lambda (cached), measure the unzipped size, and decide zip or image",
+    usage: ["--requirements FILE [options]", "--dir DIR | --zip FILE [options]"],
+    options: {
+        requirements: { type: "string", arg: "FILE", help: "build this pip requirements file into a layer for the target, then measure it" },
+        dir: { type: "string", arg: "DIR", help: "measure this directory (code and/or layer contents) as Lambda counts it" },
+        zip: { type: "string", arg: "FILE", help: "measure this zip from its central directory" },
+        python: { type: "string", default: "3.12", arg: "VERSION", help: "target Python with --requirements: 3.11, 3.12, 3.13, 3.14 (or python3.12)" },
+        arch: { type: "string", default: "x86_64", arg: "ARCH", help: "target architecture with --requirements: x86_64 or arm64" },
+        installer: { type: "string", arg: "NAME", help: "pip or uv (default: env ML_LAMBDA_INSTALLER, else pip)" },
+        "no-slim": { type: "boolean", help: "keep what the safe slimming rules would remove (tests, __pycache__, bin/)" },
+        headroom: { type: "string", arg: "BYTES", help: `bytes kept free below the 262,144,000-byte limit (default ${DEFAULT_HEADROOM_BYTES})` },
+        top: { type: "string", default: "10", arg: "N", help: "packages listed in the table" },
+        json: { type: "boolean", help: "print one JSON object on stdout (the report, or the error)" },
+    },
+    notes: "Progress and the installer's output go to stderr; stdout carries only the report. Exit 0 when measured, whatever the decision.",
+    async run(values) {
+        const sources = (["requirements", "dir", "zip"] as const).filter((k) => values[k] !== undefined);
+        if (sources.length !== 1) throw new UsageError("give exactly one of --requirements, --dir, --zip");
+        const headroomBytes = parseHeadroom(values.headroom);
+        const top = parseTop(values.top);
         let measurement: Measurement;
         let build: LayerBuild | undefined;
         let decision: Decision;
         let weights: DependencyWeight[];
         if (values.requirements !== undefined) {
-            const runtime = parseRuntime(String(values.python));
-            const architecture = parseArch(String(values.arch));
+            const runtime = asFlag("--python", values.python, () => validateRuntime(values.python.startsWith("python") ? values.python : `python${values.python}`).runtime);
+            const arch = ({ aarch64: "arm64", amd64: "x86_64" } as Record<string, string>)[values.arch] ?? values.arch;
+            const architecture = asFlag("--arch", values.arch, () => validateArchitecture(arch));
             build = buildLayer({
-                requirements: String(values.requirements),
+                requirements: values.requirements,
                 runtime,
                 architecture,
                 cacheDir: defaultCacheDir(),
                 slim: !values["no-slim"],
-                installer: parseInstaller(values.installer as string | undefined),
+                installer: values.installer === undefined ? undefined : installerNamed(values.installer, "--installer").name,
             });
             measurement = build.measurement;
             weights = build.weights;
@@ -91,7 +76,7 @@ export async function run(argv: string[]): Promise<number> {
                 weights,
             });
         } else {
-            measurement = values.dir !== undefined ? measureDir(String(values.dir)) : measureZip(String(values.zip));
+            measurement = values.dir !== undefined ? measureDir(values.dir) : measureZip(values.zip!);
             weights = dependencyWeights(measurement);
             decision = decide({
                 codeBytes: measurement.unzippedBytes,
@@ -114,29 +99,15 @@ export async function run(argv: string[]): Promise<number> {
             }
             process.stdout.write(lines.join("\n") + "\n");
         }
-        return 0;
-    } catch (e) {
-        if (e instanceof MlLambdaError) {
-            console.error(`ml-lambda size: ${e.message}`);
-            return 1;
-        }
-        throw e;
-    }
-}
+        return EXIT.ok;
+    },
+});
 
 function report(m: Measurement, d: Decision, b: LayerBuild | undefined, weights: DependencyWeight[]) {
     return {
         unzippedBytes: m.unzippedBytes,
         files: m.files,
-        decision: {
-            mode: d.mode,
-            reasons: d.reasons,
-            totalBytes: d.totalBytes,
-            limitBytes: d.limitBytes,
-            headroomBytes: d.headroomBytes,
-            availableBytes: d.availableBytes,
-            layerCount: d.layerCount,
-        },
+        decision: d,
         packages: m.packages.map((p) => ({ name: p.name, bytes: p.bytes, files: p.files })),
         /** Each distribution with what only it pulls in, heaviest first (top 10). */
         heaviest: weights.slice(0, 10).map((w) => ({ name: w.name, bytes: w.bytes, ownBytes: w.ownBytes, brings: w.brings })),
@@ -152,40 +123,22 @@ function report(m: Measurement, d: Decision, b: LayerBuild | undefined, weights:
                       buildMs: b.buildMs,
                       platforms: b.platforms,
                       installer: b.installer,
-                      pipVersion: b.pipVersion,
                       slimmed: b.slimmed ?? null,
                   },
                   missingWheels: b.missingWheels,
-                  pipErrors: b.pipErrors,
+                  installerErrors: b.installerErrors,
               }
             : {}),
     };
 }
 
-function parseInstaller(v: string | undefined): "pip" | "uv" | undefined {
-    if (v === undefined) return undefined;
-    if (v === "pip" || v === "uv") return v;
-    throw new MlLambdaError("--installer", v, 'one of "pip", "uv"', "use --installer pip (the default) or --installer uv");
-}
-
 function parseHeadroom(v: string | undefined): number {
     if (v === undefined) return DEFAULT_HEADROOM_BYTES;
     if (!/^\d+$/.test(v)) throw new MlLambdaError("--headroom", v, "a whole number of bytes", `e.g. --headroom ${DEFAULT_HEADROOM_BYTES}`);
+    return validateHeadroom(Number(v), undefined, "--headroom");
+}
+
+function parseTop(v: string): number {
+    if (!/^\d+$/.test(v)) throw new MlLambdaError("--top", v, "a whole number of packages", "e.g. --top 10");
     return Number(v);
-}
-
-function parseRuntime(v: string): Runtime {
-    const rt = (v.startsWith("python") ? v : `python${v}`) as Runtime;
-    if (!(SUPPORTED_RUNTIMES as readonly string[]).includes(rt)) {
-        throw new MlLambdaError("--python", v, `one of ${SUPPORTED_RUNTIMES.map((r) => r.replace("python", "")).join(", ")}`, "use --python 3.12");
-    }
-    return rt;
-}
-
-function parseArch(v: string): Architecture {
-    const a = v === "aarch64" ? "arm64" : v === "amd64" ? "x86_64" : v;
-    if (!(ARCHITECTURES as readonly string[]).includes(a)) {
-        throw new MlLambdaError("--arch", v, `one of ${ARCHITECTURES.join(", ")}`, "use --arch x86_64 or --arch arm64");
-    }
-    return a as Architecture;
 }

@@ -1,8 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Architecture, Runtime } from "./limits";
 
-/** How the function is packaged. */
+/** How the function is to be packaged: "auto" measures and chooses a path; "zip" or "image" forces one. */
 export type PackagingMode = "auto" | "zip" | "image";
+
+/** The path a function is deployed on: what "auto" chose, or what was forced. */
+export type PackagingPath = Exclude<PackagingMode, "auto">;
 
 /** Which embedding backend the function runs (and which model artifact is prepared for it). */
 export type Backend = "torch" | "onnx" | "onnx-int8";

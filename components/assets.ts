@@ -1,5 +1,15 @@
+/**
+ * The Python function bundled with the package, found from this file's location, and the contract its Dockerfile
+ * keeps with the component (a custom Dockerfile keeps it too).
+ */
 import * as fs from "fs";
 import * as path from "path";
+
+/** The bundled function's handler; the bundled Dockerfile's CMD names it. */
+export const DEFAULT_HANDLER = "app.handler.lambda_handler";
+
+/** Where the image path bakes the model (the Dockerfile COPYs model/ here; the function reads MODEL_DIR). */
+export const IMAGE_MODEL_DIR = "/opt/ml/model";
 
 /**
  * The package's own root, found from this file's location (never the caller's cwd), so the bundled Python

@@ -1,12 +1,15 @@
-/** Public API of the pulumi-ml-lambda package. */
+/**
+ * Public API of the pulumi-ml-lambda package: the component, its arguments and result types, the error it throws,
+ * and the few constants a user writes against (Lambda's limits, the identifiers tools reading the graph use, the
+ * image's model directory a custom Dockerfile must fill). The policies are the "pulumi-ml-lambda/policy" entry.
+ * Everything else (build, measure, decide, validation) is internal and may change in any release.
+ */
 export * from "./args";
+export { MlLambda } from "./mlLambda";
+export type { SizeReport, ZipSizeReport, ImagePathSizeReport } from "./plan";
+export type { ImageSizeReport, ImageLayer } from "./packaging/imageSize";
+export type { PackageSize } from "./packaging/measure";
 export { MlLambdaError } from "./errors";
 export * as limits from "./limits";
-export { MlLambda, MLLAMBDA_TYPE, IMAGE_MODEL_DIR, TAG_PACKAGING, TAG_UNZIPPED_BYTES, preparePackaging, sizeReport } from "./mlLambda";
-export type { PackagingPlan, SizeReport } from "./mlLambda";
-export { normalizeArgs, DEFAULTS } from "./validate";
-export type { NormalizedArgs } from "./validate";
-export { DEFAULT_MODEL_ID, DEFAULT_MODEL_REVISION } from "./model";
-export { parseStackConfig, STACK_CONFIG_KEYS } from "./stackConfig";
-export type { StackConfig } from "./stackConfig";
-export * as packaging from "./packaging";
+export { MLLAMBDA_TYPE, TAG_IMAGE_BYTES, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "./identity";
+export { IMAGE_MODEL_DIR } from "./assets";

@@ -2,50 +2,17 @@ import * as aws from "@pulumi/aws";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
-import type { MlLambdaArgs } from "./args";
+import type { MlLambdaArgs, PackagingPath } from "./args";
+import { DEFAULT_HANDLER, IMAGE_MODEL_DIR } from "./assets";
 import * as iam from "./iam";
-import { stageImageContext, StagedContext } from "./imageContext";
-import { TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "./tags";
-import { DIRECT_UPLOAD_LIMIT_BYTES, RUNTIMES } from "./limits";
-import { modelObjectKey, prepareModel, PreparedModel } from "./model";
-import { buildLayer, decide, Decision, formatSizeTable, LayerBuild, Measurement, PackageSize, zipDirectory } from "./packaging";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import { MLLAMBDA_TYPE, TAG_IMAGE_BYTES, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "./identity";
+import { DIRECT_UPLOAD_LIMIT_BYTES } from "./limits";
+import { modelObjectKey, PreparedModel } from "./model";
+import { formatSizeTable } from "./packaging";
+import { formatImageReport } from "./packaging/imageSize";
+import { imageBuildArgs, imageBuildWarnings, imagePlatform, PackagingPlan, preparePackaging, SizeReport, sizeReport } from "./plan";
 import { NormalizedArgs, normalizeArgs } from "./validate";
-
-export const MLLAMBDA_TYPE = "pulumi-ml-lambda:index:MlLambda";
-
-/** Where the image path bakes the model (the Dockerfile COPYs model/ here). */
-export const IMAGE_MODEL_DIR = "/opt/ml/model";
-
-export { TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "./tags";
-
-/** What was built and decided before any resource exists. */
-export interface PackagingPlan {
-    decision: Decision;
-    model: PreparedModel;
-    /** Built unless packaging is forced to "image". */
-    layer?: LayerBuild;
-    /** The function code zip (measured on both paths; deployed on the zip path). */
-    code: { zipPath: string; bytes: number; sha256: string; measurement: Measurement };
-    externalLayerBytes: number;
-    /** Image path only. */
-    context?: StagedContext;
-    packages: PackageSize[];
-}
-
-/** The size report exported as a stack output and printed during preview/up. */
-export interface SizeReport {
-    mode: "zip" | "image";
-    reasons: string[];
-    totalBytes: number;
-    limitBytes: number;
-    headroomBytes: number;
-    availableBytes: number;
-    layerCount: number;
-    codeBytes: number;
-    layerBytes: number;
-    externalLayerBytes: number;
-    packages: PackageSize[];
-}
 
 /**
  * An ML/NLP Python function on AWS Lambda: builds and measures its dependencies, chooses zip + layer or a
@@ -55,7 +22,7 @@ export class MlLambda extends pulumi.ComponentResource {
     public readonly functionName!: pulumi.Output<string>;
     public readonly functionArn!: pulumi.Output<string>;
     public readonly aliasArn!: pulumi.Output<string>;
-    public readonly packaging!: pulumi.Output<"zip" | "image">;
+    public readonly packaging!: pulumi.Output<PackagingPath>;
     public readonly modelBucketName!: pulumi.Output<string>;
     public readonly modelKey!: pulumi.Output<string>;
     public readonly modelSha256!: pulumi.Output<string>;
@@ -64,14 +31,15 @@ export class MlLambda extends pulumi.ComponentResource {
     public readonly roleArn!: pulumi.Output<string>;
     public readonly logGroupName!: pulumi.Output<string>;
     public readonly sizeReport!: pulumi.Output<SizeReport>;
-    /** The resolved configuration (defaults applied), for tests and the offline plan. */
+    /** The resolved configuration (defaults applied), for tests. @internal */
     public readonly config: NormalizedArgs;
+    /** What was built and decided, for tests. @internal */
     public readonly plan: PackagingPlan;
 
     constructor(name: string, args: MlLambdaArgs, opts?: pulumi.ComponentResourceOptions) {
         // Validation and the build run before super(): a mistake fails before any resource is registered.
         const cfg = normalizeArgs(name, args, { project: pulumi.getProject(), stack: pulumi.getStack() });
-        const plan = preparePackaging(cfg);
+        const plan = preparePackaging(cfg, { measureImage: measureImageNow() });
         const report = sizeReport(plan);
         // The report rides on the component's own registration, so any program using MlLambda exposes its
         // packaging decision to tools reading the graph (the offline plan, policy previews).
@@ -79,7 +47,8 @@ export class MlLambda extends pulumi.ComponentResource {
         this.config = cfg;
         this.plan = plan;
         for (const w of [...cfg.warnings, ...imageBuildWarnings(cfg, plan)]) pulumi.log.warn(w, this);
-        pulumi.log.info(`${cfg.functionName}: ${plan.decision.mode} path\n${formatSizeTable(plan.decision, plan.packages, { top: 8 })}`, this);
+        const table = report.mode === "zip" ? formatSizeTable(plan.decision, plan.packages, { top: 8 }) : formatImageReport(report.image, report.reasons);
+        pulumi.log.info(`${cfg.functionName}: ${plan.decision.mode} path\n${table}`, this);
 
         const bucket = this.createModelBucket(name, cfg);
         const modelObject = this.uploadModel(name, cfg, bucket, plan.model);
@@ -203,7 +172,7 @@ export class MlLambda extends pulumi.ComponentResource {
         return { role, policies };
     }
 
-    private functionBase(cfg: NormalizedArgs, role: { role: aws.iam.Role }, logGroup: aws.cloudwatch.LogGroup, mode: "zip" | "image", totalBytes: number) {
+    private functionBase(cfg: NormalizedArgs, role: { role: aws.iam.Role }, logGroup: aws.cloudwatch.LogGroup, mode: PackagingPath, sizeTags: Record<string, string>) {
         return {
             name: cfg.functionName,
             role: role.role.arn,
@@ -221,7 +190,7 @@ export class MlLambda extends pulumi.ComponentResource {
                 // platform.report (duration, init, memory) is logged at INFO: WARN would hide the REPORT records.
                 systemLogLevel: "INFO",
             },
-            tags: { ...cfg.tags, [TAG_PACKAGING]: mode, [TAG_UNZIPPED_BYTES]: String(totalBytes) },
+            tags: { ...cfg.tags, [TAG_PACKAGING]: mode, ...sizeTags },
         };
     }
 
@@ -264,7 +233,7 @@ export class MlLambda extends pulumi.ComponentResource {
             ...this.zipSource(name, "deps", cfg, bucket.name, { zipPath: layerBuild.zipPath, bytes: layerBuild.zipBytes, sha256: layerBuild.zipSha256 }, bucket.ready),
         }, { parent: this });
         const fn = new aws.lambda.Function(name, {
-            ...this.functionBase(cfg, role, logGroup, "zip", plan.decision.totalBytes),
+            ...this.functionBase(cfg, role, logGroup, "zip", { [TAG_UNZIPPED_BYTES]: String(plan.decision.totalBytes) }),
             packageType: "Zip",
             runtime: cfg.runtime,
             handler: cfg.handler,
@@ -310,9 +279,12 @@ export class MlLambda extends pulumi.ComponentResource {
             build: {
                 context: context.dir,
                 dockerfile: context.dockerfile,
-                platform: cfg.architecture === "arm64" ? "linux/arm64" : "linux/amd64",
+                platform: imagePlatform(cfg),
                 builderVersion: "BuilderBuildKit",
-                args: { PYTHON_VERSION: RUNTIMES[cfg.runtime].python },
+                args: imageBuildArgs(cfg),
+                // An engine without a bridge network (dockerd --bridge=none) runs RUN steps only with the host's;
+                // the plan's measurement found out which.
+                network: plan.image?.network,
             },
             registry: {
                 server: repo.repositoryUrl,
@@ -322,11 +294,12 @@ export class MlLambda extends pulumi.ComponentResource {
         }, { parent: this });
         const imageUri = image.repoDigest; // repo@sha256:...: the function never follows a mutable tag
         const fn = new aws.lambda.Function(name, {
-            ...this.functionBase(cfg, role, logGroup, "image", plan.decision.totalBytes),
+            // The image's own size when it was measured; never the zip path's unzipped figure.
+            ...this.functionBase(cfg, role, logGroup, "image", plan.image ? { [TAG_IMAGE_BYTES]: String(plan.image.uncompressedBytes) } : {}),
             packageType: "Image",
             imageUri,
             // The Dockerfile's CMD names the bundled handler; a different handler overrides it here.
-            imageConfig: cfg.handler === "app.handler.lambda_handler" ? undefined : { commands: [cfg.handler] },
+            imageConfig: cfg.handler === DEFAULT_HANDLER ? undefined : { commands: [cfg.handler] },
             environment: {
                 variables: {
                     ...this.commonEnvironment(cfg, plan.model),
@@ -415,72 +388,13 @@ export class MlLambda extends pulumi.ComponentResource {
     }
 }
 
-/** Build, measure and decide: everything the graph's shape depends on, before any resource exists. */
-export function preparePackaging(cfg: NormalizedArgs): PackagingPlan {
-    const model = prepareModel(cfg.model, cfg.cacheDir, cfg.backend);
-    const zipPath = path.join(cfg.cacheDir, "code", `${cfg.functionName}.zip`);
-    const built = zipDirectory(cfg.handlerDir, zipPath, { exclude: ["__pycache__", "*.pyc", "tests"] });
-    const code = { zipPath, bytes: built.bytes, sha256: built.sha256, measurement: built.measurement };
-    const externalLayerBytes = cfg.layers.map((l) => l.unzippedBytes);
-    let layer: LayerBuild | undefined;
-    if (cfg.packaging !== "image") {
-        layer = buildLayer({
-            requirements: cfg.requirements,
-            runtime: cfg.runtime,
-            architecture: cfg.architecture,
-            cacheDir: cfg.cacheDir,
-            log: (line) => process.stderr.write(`[ml-lambda] ${line}\n`),
-        });
-    }
-    const decision = decide({
-        codeBytes: code.measurement.unzippedBytes,
-        layerBytes: layer ? [layer.measurement.unzippedBytes] : [],
-        externalLayerBytes,
-        headroomBytes: cfg.headroomBytes,
-        forced: cfg.packaging,
-        missingWheels: layer?.missingWheels ?? [],
-        // So the reason names the culprit ("torch 5.1 GiB with what it pulls in"), not just the bytes over.
-        packages: layer?.measurement.packages,
-        weights: layer?.weights,
-    });
-    const packages = layer?.measurement.packages ?? [];
-    const base = { decision, model, layer, code, packages, externalLayerBytes: externalLayerBytes.reduce((a, b) => a + b, 0) };
-    if (decision.mode === "zip") return base;
-    const context = stageImageContext({
-        cacheDir: cfg.cacheDir,
-        dockerfile: cfg.dockerfile,
-        requirements: cfg.requirements,
-        handlerDir: cfg.handlerDir,
-        modelDir: model.stagedDir,
-        modelContentKey: path.basename(model.stagedDir, ".dir"),
-    });
-    return { ...base, context };
-}
-
 /**
- * Packages without a wheel for the runtime's platform still break the image path: the AWS base image runs the same
- * Amazon Linux, so `pip install` in the Dockerfile must compile them from source (or fail, e.g. torch 2.15 has no
- * wheel for python3.11's glibc 2.26). Say so at plan time rather than at `docker build`.
+ * Whether the plan builds and measures the image now: on `pulumi up` against a real engine, not in previews and not
+ * under Pulumi's mock engine (tests, the offline plan), where no image is built. ML_LAMBDA_MEASURE_IMAGE=1 / 0
+ * forces it either way (1: a preview that shows the image's real size when Docker is at hand).
  */
-export function imageBuildWarnings(cfg: NormalizedArgs, plan: PackagingPlan): string[] {
-    if (plan.decision.mode !== "image" || !plan.layer?.missingWheels.length) return [];
-    const names = plan.layer.missingWheels.map((m) => m.name).join(", ");
-    return [`no ${cfg.runtime} ${cfg.architecture} wheel for ${names}: the image build will have to compile from source or fail; ` +
-        `pin versions that publish wheels for this runtime, or use a newer runtime`];
-}
-
-export function sizeReport(plan: PackagingPlan): SizeReport {
-    return {
-        mode: plan.decision.mode,
-        reasons: plan.decision.reasons,
-        totalBytes: plan.decision.totalBytes,
-        limitBytes: plan.decision.limitBytes,
-        headroomBytes: plan.decision.headroomBytes,
-        availableBytes: plan.decision.availableBytes,
-        layerCount: plan.decision.layerCount,
-        codeBytes: plan.code.measurement.unzippedBytes,
-        layerBytes: plan.layer?.measurement.unzippedBytes ?? 0,
-        externalLayerBytes: plan.externalLayerBytes,
-        packages: plan.packages.slice(0, 25),
-    };
+export function measureImageNow(env: NodeJS.ProcessEnv = process.env): boolean {
+    if (env.ML_LAMBDA_MEASURE_IMAGE === "1") return true;
+    if (env.ML_LAMBDA_MEASURE_IMAGE === "0") return false;
+    return !pulumi.runtime.isDryRun() && !(pulumi.runtime.getMonitor() instanceof MockMonitor);
 }

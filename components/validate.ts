@@ -1,15 +1,20 @@
 /**
- * Pure validators and argument normalization. Every user mistake fails here, before any resource is registered,
- * with an MlLambdaError naming the setting, the value, the limit and the fix.
+ * The validation gate: every rule an argument must meet, each in one validator, and normalizeArgs, which applies
+ * the defaults and runs them all. Every user mistake fails here, before any resource is registered, with an
+ * MlLambdaError naming the setting, the value, the limit and the fix.
+ *
+ * The same validators guard the build steps' own entry points (buildLayer, decide) and the CLI's flags (which pass
+ * their own setting name, e.g. "--headroom"), so a rule is written once whoever calls. Most validators are pure;
+ * the path checks (validateExistingDir/File, validateHandler, validateModel with a path) only test that files exist.
+ * This module sits below packaging/: it imports no build code.
  */
 import * as fs from "fs";
 import * as path from "path";
 import type { Backend, ExternalLayer, MlLambdaArgs, ModelSource, PackagingMode, ProvisionedConcurrencyScaling } from "./args";
-import { bundledPython } from "./assets";
+import { bundledPython, DEFAULT_HANDLER } from "./assets";
 import { MlLambdaError } from "./errors";
 import * as L from "./limits";
 import { DEFAULT_MODEL_ID, DEFAULT_MODEL_REVISION } from "./model";
-import { defaultCacheDir } from "./packaging/cache";
 
 export const PACKAGING_MODES: readonly PackagingMode[] = ["auto", "zip", "image"];
 export const BACKENDS: readonly Backend[] = ["torch", "onnx", "onnx-int8"];
@@ -47,22 +52,22 @@ export function validateEphemeralStorage(v: unknown): number {
     return v;
 }
 
-export function validateArchitecture(v: unknown): L.Architecture {
+export function validateArchitecture(v: unknown, setting = "architecture"): L.Architecture {
     if (!(L.ARCHITECTURES as readonly unknown[]).includes(v)) {
-        throw new MlLambdaError("architecture", v, `must be one of ${L.ARCHITECTURES.join(", ")}`,
+        throw new MlLambdaError(setting, v, `must be one of ${L.ARCHITECTURES.join(", ")}`,
             'use "x86_64", or "arm64" when every dependency has an aarch64 wheel');
     }
     return v as L.Architecture;
 }
 
 /** Returns the runtime and, for runtimes close to deprecation, a warning to print. */
-export function validateRuntime(v: unknown): { runtime: L.Runtime; warning?: string } {
+export function validateRuntime(v: unknown, setting = "runtime"): { runtime: L.Runtime; warning?: string } {
     if (typeof v === "string" && L.DEPRECATED_RUNTIMES.includes(v)) {
-        throw new MlLambdaError("runtime", v, `${v} is deprecated on Lambda since ${L.RUNTIMES[v].deprecation}`,
+        throw new MlLambdaError(setting, v, `${v} is deprecated on Lambda since ${L.RUNTIMES[v].deprecation}`,
             `use "${L.DEFAULT_RUNTIME}" (supported on Amazon Linux 2023, SnapStart capable)`);
     }
     if (!(L.SUPPORTED_RUNTIMES as readonly unknown[]).includes(v)) {
-        throw new MlLambdaError("runtime", v, `must be one of ${L.SUPPORTED_RUNTIMES.join(", ")}`, `use "${L.DEFAULT_RUNTIME}"`);
+        throw new MlLambdaError(setting, v, `must be one of ${L.SUPPORTED_RUNTIMES.join(", ")}`, `use "${L.DEFAULT_RUNTIME}"`);
     }
     const runtime = v as L.Runtime;
     const facts = L.RUNTIMES[runtime];
@@ -72,12 +77,21 @@ export function validateRuntime(v: unknown): { runtime: L.Runtime; warning?: str
     return { runtime, warning };
 }
 
-export function validatePackaging(v: unknown): PackagingMode {
+export function validatePackaging(v: unknown, setting = "packaging"): PackagingMode {
     if (!(PACKAGING_MODES as readonly unknown[]).includes(v)) {
-        throw new MlLambdaError("packaging", v, `must be one of ${PACKAGING_MODES.join(", ")}`,
+        throw new MlLambdaError(setting, v, `must be one of ${PACKAGING_MODES.join(", ")}`,
             'use "auto" to let the measured size decide, or force "zip" / "image"');
     }
     return v as PackagingMode;
+}
+
+/** Bytes kept free below the unzipped limit: a whole number, below the limit itself. */
+export function validateHeadroom(v: unknown, limitBytes: number = L.UNZIPPED_LIMIT_BYTES, setting = "headroomBytes"): number {
+    const headroom = validateNonNegativeInt(setting, v, `use 0 or a byte count such as ${L.DEFAULT_HEADROOM_BYTES}`);
+    if (headroom >= limitBytes) {
+        throw new MlLambdaError(setting, headroom, `must be below the ${limitBytes}-byte limit itself`, `use a few MB, e.g. ${L.DEFAULT_HEADROOM_BYTES}, or 0`);
+    }
+    return headroom;
 }
 
 export function validateBackend(v: unknown): Backend {
@@ -322,7 +336,7 @@ export interface NormalizedArgs {
 }
 
 export const DEFAULTS = {
-    handler: "app.handler.lambda_handler",
+    handler: DEFAULT_HANDLER,
     packaging: "auto" as PackagingMode,
     architecture: "x86_64" as L.Architecture,
     memorySize: L.MEMORY_ONE_VCPU_MB,
@@ -334,6 +348,12 @@ export const DEFAULTS = {
     headroomBytes: L.DEFAULT_HEADROOM_BYTES,
     imageRetentionCount: 10,
 };
+
+/** The build cache: ML_LAMBDA_CACHE_DIR, else `<cwd>/.ml-lambda` (ignored by the project's .gitignore). */
+export function defaultCacheDir(): string {
+    const env = process.env.ML_LAMBDA_CACHE_DIR;
+    return env ? path.resolve(env) : path.join(process.cwd(), ".ml-lambda");
+}
 
 export interface NormalizeContext {
     project: string;
@@ -364,10 +384,7 @@ export function normalizeArgs(name: string, args: MlLambdaArgs, ctx: NormalizeCo
         throw new MlLambdaError("modelBucket", args.modelBucket, "must be an S3 bucket name (3–63 lowercase letters, digits, dots, hyphens)",
             "give the bucket's name, not its ARN or URL");
     }
-    const headroomBytes = validateNonNegativeInt("headroomBytes", args.headroomBytes ?? DEFAULTS.headroomBytes, "use 0 or a byte count such as 5242880");
-    if (headroomBytes >= L.UNZIPPED_LIMIT_BYTES) {
-        throw new MlLambdaError("headroomBytes", headroomBytes, `must be below the ${L.UNZIPPED_LIMIT_BYTES}-byte limit itself`, "use a few MB, e.g. 5242880");
-    }
+    const headroomBytes = validateHeadroom(args.headroomBytes ?? DEFAULTS.headroomBytes);
     const imageRetentionCount = validateNonNegativeInt("imageRetentionCount", args.imageRetentionCount ?? DEFAULTS.imageRetentionCount, "use e.g. 10");
     if (imageRetentionCount < 1) throw new MlLambdaError("imageRetentionCount", imageRetentionCount, "must keep at least 1 image (the one deployed)", "use e.g. 10");
     const tags = args.tags ?? {};

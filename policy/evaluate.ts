@@ -12,9 +12,14 @@
  *  - getConfig() returns the config schema's defaults merged with the given config (the Pulumi CLI does the same).
  * What it adds: a minimal config check (unknown policies or keys, wrong types, out-of-range values) that names
  * the policy and key, instead of the CLI's JSON-schema validation.
+ *
+ * It is also the one test harness of the pack: resourceValidationArgs / stackValidationArgs build the analyzer's
+ * arguments and runValidation runs one policy on them (test/policy-helpers.ts only describes resources).
  */
 import * as fs from "fs";
 import { isUnknown } from "@pulumi/pulumi";
+// The engine's wire sentinels, as the analyzer's deserializer knows them.
+import { specialSecretSig, specialSigKey, unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import {
     EnforcementLevel,
     PolicyConfigSchema,
@@ -199,7 +204,8 @@ function defaultsOf(schema?: PolicyConfigSchema): Record<string, unknown> {
 // Building the analyzer's arguments by hand
 // ---------------------------------------------------------------------------------------------------------
 
-class NotApplicable extends Error {
+/** What notApplicable(reason) throws to end a validation, as the analyzer's own does. */
+export class NotApplicable extends Error {
     constructor(readonly reason?: string) {
         super(reason ?? "Policy does not apply");
     }
@@ -220,21 +226,16 @@ function isTypeOf(type: string, cls: any): boolean {
     return typeof cls?.isInstance === "function" && cls.isInstance({ __pulumiType: type }) === true;
 }
 
-const SECRET_KEY = "4dabf18193072939515e22adb298388d";
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-/** The sentinel the engine sends for an unknown string (and which the analyzer's proxy recognizes). */
-const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-
 /**
  * What the analyzer's deserializer produces: secrets unwrapped, unknowns (the mock engine's `unknown` object in
  * preview) turned into the sentinel the proxy throws on.
  */
 function normalizeValue(v: unknown, depth = 0): unknown {
     if (depth > 64 || v === null || typeof v !== "object") return v;
-    if (isUnknown(v)) return UNKNOWN;
+    if (isUnknown(v)) return unknownValue;
     if (Array.isArray(v)) return v.map((x) => normalizeValue(x, depth + 1));
     const o = v as Record<string, unknown>;
-    if (o[SECRET_KEY] === SECRET_SIG && "value" in o) return normalizeValue(o.value, depth + 1);
+    if (o[specialSigKey] === specialSecretSig && "value" in o) return normalizeValue(o.value, depth + 1);
     if (Object.getPrototypeOf(o) !== Object.prototype && Object.getPrototypeOf(o) !== null) return v;
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(o)) out[k] = normalizeValue(x, depth + 1);
@@ -297,6 +298,62 @@ export function stackResources(resources: PlanResource[]): PolicyResource[] {
     return built.map((b) => b.pr);
 }
 
+type GetConfig = <T extends object>() => T;
+
+/** ResourceValidationArgs for one resource, as the analyzer builds them (inputs behind the unknown-checking proxy). */
+export function resourceValidationArgs(r: PlanResource, getConfig: GetConfig, stackTags: ReadonlyMap<string, string> = emptyTags): ResourceValidationArgs {
+    const props = propsOf(r.props);
+    return {
+        type: r.type,
+        props,
+        urn: keyOf(r),
+        name: r.name,
+        opts: optionsOf(r),
+        stackTags,
+        isType: (cls) => isTypeOf(r.type, cls),
+        asType: ((cls: any) => (isTypeOf(r.type, cls) ? props : undefined)) as ResourceValidationArgs["asType"],
+        getConfig,
+        notApplicable,
+    };
+}
+
+/** StackValidationArgs over every resource (parents and dependencies linked, outputs merged). */
+export function stackValidationArgs(resources: PlanResource[] | PolicyResource[], getConfig: GetConfig, stackTags: ReadonlyMap<string, string> = emptyTags): StackValidationArgs {
+    const built = resources.length > 0 && typeof (resources[0] as PolicyResource).isType === "function"
+        ? (resources as PolicyResource[])
+        : stackResources(resources as PlanResource[]);
+    return { resources: built, stackTags, getConfig, notApplicable };
+}
+
+/** What one policy reported for one set of arguments. */
+export interface Outcome {
+    violations: Array<{ message: string; urn?: string }>;
+    /** The reason, when the policy called notApplicable. */
+    notApplicable?: string;
+}
+
+/**
+ * Runs one policy on analyzer arguments: violations and a not-applicable reason. Anything else the policy throws
+ * (UnknownValueError for a value unknown in preview, a bug) is the caller's.
+ */
+export async function runValidation(policy: AnyPolicy, args: ResourceValidationArgs | StackValidationArgs): Promise<Outcome> {
+    const violations: Outcome["violations"] = [];
+    try {
+        if (isStackPolicy(policy)) {
+            await policy.validateStack(args as StackValidationArgs, (message, urn) => violations.push(urn ? { message, urn } : { message }));
+        } else {
+            const resourceArgs = args as ResourceValidationArgs;
+            for (const validate of policy.validateResource === undefined ? [] : [policy.validateResource].flat()) {
+                await validate(resourceArgs, (message) => violations.push({ message, urn: resourceArgs.urn }));
+            }
+        }
+    } catch (e) {
+        if (e instanceof NotApplicable) return { violations, notApplicable: e.reason ?? "" };
+        throw e;
+    }
+    return { violations };
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Evaluation
 // ---------------------------------------------------------------------------------------------------------
@@ -330,10 +387,17 @@ export async function evaluatePolicies(resources: PlanResource[], config?: Polic
         const cfg = { ...defaultsOf(p.configSchema), ...(own?.props ?? {}) };
         const getConfig = <T extends object>() => ({ ...cfg }) as T;
         const na: string[] = [];
-        const fail = (e: unknown, where: string): void => {
-            if (e instanceof NotApplicable) na.push(`${where}${(e as NotApplicable).reason ?? "not applicable"}`);
-            else if (e instanceof UnknownValueError) na.push(`${where}can't run during preview: ${(e as Error).message}`);
-            else throw new Error(`policy ${p.name} failed${where ? ` on ${where.replace(/: $/, "")}` : ""}: ${(e as Error)?.stack ?? e}`);
+        const run = async (args: ResourceValidationArgs | StackValidationArgs, where: string): Promise<boolean> => {
+            try {
+                const o = await runValidation(p, args);
+                verdict.violations.push(...o.violations.map((v) => (v.urn ? { message: v.message, resource: v.urn } : { message: v.message })));
+                if (o.notApplicable !== undefined) na.push(`${where}${o.notApplicable || "not applicable"}`);
+                return o.notApplicable === undefined;
+            } catch (e) {
+                if (e instanceof UnknownValueError) na.push(`${where}can't run during preview: ${(e as Error).message}`);
+                else throw new Error(`policy ${p.name} failed${where ? ` on ${where.replace(/: $/, "")}` : ""}: ${(e as Error)?.stack ?? e}`);
+                return false;
+            }
         };
 
         if (isStackPolicy(p)) {
@@ -342,15 +406,7 @@ export async function evaluatePolicies(resources: PlanResource[], config?: Polic
                 na.push(`Policy only applies to resources of type '${token}'`);
             } else {
                 stack ??= stackResources(resources);
-                const args: StackValidationArgs = { resources: stack, stackTags, getConfig, notApplicable };
-                try {
-                    await p.validateStack(args, (message: string, urn?: string) => {
-                        verdict.violations.push(urn ? { message, resource: urn } : { message });
-                    });
-                    verdict.checked = 1;
-                } catch (e) {
-                    fail(e, "");
-                }
+                if (await run(stackValidationArgs(stack, getConfig, stackTags), "")) verdict.checked = 1;
             }
         } else {
             const validations: ResourceValidation[] = p.validateResource === undefined ? [] : [p.validateResource].flat();
@@ -359,30 +415,7 @@ export async function evaluatePolicies(resources: PlanResource[], config?: Polic
             for (const r of resources) {
                 if (token && r.type !== token) continue;
                 matched++;
-                const key = keyOf(r);
-                let applied = true;
-                for (const validate of validations) {
-                    const props = propsOf(r.props);
-                    const args: ResourceValidationArgs = {
-                        type: r.type,
-                        props,
-                        urn: key,
-                        name: r.name,
-                        opts: optionsOf(r),
-                        stackTags,
-                        isType: (cls) => isTypeOf(r.type, cls),
-                        asType: ((cls: any) => (isTypeOf(r.type, cls) ? props : undefined)) as ResourceValidationArgs["asType"],
-                        getConfig,
-                        notApplicable,
-                    };
-                    try {
-                        await validate(args, (message: string) => verdict.violations.push({ message, resource: key }));
-                    } catch (e) {
-                        applied = false;
-                        fail(e, `${key}: `);
-                    }
-                }
-                if (applied) verdict.checked++;
+                if (await run(resourceValidationArgs(r, getConfig, stackTags), `${keyOf(r)}: `)) verdict.checked++;
             }
             if (token && matched === 0) na.push(`Policy only applies to resources of type '${token}'`);
         }

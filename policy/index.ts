@@ -8,7 +8,7 @@
  * Without the Pulumi CLI or an AWS account, `ml-lambda plan` runs the same policies in-process (policy/evaluate.ts).
  * Consumers of the npm package can build their own pack from `mlLambdaPolicies`
  * (`import { mlLambdaPolicies } from "pulumi-ml-lambda/policy"`); the package ships this pack, compiled, as
- * node_modules/pulumi-ml-lambda/dist/policy, for `pulumi preview --policy-pack` (not run here: no Pulumi CLI).
+ * node_modules/pulumi-ml-lambda/dist/policy, for `pulumi preview --policy-pack`.
  */
 import { PolicyPack } from "@pulumi/policy";
 import { mlLambdaPolicies } from "./policies";

@@ -3,7 +3,8 @@
  *   1. removes dist/ (a source file deleted since the last build must not ship as a stale .js);
  *   2. compiles components/, cli/ and policy/ (tsconfig.build.json: JS + .d.ts);
  *   3. copies the non-TypeScript files the compiled code loads by `__dirname`: components/model/prepare_model.py
- *      (spawned by the model preparation step), so dist/components/model/ finds it exactly as components/model/ does;
+ *      (spawned by the model preparation step) and export_onnx.py (which it runs in the export Python), so
+ *      dist/components/model/ finds them exactly as components/model/ does;
  *   4. turns dist/policy/ into a CrossGuard pack directory (PulumiPolicy.yaml, a package.json whose main is the
  *      compiled index.js, config.prod.json), for `pulumi preview --policy-pack node_modules/pulumi-ml-lambda/dist/policy`;
  *   5. marks the `ml-lambda` bin executable (tsc keeps its #! line but not a mode).
@@ -19,6 +20,7 @@ const DIST = path.join(ROOT, "dist");
 /** Files copied verbatim: source (relative to the repo) → destination (relative to dist/). */
 export const COPIED: Array<[string, string]> = [
     ["components/model/prepare_model.py", "components/model/prepare_model.py"],
+    ["components/model/export_onnx.py", "components/model/export_onnx.py"],
     ["policy/PulumiPolicy.yaml", "policy/PulumiPolicy.yaml"],
     ["policy/config.prod.json", "policy/config.prod.json"],
 ];

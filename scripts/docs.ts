@@ -1,13 +1,13 @@
 /**
  * Generates the README's reference sections from their single sources, so docs and code cannot drift:
  *  - the MlLambdaArgs reference from the JSDoc in components/args.ts (read with the TypeScript compiler API);
- *  - the stack config reference from STACK_CONFIG_KEYS (components/stackConfig.ts).
+ *  - the stack config reference from STACK_CONFIG_KEYS (config.ts).
  * `npm run docs` rewrites the README between the markers; test/docs.spec.ts fails when they are stale.
  */
 import * as fs from "fs";
 import * as path from "path";
 import * as ts from "typescript";
-import { STACK_CONFIG_KEYS } from "../components/stackConfig";
+import { STACK_CONFIG_KEYS } from "../config";
 
 const ROOT = path.resolve(__dirname, "..");
 

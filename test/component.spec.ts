@@ -4,9 +4,12 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { MlLambdaArgs } from "../components/args";
 import { MlLambdaError } from "../components/errors";
-import { dockerfileCopySources } from "../components/imageContext";
+import { dockerfileCopySources } from "../components/packaging/imageContext";
 import * as iam from "../components/iam";
-import { imageBuildWarnings, MlLambda, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../components/mlLambda";
+import { TAG_IMAGE_BYTES, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../components/identity";
+import { checkImageSize } from "../components/packaging/imageSize";
+import { measureImageNow, MlLambda } from "../components/mlLambda";
+import { imageBuildArgs, imageBuildWarnings, preparePackaging, sizeReport } from "../components/plan";
 import { modelObjectKey } from "../components/model";
 import { MockSession, settle, startMocks, TEST_CACHE, useTestExportPython, value } from "./mocks";
 
@@ -166,6 +169,21 @@ describe("MlLambda under Pulumi's mock engine", function () {
             assert.ok(fs.existsSync(path.join(img.build.context, "model", "model.safetensors")), "model baked from the context");
         });
 
+        it("stages the context with the modes the image needs (COPY keeps them; no chmod layer in the Dockerfile)", () => {
+            const dir = c.plan.context!.dir;
+            const modeOf = (p: string) => fs.statSync(p).mode & 0o777;
+            const walk = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true })
+                .flatMap((e) => (e.isDirectory() ? [path.join(d, e.name), ...walk(path.join(d, e.name))] : [path.join(d, e.name)]));
+            const all = walk(dir);
+            assert.ok(all.length > 5);
+            for (const p of all) {
+                const rel = path.relative(dir, p);
+                const want = fs.statSync(p).isDirectory() ? 0o755 : rel.startsWith(`model${path.sep}`) ? 0o444 : 0o644;
+                assert.strictEqual(modeOf(p).toString(8), want.toString(8), rel);
+            }
+            assert.strictEqual(modeOf(dir).toString(8), "755");
+        });
+
         it("pins the function to the image digest, never a tag, with the model at a fixed path", async () => {
             const fn = m.one("aws:lambda/function:Function").inputs;
             assert.strictEqual(fn.packageType, "Image");
@@ -177,6 +195,56 @@ describe("MlLambda under Pulumi's mock engine", function () {
             assert.strictEqual(fn.runtime, undefined);
             assert.strictEqual(fn.layers, undefined);
             assert.strictEqual(m.byType("aws:lambda/layerVersion:LayerVersion").length, 0);
+        });
+
+        it("reports the image against Lambda's image limit and tags no zip figure (issue 11, defect 5)", async () => {
+            const report = (await value(c.sizeReport)) as any;
+            assert.strictEqual(report.mode, "image");
+            assert.strictEqual(report.limitBytes, 10 * 1024 ** 3);
+            for (const zipFigure of ["availableBytes", "headroomBytes", "totalBytes", "layerCount"]) assert.strictEqual(report[zipFigure], undefined, zipFigure);
+            // Under the mock engine no image is built, and the report says when it will be measured.
+            assert.strictEqual(report.image.measured, false);
+            assert.match(report.image.note, /measured at `pulumi up` when a Docker engine answers/);
+            const fn = m.one("aws:lambda/function:Function").inputs;
+            assert.strictEqual(fn.tags[TAG_PACKAGING], "image");
+            assert.strictEqual(fn.tags[TAG_UNZIPPED_BYTES], undefined);
+            assert.strictEqual(fn.tags[TAG_IMAGE_BYTES], undefined);
+        });
+
+        it("a measured image is reported by its own size, and one over 10 GiB is refused before anything is pushed", () => {
+            const measured = { uncompressedBytes: 633_435_838, layers: [{ createdBy: "(base image)", bytes: 341_323_352 }, { createdBy: "RUN install_deps.py", bytes: 292_112_486 }], imageId: "sha256:x", measuredWith: "Docker 20.10.24, BuildKit" };
+            const report = sizeReport({ ...c.plan, image: measured }) as any;
+            assert.strictEqual(report.totalBytes, 633_435_838);
+            assert.strictEqual(report.image.availableBytes, 10 * 1024 ** 3 - 633_435_838);
+            assert.throws(() => checkImageSize({ ...measured, uncompressedBytes: 10 * 1024 ** 3 + 1 }), /over Lambda's 10,737,418,240-byte container image limit/);
+        });
+
+        it("builds with AWS's base image and the PyTorch CPU index unless mirrors are named", () => {
+            assert.deepStrictEqual(imageBuildArgs(c.config, {}), { PYTHON_VERSION: "3.12" });
+            assert.deepStrictEqual(imageBuildArgs(c.config, { ML_LAMBDA_BASE_IMAGE: "mirror/lambda-python:3.12", ML_LAMBDA_TORCH_INDEX_URL: "https://mirror/whl/cpu" }),
+                { PYTHON_VERSION: "3.12", BASE_IMAGE: "mirror/lambda-python:3.12", TORCH_INDEX_URL: "https://mirror/whl/cpu" });
+        });
+
+        it("measures only on `pulumi up` against a real engine (never under the mock engine), unless forced", () => {
+            assert.strictEqual(measureImageNow({}), false);
+            assert.strictEqual(measureImageNow({ ML_LAMBDA_MEASURE_IMAGE: "1" }), true);
+        });
+
+        it("without a Docker engine, measuring fails naming Docker and the fix", function () {
+            this.timeout(60_000);
+            const saved = process.env.DOCKER_HOST;
+            process.env.DOCKER_HOST = "unix:///nonexistent/docker.sock";
+            try {
+                assert.throws(() => preparePackaging(c.config, { measureImage: true }), (e: any) => {
+                    assert.strictEqual(e.name, "MlLambdaError");
+                    assert.match(e.message, /needs a Docker engine, and none answers \(no Docker engine answers at unix:\/\/\/nonexistent\/docker\.sock/);
+                    assert.match(e.message, /Fix: start Docker/);
+                    return true;
+                });
+            } finally {
+                if (saved === undefined) delete process.env.DOCKER_HOST;
+                else process.env.DOCKER_HOST = saved;
+            }
         });
 
         it("gives the image function no S3 access at all", () => {

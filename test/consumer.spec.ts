@@ -107,7 +107,7 @@ describe("the npm tarball, installed in an empty directory", function () {
     describe("the tarball", () => {
         const ALLOWED = [
             /^dist\/(components|cli|policy)\/([a-z][A-Za-z]*\/)?[a-z][A-Za-z]*\.(js|d\.ts)$/,
-            /^dist\/components\/model\/prepare_model\.py$/,
+            /^dist\/components\/model\/(prepare_model|export_onnx)\.py$/,
             /^dist\/policy\/(PulumiPolicy\.yaml|package\.json|config\.prod\.json)$/,
             /^python\/src\/app\/([a-z_]+\/)*[a-z_]+\.py$/,
             /^python\/(Dockerfile|\.dockerignore)$/,

@@ -15,7 +15,6 @@ import { TEST_EXPORT_PYTHON } from "./mocks";
 const TINY = path.join(__dirname, "fixtures", "component", "tiny-model");
 /** A real (untrained) 2-layer BERT: torch can load it, so the onnx backends can export it. */
 const TINY_BERT = path.join(__dirname, "fixtures", "tiny-bert");
-const SCRIPT = path.join(__dirname, "..", "components", "model", "prepare_model.py");
 const REPO_CACHE = path.join(__dirname, "..", ".cache");
 const REV = "0123456789abcdef0123456789abcdef01234567";
 
@@ -251,20 +250,23 @@ describe("model preparation", function () {
             // A tiny requirements file stands in for python/requirements-export.txt (several GB): the environment is
             // created and reused, and, lacking torch, refused with the list of what is missing.
             delete process.env.ML_LAMBDA_EXPORT_PYTHON;
+            process.env.PIP_CACHE_DIR = path.join(REPO_CACHE, "pip");
             const cache = path.join(tmp, "c");
             const reqs = path.join(__dirname, "fixtures", "requirements-tiny.txt");
-            const run = () => spawnSync("python3", [SCRIPT, "--cache", cache, "--path", TINY_BERT, "--backend", "onnx",
-                "--export-requirements", reqs], { encoding: "utf8", env: { ...process.env, PIP_CACHE_DIR: path.join(REPO_CACHE, "pip") } });
-            const first = run();
-            assert.strictEqual(first.status, 2, first.stderr);
-            assert.match(first.stderr, /creating the ONNX export environment/);
+            const lines: string[] = [];
+            const run = () => assert.throws(() => prepareModel({ path: TINY_BERT }, cache, "onnx", { exportRequirements: reqs, log: (l) => lines.push(l) }), (e: unknown) => {
+                assert.ok(e instanceof MlLambdaError, String(e));
+                assert.match(e.limit, /missing: torch/);
+                return true;
+            });
+            run();
+            assert.ok(lines.some((l) => /creating the ONNX export environment/.test(l)), lines.join("\n"));
             const venvs = fs.readdirSync(path.join(cache, "export-venv")).filter((d) => !d.startsWith("."));
-            assert.strictEqual(venvs.length, 1);
-            assert.ok(fs.existsSync(path.join(cache, "export-venv", venvs[0], ".ready")));
-            assert.match(JSON.parse(first.stdout.trim().split("\n").pop()!).limit, /missing: torch/);
-            const second = run();
-            assert.strictEqual(second.status, 2);
-            assert.doesNotMatch(second.stderr, /creating the ONNX export environment/, "reused, not recreated");
+            assert.deepStrictEqual(venvs.length, 1, venvs.join(" "));
+            assert.ok(fs.existsSync(path.join(cache, "export-venv", venvs[0], ".ml-lambda-ready")));
+            lines.length = 0;
+            run();
+            assert.ok(!lines.some((l) => /creating the ONNX export environment/.test(l)), "reused, not recreated");
         });
     });
 });

@@ -70,22 +70,25 @@ describe("packaging: ml-lambda size", () => {
         assert.strictEqual(j.decision.mode, "image");
         assert.match(j.decision.reasons[0], /docopt/);
         assert.deepStrictEqual(j.missingWheels.map((m: { name: string }) => m.name), ["docopt"]);
-        assert.ok(j.pipErrors.some((l: string) => l.startsWith("ERROR: Could not find a version that satisfies the requirement docopt")));
+        assert.ok(j.installerErrors.some((l: string) => l.startsWith("ERROR: Could not find a version that satisfies the requirement docopt")));
     });
 
-    it("usage errors exit 2, user mistakes exit 1 naming the setting", () => {
+    it("usage errors and user mistakes exit 2 (as in every command), naming the setting", () => {
         assert.strictEqual(cli([]).status, 2);
         assert.strictEqual(cli(["--dir", tree, "--zip", "x.zip"]).status, 2);
         assert.strictEqual(cli(["--bogus"]).status, 2);
         const missing = cli(["--requirements", "/no/such/file.txt"]);
-        assert.strictEqual(missing.status, 1);
+        assert.strictEqual(missing.status, 2);
         assert.match(missing.stderr, /"requirements" = "\/no\/such\/file.txt"/);
         const py = cli(["--requirements", path.join(FIXTURES, "requirements-tiny.txt"), "--python", "3.9"]);
-        assert.strictEqual(py.status, 1);
+        assert.strictEqual(py.status, 2);
         assert.match(py.stderr, /"--python" = "3.9"/);
         const arch = cli(["--dir", tree, "--headroom", "lots"]);
-        assert.strictEqual(arch.status, 1);
+        assert.strictEqual(arch.status, 2);
         assert.match(arch.stderr, /"--headroom"/);
+        const json = cli(["--dir", tree, "--headroom", "262144000", "--json"]);
+        assert.strictEqual(json.status, 2);
+        assert.match(JSON.parse(json.stdout).error, /"--headroom" = 262144000: must be below/);
         assert.ok(fs.existsSync(tree));
     });
 });

@@ -184,7 +184,7 @@ describe("packaging: layer build (real PyPI)", () => {
         assert.strictEqual(first.cacheHit, false);
         assert.ok(!fs.existsSync(stale), "stale temp dir of a dead build is removed");
         assert.deepStrictEqual(first.missingWheels, []);
-        assert.deepStrictEqual(first.pipErrors, []);
+        assert.deepStrictEqual(first.installerErrors, []);
         assert.deepStrictEqual(first.measurement.packages.map((p) => p.name).sort(), ["idna", "six", "tqdm"]);
         assert.ok(fs.existsSync(path.join(first.dir, "python", "six.py")));
         assert.ok(first.measurement.unzippedBytes > 50_000 && first.measurement.unzippedBytes < 2_000_000, `${first.measurement.unzippedBytes}`);
@@ -234,7 +234,7 @@ describe("packaging: layer build (real PyPI)", () => {
         const b = buildLayer({ requirements: fixture("requirements-sdist-only.txt"), runtime: "python3.12", architecture: "x86_64", cacheDir: testCacheDir(), quiet: true, log: () => {} });
         assert.deepStrictEqual(b.missingWheels.map((m) => m.name), ["docopt"]);
         assert.match(b.missingWheels[0].detail, /^docopt==0\.6\.2: no binary wheel for cp312 x86_64 .*no version has one/);
-        assert.ok(b.pipErrors.includes("ERROR: No matching distribution found for docopt==0.6.2"), b.pipErrors.join("\n"));
+        assert.ok(b.installerErrors.includes("ERROR: No matching distribution found for docopt==0.6.2"), b.installerErrors.join("\n"));
         assert.deepStrictEqual(b.measurement.packages.map((p) => p.name), ["six"]);
         assert.strictEqual(b.zipPath, "", "an incomplete layer is never zipped");
         const auto = decide({ codeBytes: 0, layerBytes: [b.measurement.unzippedBytes], externalLayerBytes: [], forced: "auto", missingWheels: b.missingWheels });
@@ -300,7 +300,7 @@ describe("packaging: layer build (real PyPI)", () => {
         const missing = buildLayer({ ...common, requirements: fixture("requirements-sdist-transitive.txt"), installer: "uv" });
         assert.deepStrictEqual(missing.missingWheels.map((m) => m.name), ["docopt"]);
         assert.match(missing.missingWheels[0].detail, /required by num2words/);
-        assert.ok(missing.pipErrors.some((l) => l.startsWith("hint: Wheels are required for `docopt`")));
+        assert.ok(missing.installerErrors.some((l) => l.startsWith("hint: Wheels are required for `docopt`")));
     });
 
     it("hdbscan for arm64: reported when it has no aarch64 wheel (so auto picks image), zip when it has one", () => {

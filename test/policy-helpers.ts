@@ -1,19 +1,17 @@
 /**
- * pulumi-policy-aws style test helpers: hand-built ResourceValidationArgs / StackValidationArgs (as the analyzer
- * builds them, notApplicable included), happy-path props per resource kind, and runners that collect violations.
+ * pulumi-policy-aws style test helpers: resources described by class and props, happy-path props per resource
+ * kind, and assertions. The analyzer's arguments are built, and the policy run, by policy/evaluate.ts: the same
+ * harness the offline plan uses, so the tests and the plan cannot judge a resource differently.
  */
 import * as assert from "assert";
 import * as aws from "@pulumi/aws";
-import {
-    PolicyResource,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    StackValidationArgs,
-    StackValidationPolicy,
-    unknownCheckingProxy,
-} from "@pulumi/policy";
-import { TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../components/mlLambda";
+import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
+import { ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
+import { TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../components/identity";
 import { denyInsecureTransportPolicy } from "../components/iam";
+import { Outcome, PlanResource, pulumiTypeOf, resourceValidationArgs, runValidation, stackValidationArgs } from "../policy/evaluate";
+
+export type { Outcome } from "../policy/evaluate";
 
 export const ACCOUNT = "123456789012";
 export const FN_NAME = "ml-lambda-dev-embeddings";
@@ -23,45 +21,17 @@ export const LOG_GROUP = `/aws/lambda/${FN_NAME}`;
 export const ROLE_NAME = "embeddings-role-5e6f7a8b";
 export const DIGEST = `sha256:${"0123456789abcdef".repeat(4)}`;
 /** What the engine sends for an unknown string in preview (the analyzer's proxy throws on it). */
-export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-
-export class NotApplicableError extends Error {
-    constructor(readonly reason?: string) {
-        super(reason ?? "not applicable");
-    }
-}
+export const UNKNOWN = unknownValue;
 
 type ResourceClass = { new (...args: any[]): any; __pulumiType?: string };
-const tokenOf = (cls: ResourceClass) => (cls as any).__pulumiType as string;
 const urnOf = (type: string, name: string) => `urn:pulumi:test::ml-lambda::${type}::${name}`;
-
-const options = () => ({
-    protect: false,
-    ignoreChanges: [],
-    aliases: [],
-    customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
-    additionalSecretOutputs: [],
-});
+const config = (c: Record<string, unknown> = {}) => <T extends object>() => ({ ...c }) as T;
 
 /** ResourceValidationArgs for one resource, as the analyzer builds them (props behind the unknown proxy). */
 export function resourceArgs(cls: ResourceClass, props: Record<string, any>, opts: { name?: string; config?: Record<string, unknown> } = {}): ResourceValidationArgs {
-    const type = tokenOf(cls);
+    const type = pulumiTypeOf(cls)!;
     const name = opts.name ?? "embeddings";
-    const proxied = unknownCheckingProxy(props);
-    return {
-        type,
-        props: proxied,
-        urn: urnOf(type, name),
-        name,
-        opts: options(),
-        stackTags: new Map(),
-        isType: (c) => tokenOf(c as ResourceClass) === type,
-        asType: ((c: ResourceClass) => (tokenOf(c) === type ? proxied : undefined)) as ResourceValidationArgs["asType"],
-        getConfig: <T extends object>() => ({ ...(opts.config ?? {}) }) as T,
-        notApplicable: (reason?: string): never => {
-            throw new NotApplicableError(reason);
-        },
-    };
+    return resourceValidationArgs({ type, name, urn: urnOf(type, name), props }, config(opts.config));
 }
 
 export interface StackEntry {
@@ -73,64 +43,28 @@ export interface StackEntry {
 }
 
 /** StackValidationArgs over hand-described resources; `deps` become propertyDependencies. */
-export function stackArgs(entries: StackEntry[], config: Record<string, unknown> = {}): StackValidationArgs {
-    const resources: PolicyResource[] = entries.map((e) => {
-        const type = tokenOf(e.cls);
-        const props = unknownCheckingProxy(e.props);
+export function stackArgs(entries: StackEntry[], cfg: Record<string, unknown> = {}): StackValidationArgs {
+    const urnByName = (n: string) => {
+        const e = entries.find((x) => x.name === n);
+        assert.ok(e, `deps name ${n}, which is not an entry`);
+        return urnOf(pulumiTypeOf(e!.cls)!, n);
+    };
+    const resources: PlanResource[] = entries.map((e) => {
+        const propertyDependencies = Object.fromEntries(Object.entries(e.deps ?? {}).map(([prop, names]) => [prop, names.map(urnByName)]));
         return {
-            type,
+            type: pulumiTypeOf(e.cls)!,
             name: e.name,
-            urn: urnOf(type, e.name),
-            props,
-            opts: options(),
-            dependencies: [],
-            propertyDependencies: {},
-            isType: (c) => tokenOf(c as ResourceClass) === type,
-            asType: ((c: ResourceClass) => (tokenOf(c) === type ? props : undefined)) as PolicyResource["asType"],
+            urn: urnOf(pulumiTypeOf(e.cls)!, e.name),
+            props: e.props,
+            propertyDependencies,
+            dependencies: Object.values(propertyDependencies).flat(),
         };
     });
-    entries.forEach((e, i) => {
-        for (const [prop, names] of Object.entries(e.deps ?? {})) {
-            resources[i].propertyDependencies[prop] = names.map((n) => resources.find((r) => r.name === n)!);
-            resources[i].dependencies.push(...resources[i].propertyDependencies[prop]);
-        }
-    });
-    return {
-        resources,
-        stackTags: new Map(),
-        getConfig: <T extends object>() => ({ ...config }) as T,
-        notApplicable: (reason?: string): never => {
-            throw new NotApplicableError(reason);
-        },
-    };
+    return stackValidationArgs(resources, config(cfg));
 }
 
-export interface Outcome {
-    violations: Array<{ message: string; urn?: string }>;
-    notApplicable?: string;
-}
-
-export async function runResourcePolicy(policy: ResourceValidationPolicy, args: ResourceValidationArgs): Promise<Outcome> {
-    const violations: Outcome["violations"] = [];
-    try {
-        for (const v of [policy.validateResource!].flat()) await v(args, (message) => violations.push({ message }));
-    } catch (e) {
-        if (e instanceof NotApplicableError) return { violations, notApplicable: e.reason ?? "" };
-        throw e;
-    }
-    return { violations };
-}
-
-export async function runStackPolicy(policy: StackValidationPolicy, args: StackValidationArgs): Promise<Outcome> {
-    const violations: Outcome["violations"] = [];
-    try {
-        await policy.validateStack(args, (message, urn) => violations.push({ message, urn }));
-    } catch (e) {
-        if (e instanceof NotApplicableError) return { violations, notApplicable: e.reason ?? "" };
-        throw e;
-    }
-    return { violations };
-}
+export const runResourcePolicy = (policy: ResourceValidationPolicy, args: ResourceValidationArgs): Promise<Outcome> => runValidation(policy, args);
+export const runStackPolicy = (policy: StackValidationPolicy, args: StackValidationArgs): Promise<Outcome> => runValidation(policy, args);
 
 export function assertNoViolations(o: Outcome): void {
     assert.deepStrictEqual(o.violations.map((v) => v.message), [], "expected no violations");

@@ -6,8 +6,9 @@ import * as assert from "assert";
 import * as aws from "@pulumi/aws";
 import { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import * as limits from "../components/limits";
-import { TAG_UNZIPPED_BYTES } from "../components/mlLambda";
+import { TAG_UNZIPPED_BYTES } from "../components/identity";
 import * as P from "../policy/policies";
+import { leastPrivilegeProblems } from "../policy/security";
 import {
     ACCOUNT,
     assertNoViolations,
@@ -424,8 +425,8 @@ describe("policy pack: least privilege", () => {
         assertNotApplicable(await runStack(P.lambdaRoleLeastPrivilege, entries), 'RolePolicy "embeddings-model-read".policy');
     });
     it("leastPrivilegeProblems reads object documents too", () => {
-        assert.deepStrictEqual(P.leastPrivilegeProblems({ Version: "2012-10-17", Statement: { Effect: "Allow", Action: "s3:GetObject", Resource: "*" } }), ['S3 read on "*" reaches every object, not the model archive']);
-        assert.match(P.leastPrivilegeProblems("{not json")[0], /cannot be read/);
+        assert.deepStrictEqual(leastPrivilegeProblems({ Version: "2012-10-17", Statement: { Effect: "Allow", Action: "s3:GetObject", Resource: "*" } }), ['S3 read on "*" reaches every object, not the model archive']);
+        assert.match(leastPrivilegeProblems("{not json")[0], /cannot be read/);
     });
 });
 

@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as path from "path";
 import { MlLambdaArgs } from "../components/args";
 import { MlLambdaError } from "../components/errors";
-import { parseStackConfig } from "../components/stackConfig";
+import { parseStackConfig } from "../config";
 import { defaultFunctionName, normalizeArgs } from "../components/validate";
 
 const FIX = path.join(__dirname, "fixtures", "component");

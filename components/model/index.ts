@@ -1,7 +1,12 @@
+import { spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
 import * as path from "path";
 import type { Backend, ModelSource } from "../args";
 import { bundledPython } from "../assets";
-import { runPythonJson } from "../python";
+import { MlLambdaError } from "../errors";
+import { hostPython, runPythonJson } from "../python";
+import { ensureVenv } from "../venv";
 
 /** The default model: all-MiniLM-L6-v2, pinned to one Hub commit so every deploy ships the same bytes. */
 export const DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2";
@@ -45,18 +50,26 @@ export function isHubModel(m: ModelSource): m is { id: string; revision: string 
     return (m as { id?: string }).id !== undefined;
 }
 
+export interface PrepareOptions {
+    /** Requirements of the managed export environment. @default the package's python/requirements-export.txt */
+    exportRequirements?: string;
+    /** Progress lines of the environment setup. @default write to stderr */
+    log?: (line: string) => void;
+}
+
 /**
  * Resolves and archives the model (cached by content). Synchronous: the graph needs its sha256.
  * For the onnx backends the artifact is an ONNX export (model.onnx + tokenizer + configs), made at build time with
  * torch in an export Python (ML_LAMBDA_EXPORT_PYTHON, or an environment created under the cache from
- * python/requirements-export.txt) and parity-checked with the function's own backend; see prepare_model.py.
+ * python/requirements-export.txt) and parity-checked with the function's own backend: prepare_model.py (the host
+ * side) runs export_onnx.py (the export) in that Python.
  */
-export function prepareModel(model: ModelSource, cacheDir: string, backend: Backend = "torch"): PreparedModel {
+export function prepareModel(model: ModelSource, cacheDir: string, backend: Backend = "torch", opts: PrepareOptions = {}): PreparedModel {
     const script = path.join(__dirname, "prepare_model.py");
     const args = ["--cache", cacheDir, "--backend", backend];
     if (backend !== "torch") {
-        const bundled = bundledPython();
-        args.push("--export-requirements", path.join(bundled.root, "requirements-export.txt"), "--function-src", bundled.handlerDir);
+        args.push("--function-src", bundledPython().handlerDir);
+        if (!process.env.ML_LAMBDA_EXPORT_PYTHON) args.push("--export-python", managedExportPython(cacheDir, opts));
     }
     if (isHubModel(model)) args.push("--hub-id", model.id, "--revision", model.revision);
     else {
@@ -64,6 +77,34 @@ export function prepareModel(model: ModelSource, cacheDir: string, backend: Back
         if (model.name) args.push("--name", model.name);
     }
     return runPythonJson<PreparedModel>(script, args, "model preparation");
+}
+
+/**
+ * The export environment: a virtualenv with the export requirements, created once per requirements file and host
+ * Python version (a venv belongs to the interpreter it was made from), under <cache>/export-venv/.
+ */
+function managedExportPython(cacheDir: string, opts: PrepareOptions): string {
+    const requirements = opts.exportRequirements ?? path.join(bundledPython().root, "requirements-export.txt");
+    if (!fs.existsSync(requirements)) {
+        throw new MlLambdaError("ML_LAMBDA_EXPORT_PYTHON", undefined,
+            `the ONNX export needs a Python with torch, transformers, sentence-transformers, onnx and onnxruntime, and the requirements file to create one is missing (${requirements})`,
+            "set ML_LAMBDA_EXPORT_PYTHON to such a Python");
+    }
+    const version = spawnSync(hostPython(), ["-c", "import sys; print(sys.version)"], { encoding: "utf8" }).stdout ?? "";
+    const key = crypto.createHash("sha256").update(fs.readFileSync(requirements)).update(`\n${version.trim()}`).digest("hex").slice(0, 16);
+    try {
+        const bin = ensureVenv({
+            dir: path.join(path.resolve(cacheDir), "export-venv", key),
+            installs: [["-r", requirements]],
+            what: "the ONNX export environment (torch, transformers, onnx: once per requirements file; several GB and a few minutes; set ML_LAMBDA_EXPORT_PYTHON to reuse a Python that has them)",
+            log: opts.log,
+        });
+        return path.join(bin, "python");
+    } catch (e) {
+        if (e instanceof MlLambdaError) throw e;
+        throw new MlLambdaError("ML_LAMBDA_EXPORT_PYTHON", undefined, `creating the ONNX export environment failed: ${(e as Error).message}`,
+            "fix the cause above and retry, or set ML_LAMBDA_EXPORT_PYTHON to a Python with the packages of python/requirements-export.txt");
+    }
 }
 
 /** Content-addressed S3 key: a changed model is a new key, an old one is never overwritten. */

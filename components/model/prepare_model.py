@@ -13,14 +13,14 @@ it: model.onnx (fp32, or dynamically quantized to int8) + the tokenizer and the 
 torch, transformers, sentence-transformers, onnx and onnxruntime, which the deploy host may not have and the
 function never ships, in an "export Python":
   - ML_LAMBDA_EXPORT_PYTHON, if set (checked to have those packages; the error lists what is missing), or
-  - a virtualenv this script creates once under <cache>/export-venv/<hash> from --export-requirements
-    (python/requirements-export.txt; pip honours PIP_INDEX_URL / PIP_EXTRA_INDEX_URL, e.g. PyTorch's CPU index).
-The export is cached under <cache>/onnx/<hash of the source files, the backend, the opset, the export Python's
-package versions and this script>; every export is checked against sentence-transformers on a fixed corpus
-with the function's own ONNX backend, and refused below cosine 0.999 (fp32) / 0.98 (int8).
+  - --export-python: the virtualenv the component creates once under <cache>/export-venv/<hash> from
+    python/requirements-export.txt (components/venv.ts, the one venv manager of the build).
+The export itself is the second program, export_onnx.py, run in that Python. It is cached under
+<cache>/onnx/<hash of the source files, the backend, the opset, the export Python's package versions and both
+programs>; every export is checked against sentence-transformers on a fixed corpus with the function's own ONNX
+backend, and refused below cosine 0.999 (fp32) / 0.98 (int8).
 
-Standard library only on the host side: this runs on the deploy host before any virtualenv exists. The export
-itself is this same file run as `<export python> prepare_model.py export-onnx ...`.
+Standard library only: this runs on the deploy host, with whatever python3 it has.
 Prints one JSON object on stdout; progress and diagnostics go to stderr.
 """
 from __future__ import annotations
@@ -41,6 +41,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+# The export program's constants (it imports only the standard library until it runs).
+from export_onnx import EXPORT_FORMAT, EXPORT_PACKAGES, MANIFEST, ONNX_BACKENDS, ONNX_OPSET
+
+EXPORT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "export_onnx.py")
+
 # Bump when the archive layout changes, so old cache entries are not reused for a new format.
 FORMAT_VERSION = "1"
 
@@ -56,37 +61,8 @@ EXCLUDE_IF_SAFETENSORS = ["pytorch_model.bin"]
 
 FIXED_MTIME = 0
 
-ONNX_BACKENDS = ("onnx", "onnx-int8")
-# Bump when the export's output changes for the same inputs (layout, graph passes, quantization settings).
-EXPORT_FORMAT = "1"
-# ONNX opset of the exported graph: 17 is the newest the TorchScript exporter emits LayerNormalization natively
-# for, and every onnxruntime since 1.14 runs it.
-ONNX_OPSET = 17
-# What the export Python must have (distribution names), and what its versions key the export cache on.
-EXPORT_PACKAGES = ("torch", "transformers", "sentence-transformers", "onnx", "onnxruntime", "tokenizers", "numpy")
-# Parity floors: minimum cosine similarity, over the corpus below, between the export run by the function's own
-# ONNX backend and sentence-transformers on torch.
-PARITY_FLOOR = {"onnx": 0.999, "onnx-int8": 0.98}
 # Source files the ONNX artifact does not carry: the torch weights (the graph replaces them).
 WEIGHTS = ["*.safetensors", "pytorch_model.bin", "*.onnx", "*.pt", "*.pth"]
-MANIFEST = "ml_lambda_onnx.json"
-PARITY_CORPUS = [
-    "The quick brown fox jumps over the lazy dog.",
-    "How do I reset my password?",
-    "I forgot my password and need to change it.",
-    "The stock market fell sharply today.",
-    "A man is playing a guitar on the street.",
-    "Simmer the tomato sauce for twenty minutes before adding basil.",
-    "The telescope captured images of a distant spiral galaxy.",
-    "The striker scored twice in the second half of the match.",
-    "Deploy the service behind a load balancer and cache the results.",
-    "hello",
-    "   leading and trailing spaces   ",
-    "UPPER CASE TEXT SHOULD MATCH LOWER CASE TEXT",
-    "émigré café naïve résumé",
-    "Lambda functions scale to zero when idle. " * 40,
-]
-
 
 def log(msg: str) -> None:
     print(f"[ml-lambda model] {msg}", file=sys.stderr, flush=True)
@@ -356,62 +332,17 @@ def probe_export_python(python: str, setting: str) -> dict:
     return info
 
 
-def managed_export_python(cache: str, requirements: str | None) -> str:
-    """A virtualenv with the export requirements, created once per requirements file and host Python."""
-    if not requirements or not os.path.isfile(requirements):
-        raise UserError("ML_LAMBDA_EXPORT_PYTHON", None,
-                        "the ONNX export needs a Python with torch, transformers, sentence-transformers, onnx and "
-                        f"onnxruntime, and no requirements file to create one was given ({requirements})",
-                        "set ML_LAMBDA_EXPORT_PYTHON to such a Python")
-    with open(requirements, "rb") as f:
-        req = f.read()
-    key = hashlib.sha256(req + b"\n" + sys.version.encode()).hexdigest()[:16]
-    root = os.path.join(cache, "export-venv")
-    venv = os.path.join(root, key)
-    python = os.path.join(venv, "bin", "python")
-    ready = os.path.join(venv, ".ready")
-    if os.path.exists(ready):
-        return python
-    os.makedirs(root, exist_ok=True)
-    import fcntl
-    import subprocess
-
-    with open(os.path.join(root, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent preview waits for the first one's environment
-        if os.path.exists(ready):
-            return python
-        log(f"creating the ONNX export environment in {venv} from {requirements} (torch, transformers, onnx: "
-            "once per requirements file; several GB and a few minutes; set ML_LAMBDA_EXPORT_PYTHON to reuse a "
-            "Python that has them)")
-        tmp = tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=root)
-        try:
-            steps = [
-                [sys.executable, "-m", "venv", tmp],
-                [os.path.join(tmp, "bin", "python"), "-m", "pip", "install", "--disable-pip-version-check",
-                 "--progress-bar", "off", "-r", requirements],
-            ]
-            for cmd in steps:
-                r = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr)
-                if r.returncode != 0:
-                    raise UserError("ML_LAMBDA_EXPORT_PYTHON", None,
-                                    f"creating the ONNX export environment failed: `{' '.join(cmd[-4:])}` exited "
-                                    f"{r.returncode} (output above); nothing was kept",
-                                    "fix the cause above and retry, or set ML_LAMBDA_EXPORT_PYTHON to a Python with "
-                                    "the packages of python/requirements-export.txt")
-            with open(os.path.join(tmp, ".ready"), "w") as f:
-                f.write(requirements + "\n")
-            os.replace(tmp, venv)  # the venv is only ever run as bin/python, which finds it wherever it lives
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return python
-
-
 def export_python(args) -> tuple[str, str]:
+    """ML_LAMBDA_EXPORT_PYTHON, else the managed environment the component made (--export-python)."""
     chosen = os.environ.get("ML_LAMBDA_EXPORT_PYTHON")
     if chosen:
         return chosen, "ML_LAMBDA_EXPORT_PYTHON"
-    return managed_export_python(args.cache, args.export_requirements), "managed"
+    if args.export_python:
+        return args.export_python, "managed"
+    raise UserError("ML_LAMBDA_EXPORT_PYTHON", None,
+                    "the ONNX export needs a Python with torch, transformers, sentence-transformers, onnx and "
+                    "onnxruntime, and none was given",
+                    "set ML_LAMBDA_EXPORT_PYTHON to such a Python")
 
 
 def prepare_onnx(src: str, rels: list[str], args) -> tuple[str, list[str], dict]:
@@ -420,8 +351,10 @@ def prepare_onnx(src: str, rels: list[str], args) -> tuple[str, list[str], dict]
 
     python, how = export_python(args)
     info = probe_export_python(python, "ML_LAMBDA_EXPORT_PYTHON" if how != "managed" else "export environment")
-    with open(os.path.abspath(__file__), "rb") as f:
-        script_hash = hashlib.sha256(f.read()).hexdigest()
+    script_hash = hashlib.sha256()
+    for program in (os.path.abspath(__file__), EXPORT_SCRIPT):  # both decide what the artifact holds
+        with open(program, "rb") as f:
+            script_hash.update(f.read())
     key = hashlib.sha256(json.dumps({
         "format": EXPORT_FORMAT,
         "backend": args.backend,
@@ -429,7 +362,7 @@ def prepare_onnx(src: str, rels: list[str], args) -> tuple[str, list[str], dict]
         "source": file_manifest(src, rels),
         "python": info["python"],
         "packages": info["packages"],
-        "script": script_hash,
+        "script": script_hash.hexdigest(),
     }, sort_keys=True).encode()).hexdigest()
     root = os.path.join(args.cache, "onnx")
     out = os.path.join(root, key)
@@ -443,7 +376,13 @@ def prepare_onnx(src: str, rels: list[str], args) -> tuple[str, list[str], dict]
     started = time.time()
     log(f"exporting {src} to ONNX for backend {args.backend} with {python} ({how})")
     try:
-        cmd = [python, os.path.abspath(__file__), "export-onnx", "--source", src, "--out", tmp, "--backend", args.backend]
+        # Everything the backend reads besides the graph (tokenizer, configs, pooling config) goes in first.
+        for r in rels:
+            if any(fnmatch.fnmatch(os.path.basename(r), p) for p in WEIGHTS):
+                continue
+            os.makedirs(os.path.dirname(os.path.join(tmp, r)) or tmp, exist_ok=True)
+            shutil.copyfile(os.path.join(src, r), os.path.join(tmp, r))
+        cmd = [python, EXPORT_SCRIPT, "--source", src, "--out", tmp, "--backend", args.backend]
         if args.function_src:
             cmd += ["--function-src", args.function_src]
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
@@ -462,212 +401,6 @@ def prepare_onnx(src: str, rels: list[str], args) -> tuple[str, list[str], dict]
     return out, select_files(out), {**summary, "cached": False, "parity": answer["parity"], "seconds": seconds}
 
 
-# ---------------------------------------------------------------- onnx backends: export side (export Python)
-
-
-class ExportError(Exception):
-    def __init__(self, error: str, fix: str):
-        super().__init__(error)
-        self.error, self.fix = error, fix
-
-
-def _module_kinds(model) -> list[str]:
-    return [type(m).__name__ for m in model]
-
-
-def _pooling_mode(model) -> str:
-    pooling = model[1]
-    mode = getattr(pooling, "pooling_mode", None)
-    if mode is None:  # older sentence-transformers: boolean flags
-        flags = {"mean": "pooling_mode_mean_tokens", "cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens"}
-        on = [k for k, attr in flags.items() if getattr(pooling, attr, False)]
-        mode = on[0] if len(on) == 1 else "+".join(on)
-    return str(mode)
-
-
-def _sensitive_matmuls(graph) -> list[str]:
-    """The weight MatMuls that stay fp32 in the int8 graph: the feed-forward output projections (their input is a
-    GELU's output, the widest range in a BERT layer) and the attention value projections. Measured on
-    all-MiniLM-L6-v2 over python/tests/corpus.py (minimum cosine to torch / sentences per second at one thread,
-    batch 32, short texts): every weight MatMul int8 0.972 / 1435; all but the feed-forward outputs 0.976 / 948;
-    all but those and the value projections 0.984 / 764; fp32 1.000 / 533."""
-    producer = {out: node for node in graph.node for out in node.output}
-    acts = {"Gelu", "BiasGelu", "FastGelu", "QuickGelu", "Erf", "Tanh", "Relu"}
-
-    def fed_by_activation(name: str, depth: int = 0) -> bool:
-        node = producer.get(name)
-        if node is None or depth > 3:
-            return False
-        if node.op_type in acts:
-            return True
-        return node.op_type in ("Mul", "Add", "Div") and any(fed_by_activation(i, depth + 1) for i in node.input)
-
-    def value_projection(node) -> bool:
-        # Named by the exporter after the module path: .../attention/self/value/MatMul (BERT, RoBERTa), .../v/...
-        parts = node.name.lower().replace(".", "/").split("/")
-        return "value" in parts or ("attention" in parts and "v" in parts) or "v_proj" in parts
-
-    return [n.name for n in graph.node if n.op_type == "MatMul" and (fed_by_activation(n.input[0]) or value_projection(n))]
-
-
-def export_onnx_main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="prepare_model.py export-onnx")
-    ap.add_argument("--source", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--backend", required=True, choices=ONNX_BACKENDS)
-    ap.add_argument("--function-src")
-    args = ap.parse_args(argv)
-    t0 = time.time()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    try:
-        parity = _export(args)
-    except ExportError as e:
-        log(f"error: {e.error}")
-        print(json.dumps({"ok": False, "error": e.error, "fix": e.fix}))
-        return 2
-    print(json.dumps({"ok": True, "parity": parity, "seconds": round(time.time() - t0, 3)}))
-    return 0
-
-
-def _export(args) -> dict:
-    import importlib.metadata as metadata
-    import warnings
-
-    import numpy as np
-    import torch
-    from sentence_transformers import SentenceTransformer
-
-    warnings.filterwarnings("ignore")  # the TorchScript exporter's deprecation and tracer warnings
-    torch.manual_seed(0)
-    src, out = os.path.abspath(args.source), os.path.abspath(args.out)
-    try:
-        # Eager attention exports plain MatMul/Softmax attention, which onnxruntime runs faster than the graph the
-        # SDPA path exports (measured: the same at short texts, ~15 % faster at 128 tokens, batch 32).
-        model = SentenceTransformer(src, device="cpu", local_files_only=True, model_kwargs={"attn_implementation": "eager"})
-        reference = SentenceTransformer(src, device="cpu", local_files_only=True)
-    except Exception as e:
-        raise ExportError(f"sentence-transformers cannot load {src}: {type(e).__name__}: {e}",
-                          "check that the directory holds a complete sentence-transformers model") from e
-    model.eval()
-    kinds = _module_kinds(model)
-    if kinds[:2] != ["Transformer", "Pooling"] or any(k not in ("Transformer", "Pooling", "Normalize") for k in kinds):
-        raise ExportError(f"the model's modules are {' -> '.join(kinds)}; the onnx backends run Transformer -> "
-                          "Pooling (-> Normalize) only", "use backend torch for this model")
-    pooling = _pooling_mode(model)
-    if pooling not in ("mean", "cls"):
-        raise ExportError(f"the model pools with {pooling!r}; the onnx backends support mean and cls pooling",
-                          "use backend torch for this model")
-    transformer = model[0]
-    hf = transformer.auto_model
-    tokenizer = model.tokenizer
-    if not getattr(tokenizer, "is_fast", False):
-        raise ExportError("the model has no fast tokenizer (tokenizer.json), which the onnx backends load",
-                          "use backend torch for this model")
-
-    sample = tokenizer(["a short sentence", "a second, somewhat longer sentence for tracing"], padding=True,
-                       return_tensors="pt")
-    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
-
-    class Encoder(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, *inputs):
-            return self.inner(**dict(zip(names, inputs))).last_hidden_state
-
-    axes = {n: {0: "batch", 1: "sequence"} for n in names}
-    axes["last_hidden_state"] = {0: "batch", 1: "sequence"}
-    os.makedirs(out, exist_ok=True)
-    raw = os.path.join(out, ".model.raw.onnx")
-    with torch.no_grad():
-        # The TorchScript exporter (dynamo=False): dynamic batch and sequence axes through dynamic_axes, and a
-        # graph layout onnxruntime's BERT optimizer knows.
-        torch.onnx.export(Encoder(hf).eval(), tuple(sample[n] for n in names), raw, input_names=names,
-                          output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=ONNX_OPSET,
-                          do_constant_folding=True, dynamo=False)
-
-    import onnx
-
-    # No offline graph optimization: onnxruntime fuses what it can (LayerNorm, GELU, MatMul+bias) at session
-    # creation on the CPU it runs on. Measured on all-MiniLM-L6-v2 (one thread, batch 32): the transformer
-    # optimizer's fused Attention graph was 10-15 % slower for short texts and no faster for long ones.
-    target = os.path.join(out, "model.onnx")
-    quantization = None
-    if args.backend == "onnx-int8":
-        import logging
-
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        # It suggests static-quantization pre-processing on the root logger, which does not apply to dynamic.
-        logging.getLogger().setLevel(logging.ERROR)
-        keep_fp32 = _sensitive_matmuls(onnx.load(raw, load_external_data=False).graph)
-        quantize_dynamic(raw, target, weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul"], nodes_to_exclude=keep_fp32,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, "MatMulConstBOnly": True})
-        quantization = {"method": "dynamic", "weights": "int8 per channel", "activations": "uint8 per tensor",
-                        "ops": ["MatMul with constant weights"], "fp32_matmuls": len(keep_fp32)}
-    else:
-        shutil.copyfile(raw, target)
-    os.remove(raw)
-
-    # Everything the backend reads besides the graph: tokenizer, configs, pooling config.
-    for r in select_files(src):
-        if any(fnmatch.fnmatch(os.path.basename(r), p) for p in WEIGHTS):
-            continue
-        os.makedirs(os.path.dirname(os.path.join(out, r)) or out, exist_ok=True)
-        shutil.copyfile(os.path.join(src, r), os.path.join(out, r))
-    if not os.path.exists(os.path.join(out, "tokenizer.json")):
-        tokenizer.backend_tokenizer.save(os.path.join(out, "tokenizer.json"))
-
-    versions = {p: metadata.version(p) for p in EXPORT_PACKAGES}
-    manifest = {
-        "format": EXPORT_FORMAT,
-        "backend": args.backend,
-        "graph": {"opset": ONNX_OPSET, "exporter": "torch.onnx (TorchScript), eager attention",
-                  "inputs": names, "output": "last_hidden_state"},
-        "quantization": quantization,
-        "pooling": pooling,
-        "normalize": "Normalize" in kinds,
-        "max_seq_length": int(transformer.max_seq_length),
-        "exporter_versions": versions,
-    }
-
-    def write_manifest() -> None:
-        with open(os.path.join(out, MANIFEST), "w") as f:
-            json.dump(manifest, f, indent=2, sort_keys=True)
-            f.write("\n")
-
-    write_manifest()
-    parity = _parity(reference, out, args, np)
-    floor = PARITY_FLOOR[args.backend]
-    if parity["cosine_min"] < floor:
-        raise ExportError(f"the export's embeddings differ from sentence-transformers': minimum cosine "
-                          f"{parity['cosine_min']:.6f} < {floor} on the parity corpus", "use backend torch for this model")
-    manifest["parity"] = parity
-    write_manifest()
-    return parity
-
-
-def _parity(reference, out: str, args, np) -> dict:
-    """The export run by the function's own backend (app/backends/onnx_backend.py) vs sentence-transformers."""
-    if not args.function_src:
-        raise ExportError("no --function-src: the parity check runs the function's own ONNX backend",
-                          "pass --function-src python/src")
-    sys.path.insert(0, os.path.abspath(args.function_src))
-    from app.backends import load_backend
-
-    backend = load_backend(args.backend, out)
-    ours = backend.encode(PARITY_CORPUS)
-    theirs = reference.encode(PARITY_CORPUS, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-    cos = (ours * theirs).sum(axis=1)
-    # Rounded so the manifest (part of the archive) is the same bytes for the same export.
-    return {"sentences": len(PARITY_CORPUS), "cosine_min": round(float(cos.min()), 6),
-            "cosine_mean": round(float(cos.mean()), 6), "floor": PARITY_FLOOR[args.backend]}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", required=True)
@@ -676,7 +409,7 @@ def main() -> int:
     ap.add_argument("--hub-id")
     ap.add_argument("--revision")
     ap.add_argument("--backend", default="torch", choices=("torch",) + ONNX_BACKENDS)
-    ap.add_argument("--export-requirements", help="requirements of the export environment (onnx backends)")
+    ap.add_argument("--export-python", help="the export environment's python, when ML_LAMBDA_EXPORT_PYTHON is unset (onnx backends)")
     ap.add_argument("--function-src", help="the function's code root (python/src), for the export's parity check")
     args = ap.parse_args()
     t0 = time.time()
@@ -742,6 +475,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "export-onnx":
-        sys.exit(export_onnx_main(sys.argv[2:]))
     sys.exit(main())

@@ -8,14 +8,13 @@
  * Otherwise "auto" chooses the container image, and a forced "zip" is an MlLambdaError that names what breaks.
  * "image" forced is always image. Exactly `limit - headroom` bytes fits; one byte more does not.
  */
+import type { PackagingMode, PackagingPath } from "../args";
 import { MlLambdaError } from "../errors";
 import { DEFAULT_HEADROOM_BYTES, MAX_LAYERS, UNZIPPED_LIMIT_BYTES } from "../limits";
+import { validateHeadroom, validatePackaging } from "../validate";
 import type { DependencyWeight } from "./deps";
 import { heaviest } from "./deps";
 import type { PackageSize } from "./measure";
-
-export type PackagingMode = "zip" | "image";
-export type PackagingChoice = "auto" | PackagingMode;
 
 export interface MissingWheel {
     name: string;
@@ -31,7 +30,7 @@ export interface DecideInput {
     externalLayerBytes: number[];
     /** Kept free below the limit; @default DEFAULT_HEADROOM_BYTES (5 MiB: pip resolutions drift between preview and up). */
     headroomBytes?: number;
-    forced: PackagingChoice;
+    forced: PackagingMode;
     missingWheels?: MissingWheel[];
     /** @default UNZIPPED_LIMIT_BYTES */
     limitBytes?: number;
@@ -46,7 +45,7 @@ export interface DecideInput {
 }
 
 export interface Decision {
-    mode: PackagingMode;
+    mode: PackagingPath;
     totalBytes: number;
     limitBytes: number;
     headroomBytes: number;
@@ -63,14 +62,10 @@ export function decide(input: DecideInput): Decision {
     checkBytes("codeBytes", input.codeBytes);
     input.layerBytes.forEach((b, i) => checkBytes(`layerBytes[${i}]`, b));
     input.externalLayerBytes.forEach((b, i) => checkBytes(`externalLayers[${i}].bytes`, b));
-    checkBytes("headroomBytes", headroomBytes);
     checkBytes("limitBytes", limitBytes);
-    if (headroomBytes >= limitBytes) {
-        throw new MlLambdaError("headroomBytes", headroomBytes, `headroom must be below the limit of ${limitBytes} bytes`, "use a small headroom (the default is 5 MiB) or 0");
-    }
-    if (!["auto", "zip", "image"].includes(input.forced)) {
-        throw new MlLambdaError("packaging", input.forced, 'one of "auto", "zip", "image"', 'set packaging to "auto" to let the size decide');
-    }
+    // The gate's own rules: decide() is also called directly (the CLI, tests), not only after normalizeArgs.
+    validateHeadroom(headroomBytes, limitBytes);
+    validatePackaging(input.forced);
     const totalBytes = input.codeBytes + sum(input.layerBytes) + sum(input.externalLayerBytes);
     const availableBytes = limitBytes - headroomBytes;
     const layerCount = input.layerBytes.length + input.externalLayerBytes.length;

@@ -6,6 +6,7 @@
  * Roots: the requirement names given (the user's requirements file) plus every distribution nothing else requires.
  */
 import type { Measurement } from "./measure";
+import { normalizeName } from "./requirements";
 
 export interface DependencyWeight {
     name: string;
@@ -16,16 +17,14 @@ export interface DependencyWeight {
     brings: string[];
 }
 
-const norm = (n: string) => n.toLowerCase().replace(/[-_.]+/g, "-");
-
 export function dependencyWeights(m: Measurement, requirementNames: string[] = []): DependencyWeight[] {
     const deps = m.dependencies;
     if (!deps) return [];
     const size = new Map(m.packages.map((p) => [p.name, p.bytes]));
     const names = Object.keys(deps);
     const required = new Set(names.flatMap((n) => deps[n]));
-    const wanted = new Set(requirementNames.map(norm));
-    const roots = names.filter((n) => !required.has(n) || wanted.has(norm(n)));
+    const wanted = new Set(requirementNames.map(normalizeName));
+    const roots = names.filter((n) => !required.has(n) || wanted.has(normalizeName(n)));
     const reachable = (without: string): Set<string> => {
         const seen = new Set<string>();
         const stack = roots.filter((r) => r !== without);

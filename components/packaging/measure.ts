@@ -12,6 +12,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { MlLambdaError } from "../errors";
+import { normalizeName } from "./requirements";
 import { walkTree } from "./tree";
 import { readZipEntries, readZipEntryData } from "./zip";
 
@@ -99,10 +100,6 @@ export function summarize(files: { path: string; size: number }[], readText: (re
     return measurement;
 }
 
-function normalize(name: string): string {
-    return name.toLowerCase().replace(/[-_.]+/g, "-");
-}
-
 function groupOf(rel: string, siteRoots: string[]): string {
     for (const root of siteRoots) {
         if (root === "" || rel.startsWith(`${root}/`)) {
@@ -137,9 +134,9 @@ function distributionMetadata(distInfoDir: string, files: { path: string }[], re
             const markers = r[3].includes(";") ? r[3].slice(r[3].indexOf(";")) : "";
             const extra = /\bextra\s*==\s*['"]([^'"]+)['"]/.exec(markers);
             requires.push({
-                name: normalize(r[1]),
-                extras: (r[2] ?? "").split(",").map((e) => normalize(e.trim())).filter(Boolean),
-                forExtra: extra ? normalize(extra[1]) : undefined,
+                name: normalizeName(r[1]),
+                extras: (r[2] ?? "").split(",").map((e) => normalizeName(e.trim())).filter(Boolean),
+                forExtra: extra ? normalizeName(extra[1]) : undefined,
             });
         }
     }
@@ -152,7 +149,7 @@ function distributionMetadata(distInfoDir: string, files: { path: string }[], re
  * nvidia-cublas torch's), so optional extras nobody installed for never create false edges.
  */
 function dependencyGraph(requires: Map<string, DistRequirement[]>): Record<string, string[]> {
-    const byNorm = new Map([...requires.keys()].map((n) => [normalize(n), n]));
+    const byNorm = new Map([...requires.keys()].map((n) => [normalizeName(n), n]));
     const deps: Record<string, string[]> = {};
     for (const [name, reqs] of [...requires.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
         const out = new Set<string>();

@@ -1,11 +1,12 @@
-"""Docker RUN step 2: check the model COPY'd to MODEL_DIR and make it readable, and only readable, by anyone.
+"""Docker RUN step 2: check the model COPY'd to MODEL_DIR. Writes nothing, so the model stays in one layer.
 
     python3 place_model.py MODEL_DIR
 
-Lambda runs the image as a non-root user on a read-only file system. COPY keeps the build context's modes, so
-a model downloaded with 0600 files (as hub caches often are) would be unreadable at run time: fix the modes here
-(directories 0555, files 0444). Also refuses links and a model nested one directory too deep, the two ways a
-hand-assembled model directory usually goes wrong.
+Lambda runs the image as a non-root user on a read-only file system, so every model file must be readable and
+every directory traversable by any user. COPY keeps the build context's modes; the component stages the model
+with files 0444 and directories 0755 (components/imageContext.ts). Fixing modes here instead (chmod after COPY)
+would store the whole model a second time, in this step's layer. Also refuses links and a model nested one
+directory too deep, the two ways a hand-assembled model directory usually goes wrong.
 """
 import os
 import stat
@@ -26,12 +27,9 @@ def main(argv):
     total = 0
     for root, dirs, names in os.walk(model_dir):
         for name in names:
-            path = Path(root) / name
-            os.chmod(path, 0o444)
             files += 1
-            total += path.stat().st_size
-        os.chmod(root, 0o555)
-    print(f"[place_model] {model_dir}: {files} files, {total:,} bytes, read-only for everyone", flush=True)
+            total += (Path(root) / name).stat().st_size
+    print(f"[place_model] {model_dir}: {files} files, {total:,} bytes, readable by any user", flush=True)
     return 0
 
 
@@ -45,10 +43,17 @@ def check(model_dir: Path):
         for name in dirs + names:
             path = Path(root) / name
             mode = path.lstat().st_mode
+            rel = path.relative_to(model_dir)
             if stat.S_ISLNK(mode):
-                return f"{path.relative_to(model_dir)} is a symlink; stage the model with links resolved"
+                return f"{rel} is a symlink; stage the model with links resolved"
             if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                return f"{path.relative_to(model_dir)} is not a regular file"
+                return f"{rel} is not a regular file"
+            needed = 0o005 if stat.S_ISDIR(mode) else 0o004
+            if stat.S_IMODE(mode) & needed != needed:
+                what = "traversable" if stat.S_ISDIR(mode) else "readable"
+                return (f"{rel} has mode {stat.S_IMODE(mode):04o}: not {what} by other users, and Lambda runs the "
+                        f"image as a non-root user. Stage the model with files 0444 and directories 0755 (the "
+                        f"component's staged context does); a chmod in the Dockerfile would copy the model again")
     if not (model_dir / "config.json").is_file():
         subdirs = [e.name for e in entries if e.is_dir()]
         hint = f" (found only the directory {subdirs[0]!r}: the files must be at the root, not inside it)" if len(entries) == 1 and subdirs else ""

@@ -5,6 +5,11 @@
 Runs the handler the way the runtime would (import app.handler, call lambda_handler) from TASK_ROOT, with
 whatever MODEL_DIR / HF_HUB_OFFLINE the environment sets. A build whose image cannot load its model fails here,
 not on its first invocation. Prints one JSON line with the timings.
+
+Refuses to run as root: Lambda never does, and as root a library could write caches or bytecode next to the
+code (into the image's layer) that Lambda's read-only file system would not allow. As any other user only the
+world-writable temporary directories are writable; every library cache is pointed at a scratch directory there,
+which is removed afterwards, so the step leaves nothing behind.
 """
 import json
 import os
@@ -41,10 +46,16 @@ def main(argv):
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
         return 2
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        print("[smoke] refusing to run as root: Lambda runs the function as an unprivileged user; the Dockerfile "
+              "sets USER before this step", file=sys.stderr)
+        return 1
     sys.path.insert(0, argv[0])
     # Anything a library caches while loading must not end up in the image layer.
     scratch = tempfile.mkdtemp(prefix="ml-lambda-smoke-")
     os.environ["HF_HOME"] = scratch
+    os.environ["TMPDIR"] = scratch
+    tempfile.tempdir = scratch
     try:
         # The function gets MODEL_BACKEND from its configuration at run time; the build has no such setting, so
         # take the backend the baked model was prepared for (an ONNX export says so in its manifest).

@@ -1,11 +1,15 @@
 """Runs python/Dockerfile without Docker: stage the build context the way the component does, then carry out its
 instructions against a temporary root directory that stands in for the image's file system.
 
-Only what our Dockerfile uses is supported (ARG, FROM, ENV, COPY, RUN, CMD), and strictly: an instruction this
-does not understand is an error, so the Dockerfile cannot drift away from what the tests run. RUN lines refer to
-paths only through variables; a variable whose value is an absolute path is "re-rooted" under the temporary
+Only what our Dockerfile uses is supported (ARG, FROM, ENV, COPY, RUN, USER, CMD), and strictly: an instruction
+this does not understand is an error, so the Dockerfile cannot drift away from what the tests run. RUN lines refer
+to paths only through variables; a variable whose value is an absolute path is "re-rooted" under the temporary
 root when a RUN step sees it (MODEL_DIR=/opt/ml/model becomes <root>/opt/ml/model), exactly as COPY
 destinations are.
+
+A RUN after `USER uid:gid` runs as that user (setpriv), in a private mount namespace where the interpreter's
+prefix is bind-mounted read-only at <root>/var/lang (this machine's interpreters live under /root, which other
+users cannot enter), as the image's /var/lang would be. The files it leaves in the root are recorded per step.
 """
 from __future__ import annotations
 
@@ -77,8 +81,12 @@ def parse_env(args: str) -> Dict[str, str]:
     return pairs
 
 
+# The modes components/imageContext.ts gives the staged context (COPY keeps them; see python/Dockerfile).
+MODEL_FILE_MODE, FILE_MODE, DIR_MODE = 0o444, 0o644, 0o755
+
+
 def stage_context(dest: Path, model_dir: Path, requirements: Path = PYTHON_DIR / "requirements.txt") -> Path:
-    """The staged build context the component writes (see the header of python/Dockerfile)."""
+    """The staged build context the component writes (see the header of python/Dockerfile), modes included."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".DS_Store")
     dest.mkdir(parents=True)
     shutil.copy2(DOCKERFILE, dest / "Dockerfile")
@@ -87,6 +95,11 @@ def stage_context(dest: Path, model_dir: Path, requirements: Path = PYTHON_DIR /
     shutil.copytree(PYTHON_DIR / "src", dest / "src", ignore=ignore)
     shutil.copytree(PYTHON_DIR / "docker", dest / "docker", ignore=ignore)
     shutil.copytree(model_dir, dest / "model", ignore=ignore)
+    for p in [dest, *dest.rglob("*")]:
+        if p.is_dir():
+            os.chmod(p, DIR_MODE)
+        else:
+            os.chmod(p, MODEL_FILE_MODE if p.is_relative_to(dest / "model") else FILE_MODE)
     return dest
 
 
@@ -139,6 +152,10 @@ class Build:
     base_image: str = ""
     cmd: Optional[List[str]] = None
     steps: List[str] = field(default_factory=list)
+    user: str = ""  # the USER in effect ("" = root)
+    # RUN step (as written) -> paths under the root that it created or changed
+    left_behind: Dict[str, List[str]] = field(default_factory=dict)
+    outputs: Dict[str, str] = field(default_factory=dict)  # RUN step (as written) -> its stdout
 
     def reroot(self, value: str) -> str:
         return str(self.root) + value if value.startswith("/") else value
@@ -154,11 +171,13 @@ class Build:
             if not link.exists():
                 link.symlink_to(self.python)
         self._bin = bin_dir
+        # Where a non-root step finds the interpreter (see _as_user); made here so no step is blamed for it.
+        (self.root / "var" / "lang").mkdir(parents=True, exist_ok=True)
         seen_from = False
         for instr, rest in instructions(DOCKERFILE.read_text()):
             if instr == "ARG":
                 name, eq, default = rest.partition("=")
-                value = self.build_args.get(name, default if eq else "")
+                value = self.build_args.get(name, substitute(default, self.args) if eq else "")
                 self.args[name] = value
             elif instr == "FROM":
                 self.base_image = substitute(rest, self.args)
@@ -173,6 +192,8 @@ class Build:
                 self._copy(rest)
             elif instr == "RUN":
                 self._run(rest)
+            elif instr == "USER":
+                self.user = "" if rest.strip() in ("root", "0", "0:0") else rest.strip()
             elif instr == "CMD":
                 self.cmd = json.loads(rest)
             else:
@@ -209,11 +230,40 @@ class Build:
         if "install_deps.py" in rest:
             self._install_cached(rest, command, env)
             return
-        self.say(f"RUN {rest}")
-        proc = subprocess.run(["/bin/sh", "-c", command], env=env, capture_output=True, text=True)
+        self.say(f"RUN {rest}" + (f"  [as {self.user}]" if self.user else ""))
+        before = self._snapshot()
+        argv = self._as_user(command, env) if self.user else ["/bin/sh", "-c", command]
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             raise AssertionError(f"RUN {rest} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        after = self._snapshot()
+        self.left_behind[rest] = sorted(p for p, sig in after.items() if before.get(p) != sig)
+        self.outputs[rest] = proc.stdout
         self.last_output = proc.stdout
+
+    def _snapshot(self) -> Dict[str, Tuple[int, int, int]]:
+        out = {}
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            for name in dirnames + filenames:
+                p = os.path.join(dirpath, name)
+                st = os.lstat(p)
+                out[os.path.relpath(p, self.root)] = (st.st_mode, st.st_size, st.st_mtime_ns)
+        return out
+
+    def _as_user(self, command: str, env: Dict[str, str]) -> List[str]:
+        """argv running `command` as self.user with the interpreter at <root>/var/lang (read-only bind mount)."""
+        uid, _, gid = self.user.partition(":")
+        lang = self.root / "var" / "lang"
+        prefix = python_prefix(self.python)
+        env["PATH"] = f"{lang}/bin:/usr/bin:/bin"
+        env["LD_LIBRARY_PATH"] = f"{lang}/lib"
+        env["HOME"] = "/"  # what Docker gives a uid without a passwd entry
+        inner = (
+            f"mount --bind {shlex.quote(str(prefix))} {shlex.quote(str(lang))} && "
+            f"mount -o remount,bind,ro {shlex.quote(str(lang))} && "
+            f"exec setpriv --reuid={uid} --regid={gid or uid} --clear-groups -- /bin/sh -c {shlex.quote(command)}"
+        )
+        return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", inner]
 
     def _install_cached(self, template: str, command: str, env: Dict[str, str]) -> None:
         """The dependency step is the one slow step (several GB of torch wheels). Its result depends only on the

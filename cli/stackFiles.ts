@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { MlLambdaError } from "./errors";
+import { MlLambdaError } from "../components/errors";
 
 export interface ProjectFile {
     name: string;

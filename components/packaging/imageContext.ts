@@ -1,7 +1,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { bundledPython } from "./assets";
+import { bundledPython } from "../assets";
 
 /**
  * The image path's Docker build context, staged by the component so `docker build` never downloads the model:
@@ -14,6 +14,10 @@ import { bundledPython } from "./assets";
  *
  * The directory is named by a hash of everything in it, so an unchanged context is reused as is and the hash
  * doubles as the image tag (the ECR repository's tags are immutable).
+ *
+ * Modes are set here, not in the Dockerfile: COPY keeps the context's modes, Lambda runs the image as a non-root
+ * user, and a chmod after COPY would store the model a second time in its own layer. Model files are 0444,
+ * other files 0644, directories 0755, whatever the umask or the source's modes were.
  */
 export interface StagedContext {
     dir: string;
@@ -33,6 +37,12 @@ export interface StageInput {
     /** Content key of the model (already a hash of its files): saves re-hashing ~90 MB on every run. */
     modelContentKey: string;
 }
+
+/** Bumped when the staged layout or modes change, so an older context with the same inputs is not reused. */
+const CONTEXT_FORMAT = "2";
+export const MODEL_FILE_MODE = 0o444;
+export const FILE_MODE = 0o644;
+export const DIR_MODE = 0o755;
 
 const SKIP = new Set(["__pycache__", ".pytest_cache", ".mypy_cache", ".git", "tests"]);
 
@@ -64,7 +74,7 @@ function contextEntries(input: StageInput): Array<[string, string]> {
 }
 
 export function contextHash(input: StageInput): string {
-    const h = crypto.createHash("sha256").update(`model\0${input.modelContentKey}\n`);
+    const h = crypto.createHash("sha256").update(`format\0${CONTEXT_FORMAT}\nmodel\0${input.modelContentKey}\n`);
     for (const [src, dest] of contextEntries(input)) {
         h.update(`${dest}\0`).update(fs.readFileSync(src)).update("\n");
     }
@@ -82,17 +92,14 @@ export function stageImageContext(input: StageInput): StagedContext {
             for (const [src, dest] of entries) {
                 fs.mkdirSync(path.dirname(path.join(tmp, dest)), { recursive: true });
                 fs.copyFileSync(src, path.join(tmp, dest));
+                fs.chmodSync(path.join(tmp, dest), FILE_MODE);
             }
-            // Hard links keep a 90 MB model from being copied per context; copy when linking is not possible.
             for (const f of walk(input.modelDir)) {
                 const target = path.join(tmp, "model", f);
                 fs.mkdirSync(path.dirname(target), { recursive: true });
-                try {
-                    fs.linkSync(path.join(input.modelDir, f), target);
-                } catch {
-                    fs.copyFileSync(path.join(input.modelDir, f), target);
-                }
+                stageModelFile(path.join(input.modelDir, f), target);
             }
+            setDirModes(tmp);
             fs.renameSync(tmp, dir); // atomic: a half-staged context is never reused
         } catch (e) {
             fs.rmSync(tmp, { recursive: true, force: true });
@@ -106,6 +113,30 @@ export function stageImageContext(input: StageInput): StagedContext {
         bytes += fs.statSync(path.join(dir, f)).size;
     }
     return { dir, dockerfile: path.join(dir, "Dockerfile"), hash, files, bytes };
+}
+
+/**
+ * Hard links keep a 90 MB model from being copied per context. The prepared model in the cache is content-addressed
+ * and never rewritten, so making its files read-only (0444) in place is safe, and the link then carries the right
+ * mode; when that or linking is not possible (another owner, another file system), copy and set the mode.
+ */
+function stageModelFile(src: string, target: string): void {
+    try {
+        if ((fs.statSync(src).mode & 0o7777) !== MODEL_FILE_MODE) fs.chmodSync(src, MODEL_FILE_MODE);
+        fs.linkSync(src, target);
+        return;
+    } catch {
+        // fall through to a copy
+    }
+    fs.copyFileSync(src, target);
+    fs.chmodSync(target, MODEL_FILE_MODE);
+}
+
+function setDirModes(root: string): void {
+    fs.chmodSync(root, DIR_MODE);
+    for (const ent of fs.readdirSync(root, { withFileTypes: true })) {
+        if (ent.isDirectory()) setDirModes(path.join(root, ent.name));
+    }
 }
 
 /** The paths a Dockerfile COPYs from its context (first argument(s) of each COPY without --from). */
