@@ -31,6 +31,20 @@ const engineLog = (prefix: string) => (line: string) => process.stderr.write(`  
 
 const sha256 = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest();
 const stackYaml = (stack: string) => YAML.parse(fs.readFileSync(path.join(REPO, `Pulumi.${stack}.yaml`), "utf8")).config as Record<string, any>;
+/**
+ * The SHA256 checksum S3 reports for a file uploaded with checksumAlgorithm SHA256: of the whole object, or for a
+ * multipart upload (the provider's upload manager splits files over 5 MiB into 5 MiB parts, its default part size)
+ * the COMPOSITE one: sha256 of the parts' sha256 digests.
+ */
+function s3Sha256Checksum(file: string, type: string | undefined): string {
+    const bytes = fs.readFileSync(file);
+    if (type !== "COMPOSITE") return crypto.createHash("sha256").update(bytes).digest("base64");
+    const part = 5 * 1024 * 1024;
+    const digests: Buffer[] = [];
+    for (let i = 0; i < bytes.length; i += part) digests.push(crypto.createHash("sha256").update(bytes.subarray(i, i + part)).digest());
+    return crypto.createHash("sha256").update(Buffer.concat(digests)).digest("base64");
+}
+
 /** Asset/archive inputs in a checkpoint: { <signature>: ..., path, hash }. */
 const assetPath = (v: any): string => {
     assert.ok(v && typeof v.path === "string", `expected a file asset/archive, got ${JSON.stringify(v)}`);
@@ -233,7 +247,11 @@ describe("pulumi up for real: the program on a local AWS (moto over HTTPS), poli
             // Model object: its S3 checksum and its content are the archive the plan prepared.
             const archive = assetPath(model.inputs.source);
             const m = got.objects[model.inputs.key];
-            assert.strictEqual(m.head.ChecksumSHA256, sha256(archive).toString("base64"), "S3 SHA256 checksum of the model object");
+            const checksum = m.attributes.Checksum;
+            assert.ok(checksum?.ChecksumSHA256, `GetObjectAttributes gives the object's SHA256 checksum: ${JSON.stringify(m.attributes)}`);
+            assert.strictEqual(m.head.ChecksumSHA256, checksum.ChecksumSHA256);
+            assert.strictEqual(checksum.ChecksumSHA256.replace(/-\d+$/, ""), s3Sha256Checksum(archive, checksum.ChecksumType),
+                `S3's ${checksum.ChecksumType} SHA256 checksum of the model object = the planned archive's`);
             assert.strictEqual(m.content.sha256_hex, sha256(archive).toString("hex"));
             assert.strictEqual(m.content.sha256_hex, vars.MODEL_SHA256, "the function verifies the hash of what is there");
             assert.strictEqual(sha256(modelDownload).toString("hex"), vars.MODEL_SHA256, "downloaded model = the planned archive");

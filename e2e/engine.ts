@@ -136,7 +136,10 @@ export async function runEngine(stack: Stack, op: Operation, o: RunOptions): Pro
         else await stack.destroy({ ...common, continueOnError: true });
         return { ok: true, exitCode: 0, resources, policies, summary, output, seconds: (Date.now() - t0) / 1000 };
     } catch (err) {
-        const exitCode = Number((err as { commandResult?: { code?: number } }).commandResult?.code ?? -1);
+        // The Automation API re-wraps execa's rejection with code -2 ("unknown"); the CLI's own exit code is on the
+        // wrapped execa error.
+        const result = (err as { commandResult?: { code?: number; err?: { exitCode?: number } } }).commandResult;
+        const exitCode = Number(result?.err?.exitCode ?? result?.code ?? -1);
         return { ok: false, exitCode, error: String((err as Error).message ?? err), resources, policies, summary, output, seconds: (Date.now() - t0) / 1000 };
     }
 }

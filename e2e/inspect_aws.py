@@ -71,7 +71,9 @@ def deployed(make, want: dict) -> dict:
     out["objects"] = {}
     for key in want.get("objects", []):
         head = strip(attempt(s3.head_object, Bucket=bucket, Key=key, ChecksumMode="ENABLED"))
-        out["objects"][key] = {"head": head, "content": attempt(sha256_of_object, s3, bucket, key)}
+        # GetObjectAttributes also says whether the checksum is of the whole object or COMPOSITE (multipart).
+        attrs = strip(attempt(s3.get_object_attributes, Bucket=bucket, Key=key, ObjectAttributes=["Checksum", "ObjectSize"]))
+        out["objects"][key] = {"head": head, "attributes": attrs, "content": attempt(sha256_of_object, s3, bucket, key)}
     out["downloads"] = {}
     for key, dest in want.get("download", {}).items():
         out["downloads"][key] = attempt(download, s3, bucket, key, dest)
