@@ -30,277 +30,31 @@ require (
 	github.com/aws/aws-sdk-go-v2/internal/configsources v1.4.25 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/endpoints/v2 v2.7.25 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/v4a v1.4.26 // indirect
-	github.com/aws/aws-sdk-go-v2/service/accessanalyzer v1.49.1 // indirect
 	github.com/aws/aws-sdk-go-v2/service/account v1.32.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/acm v1.39.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/acmpca v1.47.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/amp v1.43.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/amplify v1.39.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/apigateway v1.40.2 // indirect
 	github.com/aws/aws-sdk-go-v2/service/apigatewayv2 v1.35.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/appconfig v1.44.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/appfabric v1.16.25 // indirect
-	github.com/aws/aws-sdk-go-v2/service/appflow v1.51.16 // indirect
-	github.com/aws/aws-sdk-go-v2/service/appintegrations v1.37.11 // indirect
 	github.com/aws/aws-sdk-go-v2/service/applicationautoscaling v1.41.18 // indirect
-	github.com/aws/aws-sdk-go-v2/service/applicationinsights v1.35.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/applicationsignals v1.22.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/appmesh v1.36.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/apprunner v1.40.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/appstream v1.60.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/appsync v1.54.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/arcregionswitch v1.8.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/arczonalshift v1.23.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/athena v1.58.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/auditmanager v1.46.16 // indirect
-	github.com/aws/aws-sdk-go-v2/service/autoscaling v1.67.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/autoscalingplans v1.31.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/backup v1.57.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/batch v1.65.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/bcmdataexports v1.16.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/bedrock v1.63.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/bedrockagent v1.54.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol v1.42.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/billing v1.11.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/budgets v1.44.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/chatbot v1.15.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/chime v1.42.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/chimesdkmediapipelines v1.27.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/chimesdkvoice v1.28.17 // indirect
-	github.com/aws/aws-sdk-go-v2/service/cleanrooms v1.45.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/cloud9 v1.34.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/cloudcontrol v1.30.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/cloudformation v1.71.13 // indirect
-	github.com/aws/aws-sdk-go-v2/service/cloudfront v1.64.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/cloudfrontkeyvaluestore v1.13.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/cloudhsmv2 v1.35.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/cloudsearch v1.33.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/cloudtrail v1.56.0 // indirect
 	github.com/aws/aws-sdk-go-v2/service/cloudwatch v1.57.2 // indirect
 	github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs v1.74.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/codeartifact v1.39.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/codebuild v1.69.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/codecatalyst v1.22.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/codecommit v1.34.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/codeconnections v1.11.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/codedeploy v1.36.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/codeguruprofiler v1.30.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/codegurureviewer v1.35.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/codepipeline v1.47.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/codestarconnections v1.36.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/codestarnotifications v1.32.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/cognitoidentity v1.34.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider v1.61.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/comprehend v1.41.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/computeoptimizer v1.51.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/configservice v1.63.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/connect v1.175.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/connectcases v1.42.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/controltower v1.29.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/costandusagereportservice v1.35.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/costexplorer v1.63.10 // indirect
-	github.com/aws/aws-sdk-go-v2/service/costoptimizationhub v1.23.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/customerprofiles v1.62.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/databasemigrationservice v1.64.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/databrew v1.40.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/dataexchange v1.42.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/datapipeline v1.31.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/datasync v1.59.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/datazone v1.62.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/dax v1.29.20 // indirect
-	github.com/aws/aws-sdk-go-v2/service/detective v1.39.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/devicefarm v1.39.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/devopsagent v1.5.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/devopsguru v1.41.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/directconnect v1.38.19 // indirect
-	github.com/aws/aws-sdk-go-v2/service/directoryservice v1.39.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/dlm v1.37.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/docdb v1.49.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/docdbelastic v1.21.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/drs v1.39.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/dsql v1.14.2 // indirect
 	github.com/aws/aws-sdk-go-v2/service/dynamodb v1.57.6 // indirect
 	github.com/aws/aws-sdk-go-v2/service/ec2 v1.304.2 // indirect
 	github.com/aws/aws-sdk-go-v2/service/ecr v1.58.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/ecrpublic v1.39.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/ecs v1.82.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/efs v1.41.18 // indirect
-	github.com/aws/aws-sdk-go-v2/service/eks v1.84.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/elasticache v1.53.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/elasticbeanstalk v1.35.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing v1.34.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2 v1.55.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/elasticsearchservice v1.42.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/elastictranscoder v1.33.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/emr v1.60.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/emrcontainers v1.41.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/emrserverless v1.41.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/eventbridge v1.46.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/evidently v1.30.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/evs v1.10.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/finspace v1.34.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/firehose v1.42.18 // indirect
-	github.com/aws/aws-sdk-go-v2/service/fis v1.38.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/fms v1.45.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/fsx v1.66.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/gamelift v1.55.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/glacier v1.33.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/globalaccelerator v1.36.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/glue v1.142.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/grafana v1.36.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/greengrass v1.33.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/groundstation v1.43.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/guardduty v1.78.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/healthlake v1.37.2 // indirect
 	github.com/aws/aws-sdk-go-v2/service/iam v1.54.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/identitystore v1.37.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/imagebuilder v1.55.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/inspector v1.31.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/inspector2 v1.48.2 // indirect
 	github.com/aws/aws-sdk-go-v2/service/internal/accept-encoding v1.13.10 // indirect
 	github.com/aws/aws-sdk-go-v2/service/internal/checksum v1.9.18 // indirect
 	github.com/aws/aws-sdk-go-v2/service/internal/endpoint-discovery v1.12.2 // indirect
 	github.com/aws/aws-sdk-go-v2/service/internal/presigned-url v1.13.25 // indirect
 	github.com/aws/aws-sdk-go-v2/service/internal/s3shared v1.19.25 // indirect
-	github.com/aws/aws-sdk-go-v2/service/internetmonitor v1.27.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/invoicing v1.11.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/iot v1.75.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/ivs v1.51.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/ivschat v1.22.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/kafka v1.52.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/kafkaconnect v1.31.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/kendra v1.60.25 // indirect
-	github.com/aws/aws-sdk-go-v2/service/keyspaces v1.26.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/kinesis v1.43.9 // indirect
-	github.com/aws/aws-sdk-go-v2/service/kinesisanalytics v1.31.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/kinesisanalyticsv2 v1.38.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/kinesisvideo v1.34.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/kms v1.53.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/lakeformation v1.47.10 // indirect
 	github.com/aws/aws-sdk-go-v2/service/lambda v1.91.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/launchwizard v1.15.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/lexmodelbuildingservice v1.36.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/lexmodelsv2 v1.62.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/licensemanager v1.38.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/lightsail v1.55.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/location v1.52.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/m2 v1.27.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/macie2 v1.51.4 // indirect
-	github.com/aws/aws-sdk-go-v2/service/mediaconnect v1.49.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/mediaconvert v1.91.4 // indirect
-	github.com/aws/aws-sdk-go-v2/service/medialive v1.97.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/mediapackage v1.39.25 // indirect
-	github.com/aws/aws-sdk-go-v2/service/mediapackagev2 v1.39.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/mediapackagevod v1.39.25 // indirect
-	github.com/aws/aws-sdk-go-v2/service/mediastore v1.29.25 // indirect
-	github.com/aws/aws-sdk-go-v2/service/memorydb v1.34.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/mgn v1.44.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/mpa v1.8.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/mq v1.34.24 // indirect
-	github.com/aws/aws-sdk-go-v2/service/mwaa v1.41.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/mwaaserverless v1.0.13 // indirect
-	github.com/aws/aws-sdk-go-v2/service/neptune v1.44.7 // indirect
-	github.com/aws/aws-sdk-go-v2/service/neptunegraph v1.22.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/networkfirewall v1.61.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/networkflowmonitor v1.12.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/networkmanager v1.42.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/networkmonitor v1.14.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/notifications v1.8.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/notificationscontacts v1.6.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/oam v1.24.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/observabilityadmin v1.16.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/odb v1.11.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/opensearch v1.70.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/opensearchserverless v1.31.1 // indirect
 	github.com/aws/aws-sdk-go-v2/service/organizations v1.51.6 // indirect
-	github.com/aws/aws-sdk-go-v2/service/osis v1.22.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/outposts v1.60.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/paymentcryptography v1.30.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/pcaconnectorad v1.16.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/pcs v1.20.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/pinpoint v1.39.25 // indirect
-	github.com/aws/aws-sdk-go-v2/service/pinpointsmsvoicev2 v1.29.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/pipes v1.24.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/polly v1.57.7 // indirect
-	github.com/aws/aws-sdk-go-v2/service/pricing v1.42.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/qbusiness v1.35.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/qldb v1.32.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/quicksight v1.113.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/ram v1.36.7 // indirect
-	github.com/aws/aws-sdk-go-v2/service/rbin v1.28.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/rds v1.118.4 // indirect
-	github.com/aws/aws-sdk-go-v2/service/rdsdata v1.33.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/redshift v1.62.10 // indirect
-	github.com/aws/aws-sdk-go-v2/service/redshiftdata v1.40.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/redshiftserverless v1.35.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/rekognition v1.51.26 // indirect
-	github.com/aws/aws-sdk-go-v2/service/resiliencehub v1.36.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/resourceexplorer2 v1.24.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/resourcegroups v1.33.28 // indirect
 	github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi v1.32.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/rolesanywhere v1.23.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/route53 v1.62.9 // indirect
-	github.com/aws/aws-sdk-go-v2/service/route53domains v1.35.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/route53profiles v1.9.27 // indirect
-	github.com/aws/aws-sdk-go-v2/service/route53recoverycontrolconfig v1.33.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/route53recoveryreadiness v1.26.25 // indirect
-	github.com/aws/aws-sdk-go-v2/service/route53resolver v1.45.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/rum v1.31.2 // indirect
 	github.com/aws/aws-sdk-go-v2/service/s3 v1.102.2 // indirect
 	github.com/aws/aws-sdk-go-v2/service/s3control v1.71.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/s3files v1.0.4 // indirect
-	github.com/aws/aws-sdk-go-v2/service/s3outposts v1.34.16 // indirect
-	github.com/aws/aws-sdk-go-v2/service/s3tables v1.16.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/s3vectors v1.7.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/sagemaker v1.250.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/savingsplans v1.33.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/scheduler v1.18.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/schemas v1.35.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/secretsmanager v1.41.9 // indirect
-	github.com/aws/aws-sdk-go-v2/service/securityhub v1.71.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/securitylake v1.25.17 // indirect
-	github.com/aws/aws-sdk-go-v2/service/serverlessapplicationrepository v1.31.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/servicecatalog v1.39.17 // indirect
-	github.com/aws/aws-sdk-go-v2/service/servicecatalogappregistry v1.36.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/servicediscovery v1.40.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/servicequotas v1.35.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/ses v1.34.26 // indirect
-	github.com/aws/aws-sdk-go-v2/service/sesv2 v1.62.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/sfn v1.41.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/shield v1.34.25 // indirect
-	github.com/aws/aws-sdk-go-v2/service/signer v1.33.2 // indirect
 	github.com/aws/aws-sdk-go-v2/service/signin v1.1.1 // indirect
 	github.com/aws/aws-sdk-go-v2/service/sns v1.39.19 // indirect
 	github.com/aws/aws-sdk-go-v2/service/sqs v1.42.29 // indirect
-	github.com/aws/aws-sdk-go-v2/service/ssm v1.68.8 // indirect
-	github.com/aws/aws-sdk-go-v2/service/ssmcontacts v1.32.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/ssmincidents v1.40.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/ssmquicksetup v1.9.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/ssmsap v1.27.2 // indirect
 	github.com/aws/aws-sdk-go-v2/service/sso v1.30.19 // indirect
-	github.com/aws/aws-sdk-go-v2/service/ssoadmin v1.39.2 // indirect
 	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.36.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/storagegateway v1.43.18 // indirect
 	github.com/aws/aws-sdk-go-v2/service/sts v1.42.3 // indirect
-	github.com/aws/aws-sdk-go-v2/service/swf v1.33.20 // indirect
-	github.com/aws/aws-sdk-go-v2/service/synthetics v1.43.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/taxsettings v1.16.25 // indirect
-	github.com/aws/aws-sdk-go-v2/service/timestreaminfluxdb v1.20.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/timestreamquery v1.36.19 // indirect
-	github.com/aws/aws-sdk-go-v2/service/timestreamwrite v1.35.25 // indirect
-	github.com/aws/aws-sdk-go-v2/service/transcribe v1.55.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/transfer v1.72.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/uxc v1.0.5 // indirect
-	github.com/aws/aws-sdk-go-v2/service/verifiedpermissions v1.34.1 // indirect
-	github.com/aws/aws-sdk-go-v2/service/vpclattice v1.21.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/waf v1.30.24 // indirect
-	github.com/aws/aws-sdk-go-v2/service/wafregional v1.30.25 // indirect
-	github.com/aws/aws-sdk-go-v2/service/wafv2 v1.72.0 // indirect
-	github.com/aws/aws-sdk-go-v2/service/wellarchitected v1.40.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/workmail v1.37.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/workspaces v1.68.3 // indirect
-	github.com/aws/aws-sdk-go-v2/service/workspacesweb v1.40.2 // indirect
-	github.com/aws/aws-sdk-go-v2/service/xray v1.36.25 // indirect
 	github.com/aws/smithy-go v1.26.0 // indirect
 	github.com/aymanbagabas/go-osc52/v2 v2.0.1 // indirect
 	github.com/blang/semver v3.5.1+incompatible // indirect
