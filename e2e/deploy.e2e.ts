@@ -76,6 +76,8 @@ describe("pulumi up for real: the program on a local AWS (moto over HTTPS), poli
     let providerConfig: Record<string, unknown>;
     const deployed: Record<string, Deployed> = {};
 
+    const savedEnv = { PATH: process.env.PATH, PULUMI_HOME: process.env.PULUMI_HOME };
+
     before(async () => {
         // The program runs in this process (inline): give it what `npm run plan` gives it (scripts/plan.sh).
         process.env.ML_LAMBDA_CACHE_DIR ??= path.join(REPO, ".cache", "ml-lambda");
@@ -119,6 +121,10 @@ describe("pulumi up for real: the program on a local AWS (moto over HTTPS), poli
 
     after(async () => {
         if (moto) await moto.stop();
+        for (const [k, v] of Object.entries(savedEnv)) {
+            if (v === undefined) delete process.env[k];
+            else process.env[k] = v;
+        }
         if (base && !process.env.ML_LAMBDA_E2E_KEEP) fs.rmSync(base, { recursive: true, force: true });
         else if (base) say(`kept ${base} (ML_LAMBDA_E2E_KEEP)`);
     });
