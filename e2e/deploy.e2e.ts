@@ -16,7 +16,7 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import type { Stack } from "@pulumi/pulumi/automation";
-import { EngineRun, openStack, runEngine, stateOf } from "./engine";
+import { EngineRun, nameOf, openStack, runEngine, stateOf, typeOf } from "./engine";
 import { compareSecondPreview, compareWithGaps, gapsFor } from "./gaps";
 import { Moto, startMoto } from "./moto";
 import { compareNames } from "./names";
@@ -167,9 +167,13 @@ describe("pulumi up for real: the program on a local AWS (moto over HTTPS), poli
             const state = await stateOf(stack);
             deployed[stackName] = { stack, preview, up, state };
             const inState = new Set(state.map((r) => r.urn));
-            const created = planned.filter((u) => inState.has(u));
-            say(`${stackName}: up ${up.ok ? "succeeded" : "ended with errors"} in ${up.seconds.toFixed(0)} s; ${created.length} of ${planned.length} planned resources exist:`);
-            for (const urn of planned) say(`    ${inState.has(urn) ? "created" : "MISSING"}  ${urn.split("::")[2].split("$").pop()}  ${urn.split("::").slice(3).join("::")}`);
+            const created = planned.filter((u) => inState.has(u) && !up.resources.get(u)?.failed);
+            say(`${stackName}: up ${up.ok ? "succeeded" : "ended with errors"} in ${up.seconds.toFixed(0)} s; ${created.length} of ${planned.length} planned resources created:`);
+            for (const urn of planned) {
+                const failed = up.resources.get(urn)?.failed;
+                const status = failed ? (inState.has(urn) ? "FAILED, kept" : "FAILED") : inState.has(urn) ? "created" : "SKIPPED";
+                say(`    ${status.padEnd(12)} ${typeOf(urn)}  ${nameOf(urn)}`);
+            }
             const problems = compareWithGaps(up, planned, inState, gapsFor(stackName));
             for (const g of gapsFor(stackName).filter((x) => x.up !== "ok")) say(`  emulator gap (${g.up}): ${g.type} ${g.name}: ${g.why}`);
             assert.deepStrictEqual(problems, [], problems.join("\n"));
