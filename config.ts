@@ -5,11 +5,13 @@
  *
  * Pulumi's project config schema knows only string, integer, boolean and array. Settings that are "unset" by
  * default therefore use a sentinel default (-1, 0 or "") that this parser maps to undefined, and the object form
- * of provisionedConcurrency is written as a JSON string: '{"min": 2, "max": 20, "targetUtilization": 0.7}'.
+ * of provisionedConcurrency is written as a JSON string: '{"min": 2, "max": 20}' (targetUtilization defaults to 0.7).
+ * The function URL follows the same shape: "" (none), the auth type alone ("AWS_IAM", "NONE") for the common case,
+ * or the whole object as JSON when CORS is needed: '{"authType": "NONE", "cors": {"allowOrigins": ["https://app.example.com"]}}'.
  */
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import type { Backend, MlLambdaArgs, PackagingMode } from "./components/args";
+import type { Backend, FunctionUrlArgs, MlLambdaArgs, PackagingMode } from "./components/args";
 import { MlLambdaError } from "./components/errors";
 import { DEFAULT_RUNTIME, MEMORY_ONE_VCPU_MB } from "./components/limits";
 import { DEFAULT_MODEL_ID, DEFAULT_MODEL_REVISION } from "./components/model";
@@ -31,10 +33,11 @@ export const STACK_CONFIG_KEYS: ConfigKeySpec[] = [
     { key: "architecture", type: "string", default: "x86_64", description: "x86_64 or arm64 (arm64 needs aarch64 wheels for every dependency)." },
     { key: "runtime", type: "string", default: DEFAULT_RUNTIME, description: "python3.11, python3.12, python3.13 or python3.14 (3.9/3.10 are deprecated)." },
     { key: "packaging", type: "string", default: "auto", description: "auto (measure and choose), zip (code + layer) or image (ECR container image)." },
-    { key: "backend", type: "string", default: "torch", description: "Embedding backend: torch, onnx or onnx-int8 (onnx fits the zip path)." },
-    { key: "requirements", type: "string", default: "", description: "pip requirements file (relative to the project); empty = the bundled profile for the backend." },
+    { key: "backend", type: "string", default: "onnx", description: "Embedding backend: onnx (zip path, no torch), onnx-int8 (zip path) or torch (image path)." },
+    { key: "requirements", type: "string", default: "", description: "Requirements file, or a uv project's pyproject.toml / uv.lock (relative to the project); empty = the bundled profile for the backend." },
     { key: "reservedConcurrency", type: "integer", default: -1, description: "Reserved concurrency, 0-900; -1 = unreserved." },
-    { key: "provisionedConcurrency", type: "string", default: "0", description: "0 = none, a number (static), or JSON {\"min\",\"max\",\"targetUtilization\"} for auto scaling." },
+    { key: "provisionedConcurrency", type: "string", default: "0", description: "0 = none, a number (static), or JSON {\"min\",\"max\"} for auto scaling (optional \"targetUtilization\", default 0.7)." },
+    { key: "url", type: "string", default: "", description: "HTTPS endpoint (function URL on the live alias): \"\" = none, AWS_IAM (signed requests), NONE (public), or JSON {\"authType\",\"cors\"}." },
     { key: "snapStart", type: "boolean", default: false, description: "SnapStart on published versions (python3.12+, no provisioned concurrency, /tmp 512 MB)." },
     { key: "logRetentionDays", type: "integer", default: 14, description: "CloudWatch Logs retention in days (one of CloudWatch's allowed values)." },
     { key: "forceDestroy", type: "boolean", default: false, description: "Let destroy delete a non-empty model bucket and ECR repository (dev)." },
@@ -90,11 +93,29 @@ function asProvisioned(v: unknown): MlLambdaArgs["provisionedConcurrency"] {
             return JSON.parse(s);
         } catch (e) {
             throw new MlLambdaError(setting("provisionedConcurrency"), s, `is not valid JSON (${(e as Error).message})`,
-                `use '{"min": 2, "max": 20, "targetUtilization": 0.7}'`);
+                `use '{"min": 2, "max": 20}' (targetUtilization defaults to 0.7)`);
         }
     }
-    throw new MlLambdaError(setting("provisionedConcurrency"), s, "must be a number or a JSON object {min, max, targetUtilization}",
-        `use 2, or '{"min": 2, "max": 20, "targetUtilization": 0.7}'`);
+    throw new MlLambdaError(setting("provisionedConcurrency"), s, "must be a number or a JSON object {min, max, targetUtilization?}",
+        `use 2, or '{"min": 2, "max": 20}' (targetUtilization defaults to 0.7)`);
+}
+
+/** "" → no URL; "AWS_IAM" / "NONE" → that auth type; a JSON object → the whole url argument (checked by the gate). */
+function asUrl(v: unknown): FunctionUrlArgs | undefined {
+    if (typeof v === "object" && v !== null) return v as FunctionUrlArgs;
+    const s = asString("url", v).trim();
+    if (s === "") return undefined;
+    if (s.startsWith("{")) {
+        try {
+            return JSON.parse(s);
+        } catch (e) {
+            throw new MlLambdaError(setting("url"), s, `is not valid JSON (${(e as Error).message})`,
+                `use '{"authType": "AWS_IAM", "cors": {"allowOrigins": ["https://app.example.com"]}}'`);
+        }
+    }
+    if (s === "AWS_IAM" || s === "NONE") return { authType: s };
+    throw new MlLambdaError(setting("url"), s, 'must be "" (no URL), "AWS_IAM", "NONE", or a JSON object {authType, cors}',
+        "use `pulumi config set url AWS_IAM` (signed requests) or `pulumi config set url NONE` (public)");
 }
 
 /**
@@ -122,6 +143,7 @@ export function parseStackConfig(raw: Record<string, unknown>, projectDir: strin
     const functionName = asString("functionName", get("functionName"));
     const alarmTopicArn = asString("alarmTopicArn", get("alarmTopicArn"));
     const provisioned = asProvisioned(get("provisionedConcurrency"));
+    const url = asUrl(get("url"));
 
     const args: MlLambdaArgs = {
         memorySize: asInt("memorySize", get("memorySize")),
@@ -135,6 +157,7 @@ export function parseStackConfig(raw: Record<string, unknown>, projectDir: strin
         // -1 is the "unset" sentinel; anything else (including invalid negatives) goes to the validator.
         reservedConcurrency: reserved === -1 ? undefined : reserved,
         provisionedConcurrency: provisioned === 0 ? undefined : provisioned,
+        url,
         snapStart: asBool("snapStart", get("snapStart")),
         logRetentionDays: asInt("logRetentionDays", get("logRetentionDays")),
         forceDestroy: asBool("forceDestroy", get("forceDestroy")),

@@ -8,11 +8,18 @@ import { readStackConfig } from "./config";
 const stack = readStackConfig();
 const embeddings = new MlLambda("embeddings", stack.args);
 
-export const functionName = embeddings.functionName;
-export const functionArn = embeddings.functionArn;
-export const aliasArn = embeddings.aliasArn;
-export const packaging = embeddings.packaging;
-export const modelBucket = embeddings.modelBucketName;
-export const modelKey = embeddings.modelKey;
-export const imageUri = embeddings.imageUri;
-export const sizeReport = embeddings.sizeReport;
+// The stack outputs. Keys that have no value on this stack are left out, not set to undefined: an undefined output
+// only draws the engine's "Undefined value (...) will not show as a stack output" warning. imageUri (the
+// digest-pinned image) exists on the image path only; url only when the stack asks for one (ml-lambda:url).
+const outputs = {
+    functionName: embeddings.functionName,
+    functionArn: embeddings.functionArn,
+    aliasArn: embeddings.aliasArn,
+    packaging: embeddings.packaging,
+    modelBucket: embeddings.modelBucketName,
+    modelKey: embeddings.modelKey,
+    sizeReport: embeddings.sizeReport,
+    ...(embeddings.plan.decision.mode === "image" ? { imageUri: embeddings.imageUri } : {}),
+    ...(embeddings.url ? { url: embeddings.url } : {}),
+};
+export = outputs;

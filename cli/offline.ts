@@ -72,6 +72,17 @@ export function mockState(type: string, name: string, inputs: Record<string, any
             const repo = String(inputs.imageName).replace(/:[^:/]+$/, "");
             return { ...inputs, repoDigest: `${repo}@sha256:${fakeHex(JSON.stringify(inputs.build ?? {}))}` };
         }
+        case "aws:lambda/functionUrl:FunctionUrl": {
+            // What Lambda returns: https://<url-id>.lambda-url.<region>.on.aws/ (the id is 32 lowercase alphanumerics).
+            const urlId = fakeHex(`${name}:${inputs.functionName}:${inputs.qualifier ?? ""}`, 32);
+            return {
+                ...inputs,
+                urlId,
+                functionUrl: `https://${urlId}.lambda-url.${region}.on.aws/`,
+                functionArn: arn("lambda", `function:${inputs.functionName}`),
+                invokeMode: inputs.invokeMode ?? "BUFFERED",
+            };
+        }
         case "aws:appautoscaling/target:Target":
             return { ...inputs, arn: arn("application-autoscaling", `scalable-target/${id}`) };
         default:

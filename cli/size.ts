@@ -21,6 +21,7 @@ import {
     installerNamed,
     measureDir,
     measureZip,
+    pinnedRequirements,
 } from "../components/packaging";
 import { defaultCacheDir, validateArchitecture, validateHeadroom, validateRuntime } from "../components/validate";
 import { asFlag, defineCommand, EXIT, UsageError } from "./command";
@@ -30,7 +31,7 @@ export const command = defineCommand({
     summary: "build dependencies for Lambda (cached), measure the unzipped size, and decide zip or image",
     usage: ["--requirements FILE [options]", "--dir DIR | --zip FILE [options]"],
     options: {
-        requirements: { type: "string", arg: "FILE", help: "build this pip requirements file into a layer for the target, then measure it" },
+        requirements: { type: "string", arg: "FILE", help: "build this requirements file, or a uv project's lock (its pyproject.toml or uv.lock), into a layer for the target, then measure it" },
         dir: { type: "string", arg: "DIR", help: "measure this directory (code and/or layer contents) as Lambda counts it" },
         zip: { type: "string", arg: "FILE", help: "measure this zip from its central directory" },
         python: { type: "string", default: "3.12", arg: "VERSION", help: "target Python with --requirements: 3.11, 3.12, 3.13, 3.14 (or python3.12)" },
@@ -55,8 +56,9 @@ export const command = defineCommand({
             const runtime = asFlag("--python", values.python, () => validateRuntime(values.python.startsWith("python") ? values.python : `python${values.python}`).runtime);
             const arch = ({ aarch64: "arm64", amd64: "x86_64" } as Record<string, string>)[values.arch] ?? values.arch;
             const architecture = asFlag("--arch", values.arch, () => validateArchitecture(arch));
+            const pinned = pinnedRequirements({ requirements: values.requirements, runtime, cacheDir: defaultCacheDir() });
             build = buildLayer({
-                requirements: values.requirements,
+                requirements: pinned.file,
                 runtime,
                 architecture,
                 cacheDir: defaultCacheDir(),

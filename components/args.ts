@@ -34,8 +34,50 @@ export interface ProvisionedConcurrencyScaling {
     min: number;
     /** Upper bound the scaler may reach. At least `min`; at most `reservedConcurrency` when that is set. */
     max: number;
-    /** Target for `LambdaProvisionedConcurrencyUtilization`, between 0.1 and 0.9 (AWS recommends about 0.7). */
-    targetUtilization: number;
+    /**
+     * Target for `LambdaProvisionedConcurrencyUtilization`, between 0.1 and 0.9: the fraction of the provisioned
+     * environments in use that the scaler keeps. @default 0.7 (the target AWS's provisioned concurrency guide uses)
+     */
+    targetUtilization?: number;
+}
+
+/** Who may call the function URL: signed requests only (AWS_IAM), or anyone on the internet (NONE). */
+export type FunctionUrlAuthType = "AWS_IAM" | "NONE";
+
+/** How the function URL returns the response: BUFFERED (the whole response at once) is what the Python handler does. */
+export type FunctionUrlInvokeMode = "BUFFERED" | "RESPONSE_STREAM";
+
+/** CORS headers the function URL answers browsers with (Lambda handles the preflight OPTIONS itself). */
+export interface FunctionUrlCors {
+    /** Origins allowed to call, each `scheme://host[:port]` (no path), or `["*"]` for any. At most 100. */
+    allowOrigins?: string[];
+    /** HTTP methods allowed: GET, POST, PUT, PATCH, DELETE, HEAD, or `"*"`. At most 6. */
+    allowMethods?: string[];
+    /** Request headers browsers may send (header names, or `"*"`). At most 100, each ≤ 1,024 characters. */
+    allowHeaders?: string[];
+    /** Response headers browsers may read (header names). At most 100, each ≤ 1,024 characters. */
+    exposeHeaders?: string[];
+    /** Allow cookies and authorization headers; not with the `"*"` origin (browsers refuse that pair). @default false */
+    allowCredentials?: boolean;
+    /** Seconds browsers may cache a preflight answer, 0–86,400. @default 0 (no caching) */
+    maxAge?: number;
+}
+
+/** An HTTPS endpoint (Lambda function URL) on the `live` alias. */
+export interface FunctionUrlArgs {
+    /**
+     * "AWS_IAM": callers sign requests with SigV4 and need lambda:InvokeFunctionUrl and lambda:InvokeFunction on the
+     * alias; "NONE": public, the component adds the resource-based permissions a public URL needs.
+     * @default "AWS_IAM"
+     */
+    authType?: FunctionUrlAuthType;
+    /** CORS for browser callers. @default undefined (no CORS headers) */
+    cors?: FunctionUrlCors;
+    /**
+     * "BUFFERED" only: Lambda streams responses natively from Node.js managed runtimes, not Python ones, so
+     * "RESPONSE_STREAM" is refused. @default "BUFFERED"
+     */
+    invokeMode?: FunctionUrlInvokeMode;
 }
 
 /** A layer published outside this component. It counts against the 262,144,000-byte unzipped limit, so declare its size. */
@@ -69,10 +111,14 @@ export interface MlLambdaArgs {
      */
     handler?: string;
     /**
-     * pip requirements file for the function's dependencies. Built for the Lambda platform (binary wheels only)
-     * into a layer on the zip path, installed by the Dockerfile on the image path.
+     * The function's dependencies: a pip requirements file, or a uv project (its `pyproject.toml` or `uv.lock`; the
+     * lock must sit beside the pyproject). Built for the Lambda platform (binary wheels only) into a layer on the zip
+     * path, installed by the Dockerfile on the image path. A uv project is built from its lock: uv checks the lock
+     * still matches pyproject.toml (a stale lock is refused: run `uv lock`) and exports the locked versions of
+     * `[project] dependencies`; extras, dependency groups (dev included) and the project itself are not taken. A
+     * pyproject.toml without uv.lock is refused unless ML_LAMBDA_RESOLVE_UNLOCKED=1 (resolved at deploy time).
      * @default the ONNX profile for the onnx backends (`python/requirements-onnx.txt`), the torch profile otherwise (`python/requirements.txt`)
-     * @example "./functions/embed/requirements.txt"
+     * @example "./functions/embed/pyproject.toml"
      */
     requirements?: string;
     /**
@@ -126,13 +172,18 @@ export interface MlLambdaArgs {
      */
     model?: ModelSource;
     /**
-     * Embedding backend. "onnx"/"onnx-int8" run on onnxruntime + tokenizers + numpy (no torch; ~158 MiB, fits the
-     * zip path); the model is exported to ONNX at deploy time with torch in an export Python
-     * (ML_LAMBDA_EXPORT_PYTHON, else a virtualenv created once under the cache from python/requirements-export.txt)
-     * and checked against sentence-transformers (cosine ≥ 0.999 for onnx, ≥ 0.98 for onnx-int8). "torch" runs
-     * sentence-transformers itself (image path: torch alone is far over the zip limit).
-     * @default "torch"
-     * @example "onnx"
+     * Embedding backend. "onnx" (fp32) and "onnx-int8" run on onnxruntime + tokenizers + numpy (no torch: the
+     * ~158 MiB profile fits the zip path, so the function can use SnapStart); "torch" runs sentence-transformers
+     * itself (5.3 GiB with PyPI's torch: the image path). For the onnx backends the model's own published ONNX file
+     * is used when it has one (onnx/model.onnx; for onnx-int8 onnx/model_quint8_avx2.onnx on x86_64,
+     * onnx/model_qint8_arm64.onnx on arm64), its sha256 checked against the hub's listing for the pinned revision
+     * and, for the default model, its embeddings against reference embeddings shipped with the package (cosine
+     * ≥ 0.999 for onnx, ≥ 0.98 for onnx-int8), with no torch on the deploy host. A model without one is exported
+     * with torch in an export Python (ML_LAMBDA_EXPORT_PYTHON, else a virtualenv created once under the cache from
+     * python/requirements-export.txt) and checked against sentence-transformers; ML_LAMBDA_ONNX_SOURCE=export
+     * forces that export.
+     * @default "onnx"
+     * @example "torch"
      */
     backend?: Backend;
     /**
@@ -151,12 +202,22 @@ export interface MlLambdaArgs {
     reservedConcurrency?: number;
     /**
      * Execution environments kept initialized on the `live` alias: a number (static) or
-     * `{ min, max, targetUtilization }` (Application Auto Scaling). Cannot be combined with SnapStart.
+     * `{ min, max, targetUtilization? }` (Application Auto Scaling; targetUtilization defaults to 0.7). Cannot be
+     * combined with SnapStart.
      * Limit: ≤ reservedConcurrency when that is set.
      * @default undefined (none)
-     * @example { min: 2, max: 20, targetUtilization: 0.7 }
+     * @example { min: 2, max: 20 }
      */
     provisionedConcurrency?: number | ProvisionedConcurrencyScaling;
+    /**
+     * An HTTPS endpoint for the function: a Lambda function URL on the `live` alias (so it serves the published
+     * version, with its provisioned concurrency or SnapStart), exported as `url`. IAM-authenticated unless authType
+     * is "NONE" (the policy pack refuses public URLs unless its config allows them).
+     * Limit: payloads of 6 MB each way (buffered); CORS lists as in FunctionUrlCors.
+     * @default undefined (no URL: invoke through the Lambda API)
+     * @example { authType: "AWS_IAM", cors: { allowOrigins: ["https://app.example.com"], allowMethods: ["POST"] } }
+     */
+    url?: FunctionUrlArgs;
     /**
      * SnapStart on published versions: python3.12+ only, not with provisioned concurrency, /tmp must be 512 MB.
      * Python SnapStart adds cache and restore charges.

@@ -69,3 +69,12 @@ export const REPORT_QUERY = [
     "        avg(record.metrics.initDurationMs) as avgInitMs, avg(record.metrics.maxMemoryUsedMB) as avgMaxMemoryMB,",
     "        max(record.metrics.maxMemoryUsedMB) as maxMemoryMB by bin(5m)",
 ].join("\n");
+
+/**
+ * Whether this @pulumi/aws's Permission passes `invokedViaFunctionUrl` to the provider. The generated class copies
+ * only the inputs it knows: one that predates the input would drop it silently, and the public
+ * lambda:InvokeFunction grant of a NONE function URL would then open the Invoke API itself to everyone.
+ */
+export function permissionScopesToFunctionUrls(permissionClass: { toString(): string }): boolean {
+    return /resourceInputs\s*\[\s*["']invokedViaFunctionUrl["']\s*\]\s*=\s*args/.test(permissionClass.toString());
+}

@@ -5,6 +5,8 @@
  *  - https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html
  *  - https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html
  *  - https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
+ *  - https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html
+ *  - https://docs.aws.amazon.com/lambda/latest/api/API_Cors.html (function URL CORS)
  */
 
 /** Function code + all layers, unzipped. AWS: "Function code combined with layers exceeds the maximum allowed size of 262144000 bytes". */
@@ -35,6 +37,17 @@ export const ASYNC_PAYLOAD_LIMIT_BYTES = 1024 * 1024;
 export const ACCOUNT_CONCURRENCY_DEFAULT = 1_000;
 export const UNRESERVED_CONCURRENCY_MIN = 100;
 export const RESERVED_CONCURRENCY_MAX = ACCOUNT_CONCURRENCY_DEFAULT - UNRESERVED_CONCURRENCY_MIN;
+
+/**
+ * Provisioned concurrency auto scaling: target for LambdaProvisionedConcurrencyUtilization. AWS's guide
+ * (provisioned-concurrency.html, "Using Application Auto Scaling to automate provisioned concurrency management")
+ * configures target tracking "to keep utilization near 70 percent" (TargetValue 0.7): headroom for a burst while
+ * new environments initialize. The bounds are this component's: below 0.1 pays for idle environments, above 0.9
+ * leaves no headroom for the scaler's minutes-long reaction.
+ */
+export const DEFAULT_TARGET_UTILIZATION = 0.7;
+export const TARGET_UTILIZATION_MIN = 0.1;
+export const TARGET_UTILIZATION_MAX = 0.9;
 
 /** SnapStart cannot be combined with ephemeral storage above this. */
 export const SNAPSTART_MAX_EPHEMERAL_MB = 512;
@@ -83,3 +96,20 @@ export const LOG_RETENTION_DAYS = [
 
 /** Headroom kept below the unzipped limit by default: pip versions drift between plan and up. */
 export const DEFAULT_HEADROOM_BYTES = 5 * 1024 * 1024;
+
+/** Function URL auth types (CreateFunctionUrlConfig AuthType). */
+export const FUNCTION_URL_AUTH_TYPES = ["AWS_IAM", "NONE"] as const;
+/** Invoke modes Lambda knows; only BUFFERED works with a Python managed runtime (see validateUrl). */
+export const FUNCTION_URL_INVOKE_MODES = ["BUFFERED", "RESPONSE_STREAM"] as const;
+/** Function URL CORS (API_Cors): list sizes and value lengths. */
+export const CORS_MAX_ORIGINS = 100;
+export const CORS_MAX_ORIGIN_LENGTH = 253;
+export const CORS_MAX_METHODS = 6;
+export const CORS_MAX_HEADERS = 100;
+export const CORS_MAX_HEADER_LENGTH = 1024;
+export const CORS_MAX_AGE_S = 86_400;
+/**
+ * Methods a function URL CORS rule can name: API_Cors allows at most 6 characters per entry, so OPTIONS (7) cannot
+ * be listed, and Lambda answers the preflight OPTIONS itself.
+ */
+export const CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] as const;

@@ -6,6 +6,7 @@ import type { MlLambdaArgs, PackagingPath } from "./args";
 import { DEFAULT_HANDLER, IMAGE_MODEL_DIR } from "./assets";
 import * as iam from "./iam";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import { MlLambdaError } from "./errors";
 import { MLLAMBDA_TYPE, TAG_IMAGE_BYTES, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "./identity";
 import { DIRECT_UPLOAD_LIMIT_BYTES } from "./limits";
 import { modelObjectKey, PreparedModel } from "./model";
@@ -31,6 +32,11 @@ export class MlLambda extends pulumi.ComponentResource {
     public readonly roleArn!: pulumi.Output<string>;
     public readonly logGroupName!: pulumi.Output<string>;
     public readonly sizeReport!: pulumi.Output<SizeReport>;
+    /**
+     * The HTTPS endpoint (function URL on the `live` alias), when `url` was given; undefined otherwise, so a program
+     * exports it only when it exists (the engine warns about undefined stack outputs).
+     */
+    public readonly url?: pulumi.Output<string>;
     /** The resolved configuration (defaults applied), for tests. @internal */
     public readonly config: NormalizedArgs;
     /** What was built and decided, for tests. @internal */
@@ -39,6 +45,11 @@ export class MlLambda extends pulumi.ComponentResource {
     constructor(name: string, args: MlLambdaArgs, opts?: pulumi.ComponentResourceOptions) {
         // Validation and the build run before super(): a mistake fails before any resource is registered.
         const cfg = normalizeArgs(name, args, { project: pulumi.getProject(), stack: pulumi.getStack() });
+        if (cfg.url?.authType === "NONE" && !iam.permissionScopesToFunctionUrls(aws.lambda.Permission)) {
+            throw new MlLambdaError("url.authType", "NONE",
+                `the installed @pulumi/aws (${awsVersion()}) has no Permission.invokedViaFunctionUrl, so the public lambda:InvokeFunction grant a NONE URL needs could not be limited to calls through the URL`,
+                "upgrade @pulumi/aws (7.48.0 has it), or keep authType \"AWS_IAM\"");
+        }
         const plan = preparePackaging(cfg, { measureImage: measureImageNow() });
         const report = sizeReport(plan);
         // The report rides on the component's own registration, so any program using MlLambda exposes its
@@ -46,7 +57,7 @@ export class MlLambda extends pulumi.ComponentResource {
         super(MLLAMBDA_TYPE, name, { packaging: report.mode, sizeReport: report }, opts);
         this.config = cfg;
         this.plan = plan;
-        for (const w of [...cfg.warnings, ...imageBuildWarnings(cfg, plan)]) pulumi.log.warn(w, this);
+        for (const w of [...cfg.warnings, ...(plan.model.published?.warnings ?? []), ...imageBuildWarnings(cfg, plan)]) pulumi.log.warn(w, this);
         const table = report.mode === "zip" ? formatSizeTable(plan.decision, plan.packages, { top: 8 }) : formatImageReport(report.image, report.reasons);
         pulumi.log.info(`${cfg.functionName}: ${plan.decision.mode} path\n${table}`, this);
 
@@ -59,6 +70,7 @@ export class MlLambda extends pulumi.ComponentResource {
             : this.createImageFunction(name, cfg, plan, role, logGroup);
         const alias = this.createAlias(name, fn.fn);
         this.createConcurrency(name, cfg, fn.fn, alias);
+        const functionUrl = this.createUrl(name, cfg, fn.fn, alias);
         this.createAlarms(name, cfg, fn.fn);
 
         Object.assign(this, {
@@ -73,6 +85,7 @@ export class MlLambda extends pulumi.ComponentResource {
             roleArn: role.role.arn,
             logGroupName: logGroup.name,
             sizeReport: pulumi.output(report),
+            ...(functionUrl ? { url: functionUrl.functionUrl } : {}),
         });
         this.registerOutputs({
             functionName: this.functionName,
@@ -83,6 +96,7 @@ export class MlLambda extends pulumi.ComponentResource {
             modelKey: this.modelKey,
             imageUri: this.imageUri,
             sizeReport: this.sizeReport,
+            ...(this.url ? { url: this.url } : {}),
         });
     }
 
@@ -319,6 +333,53 @@ export class MlLambda extends pulumi.ComponentResource {
         }, { parent: this });
     }
 
+    /**
+     * A function URL on the `live` alias: it serves the published version, never $LATEST. With auth type NONE the
+     * function's resource-based policy must let anyone invoke through the URL. AWS's access-control page for
+     * function URLs (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html) says that since October 2025 new
+     * function URLs require both lambda:InvokeFunctionUrl and lambda:InvokeFunction; the InvokeFunction grant is
+     * limited to calls made through a URL (AddPermission's InvokedViaFunctionUrl, the lambda:InvokedViaFunctionUrl
+     * condition), so a public URL does not open the Invoke API to everyone.
+     *
+     * The upstream provider (terraform-provider-aws's aws_lambda_function_url) adds the same two statements, as
+     * "FunctionURLAllowPublicAccess" and "FunctionURLAllowInvokeAction", when it *creates* a NONE URL, tolerating
+     * ones that already exist; it neither adds them when an existing URL is switched to NONE nor removes them on
+     * delete. So the component owns them under those statement ids and creates them first: switching to NONE works,
+     * and switching back to AWS_IAM (or removing the URL) removes the public grants instead of leaving them behind.
+     * AWS_IAM needs no resource-based statement for callers in the same account (their identity policy grants it).
+     */
+    private createUrl(name: string, cfg: NormalizedArgs, fn: aws.lambda.Function, alias: aws.lambda.Alias): aws.lambda.FunctionUrl | undefined {
+        const u = cfg.url;
+        if (!u) return undefined;
+        const grants = u.authType === "NONE"
+            ? [
+                new aws.lambda.Permission(`${name}-url-public`, {
+                    function: fn.name,
+                    qualifier: alias.name,
+                    statementId: "FunctionURLAllowPublicAccess",
+                    action: "lambda:InvokeFunctionUrl",
+                    principal: "*",
+                    functionUrlAuthType: "NONE",
+                }, { parent: this }),
+                new aws.lambda.Permission(`${name}-url-invoke`, {
+                    function: fn.name,
+                    qualifier: alias.name,
+                    statementId: "FunctionURLAllowInvokeAction",
+                    action: "lambda:InvokeFunction",
+                    principal: "*",
+                    invokedViaFunctionUrl: true,
+                }, { parent: this }),
+            ]
+            : [];
+        return new aws.lambda.FunctionUrl(`${name}-url`, {
+            functionName: fn.name,
+            qualifier: alias.name,
+            authorizationType: u.authType,
+            invokeMode: u.invokeMode,
+            cors: u.cors,
+        }, { parent: this, dependsOn: grants });
+    }
+
     /** Static provisioned concurrency, or Application Auto Scaling on the alias: never both. */
     private createConcurrency(name: string, cfg: NormalizedArgs, fn: aws.lambda.Function, alias: aws.lambda.Alias) {
         const p = cfg.provisioned;
@@ -385,6 +446,14 @@ export class MlLambda extends pulumi.ComponentResource {
             threshold: cfg.timeout * 1000 * 0.8,
             evaluationPeriods: 3,
         }, { parent: this });
+    }
+}
+
+function awsVersion(): string {
+    try {
+        return require("@pulumi/aws/package.json").version;
+    } catch {
+        return "unknown version";
     }
 }
 

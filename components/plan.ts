@@ -12,12 +12,15 @@ import { prepareModel, PreparedModel } from "./model";
 import { buildLayer, decide, Decision, LayerBuild, Measurement, PackageSize, zipDirectory } from "./packaging";
 import { stageImageContext, StagedContext } from "./packaging/imageContext";
 import { checkImageSize, ImageMeasurement, imageSizeReport, ImageSizeReport } from "./packaging/imageSize";
+import { pinnedRequirements, PinnedRequirements } from "./packaging/lock";
 import type { NormalizedArgs } from "./validate";
 
 /** What was built and decided before any resource exists. */
 export interface PackagingPlan {
     decision: Decision;
     model: PreparedModel;
+    /** What the dependencies were built from: the requirements file, or the pins exported from a uv.lock. */
+    requirements: PinnedRequirements;
     /** Built unless packaging is forced to "image". */
     layer?: LayerBuild;
     /** The function code zip (measured on both paths; deployed on the zip path). */
@@ -72,19 +75,22 @@ export type SizeReport = ZipSizeReport | ImagePathSizeReport;
 
 /** Build, measure and decide: everything the graph's shape depends on, before any resource exists. */
 export function preparePackaging(cfg: NormalizedArgs, opts: PlanOptions = {}): PackagingPlan {
-    const model = prepareModel(cfg.model, cfg.cacheDir, cfg.backend);
+    const model = prepareModel(cfg.model, cfg.cacheDir, cfg.backend, { architecture: cfg.architecture });
     const zipPath = path.join(cfg.cacheDir, "code", `${cfg.functionName}.zip`);
     const built = zipDirectory(cfg.handlerDir, zipPath, { exclude: ["__pycache__", "*.pyc", "tests"] });
     const code = { zipPath, bytes: built.bytes, sha256: built.sha256, measurement: built.measurement };
     const externalLayerBytes = cfg.layers.map((l) => l.unzippedBytes);
+    const log = (line: string) => process.stderr.write(`[ml-lambda] ${line}\n`);
+    // A uv project's lock, checked and exported to pins: both paths build exactly those versions.
+    const requirements = pinnedRequirements({ requirements: cfg.requirements, runtime: cfg.runtime, cacheDir: cfg.cacheDir, log });
     let layer: LayerBuild | undefined;
     if (cfg.packaging !== "image") {
         layer = buildLayer({
-            requirements: cfg.requirements,
+            requirements: requirements.file,
             runtime: cfg.runtime,
             architecture: cfg.architecture,
             cacheDir: cfg.cacheDir,
-            log: (line) => process.stderr.write(`[ml-lambda] ${line}\n`),
+            log,
         });
     }
     const decision = decide({
@@ -99,12 +105,12 @@ export function preparePackaging(cfg: NormalizedArgs, opts: PlanOptions = {}): P
         weights: layer?.weights,
     });
     const packages = layer?.measurement.packages ?? [];
-    const base = { decision, model, layer, code, packages, externalLayerBytes: externalLayerBytes.reduce((a, b) => a + b, 0) };
+    const base = { decision, model, requirements, layer, code, packages, externalLayerBytes: externalLayerBytes.reduce((a, b) => a + b, 0) };
     if (decision.mode === "zip") return base;
     const context = stageImageContext({
         cacheDir: cfg.cacheDir,
         dockerfile: cfg.dockerfile,
-        requirements: cfg.requirements,
+        requirements: requirements.file,
         handlerDir: cfg.handlerDir,
         modelDir: model.stagedDir,
         modelContentKey: path.basename(model.stagedDir, ".dir"),

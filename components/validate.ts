@@ -10,7 +10,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import type { Backend, ExternalLayer, MlLambdaArgs, ModelSource, PackagingMode, ProvisionedConcurrencyScaling } from "./args";
+import type { Backend, ExternalLayer, FunctionUrlAuthType, FunctionUrlCors, MlLambdaArgs, ModelSource, PackagingMode, ProvisionedConcurrencyScaling } from "./args";
 import { bundledPython, DEFAULT_HANDLER } from "./assets";
 import { MlLambdaError } from "./errors";
 import * as L from "./limits";
@@ -123,7 +123,7 @@ export function validateReservedConcurrency(v: unknown): number | undefined {
 export type NormalizedProvisioned =
     | { kind: "none" }
     | { kind: "static"; count: number }
-    | ({ kind: "autoscaling" } & ProvisionedConcurrencyScaling);
+    | ({ kind: "autoscaling" } & Required<ProvisionedConcurrencyScaling>);
 
 export function validateProvisionedConcurrency(v: unknown, reserved: number | undefined): NormalizedProvisioned {
     if (v === undefined || v === 0) return { kind: "none" };
@@ -136,14 +136,14 @@ export function validateProvisionedConcurrency(v: unknown, reserved: number | un
     if (typeof v === "number") {
         if (!isInt(v) || v < 0) {
             throw new MlLambdaError("provisionedConcurrency", v, "must be a whole number of environments (0 = none)",
-                "use e.g. 2, or { min, max, targetUtilization } for auto scaling");
+                "use e.g. 2, or { min, max } for auto scaling");
         }
         overReserved(v, "provisionedConcurrency");
         return { kind: "static", count: v };
     }
     if (typeof v !== "object" || v === null || Array.isArray(v)) {
-        throw new MlLambdaError("provisionedConcurrency", v, "must be a number or { min, max, targetUtilization }",
-            'use 2, or { "min": 2, "max": 20, "targetUtilization": 0.7 }');
+        throw new MlLambdaError("provisionedConcurrency", v, "must be a number or { min, max, targetUtilization? }",
+            'use 2, or { "min": 2, "max": 20 } (targetUtilization defaults to 0.7)');
     }
     const o = v as Record<string, unknown>;
     const unknownKeys = Object.keys(o).filter((k) => !["min", "max", "targetUtilization"].includes(k));
@@ -157,12 +157,14 @@ export function validateProvisionedConcurrency(v: unknown, reserved: number | un
     if (!isInt(o.max) || o.max < o.min) {
         throw new MlLambdaError("provisionedConcurrency.max", o.max, `must be a whole number ≥ min (${o.min})`, `use a value ≥ ${o.min}`);
     }
-    if (typeof o.targetUtilization !== "number" || !(o.targetUtilization >= 0.1 && o.targetUtilization <= 0.9)) {
-        throw new MlLambdaError("provisionedConcurrency.targetUtilization", o.targetUtilization, "must be a fraction from 0.1 to 0.9",
-            "use 0.7 (AWS's usual target for LambdaProvisionedConcurrencyUtilization)");
+    const target = o.targetUtilization === undefined ? L.DEFAULT_TARGET_UTILIZATION : o.targetUtilization;
+    if (typeof target !== "number" || !(target >= L.TARGET_UTILIZATION_MIN && target <= L.TARGET_UTILIZATION_MAX)) {
+        throw new MlLambdaError("provisionedConcurrency.targetUtilization", target,
+            `must be a fraction from ${L.TARGET_UTILIZATION_MIN} to ${L.TARGET_UTILIZATION_MAX}`,
+            `leave it out for ${L.DEFAULT_TARGET_UTILIZATION} (the target AWS's provisioned concurrency guide uses), or give a value in range`);
     }
     overReserved(o.max, "provisionedConcurrency.max");
-    return { kind: "autoscaling", min: o.min, max: o.max, targetUtilization: o.targetUtilization };
+    return { kind: "autoscaling", min: o.min, max: o.max, targetUtilization: target };
 }
 
 export function validateSnapStart(snapStart: boolean, runtime: L.Runtime, provisioned: NormalizedProvisioned, ephemeralStorage: number): void {
@@ -179,6 +181,165 @@ export function validateSnapStart(snapStart: boolean, runtime: L.Runtime, provis
         throw new MlLambdaError("snapStart", true, `SnapStart requires ephemeralStorage ≤ ${L.SNAPSTART_MAX_EPHEMERAL_MB} MB; it is ${ephemeralStorage}`,
             `set ephemeralStorage to ${L.SNAPSTART_MAX_EPHEMERAL_MB}, or set snapStart to false`);
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The function URL
+// ---------------------------------------------------------------------------------------------------------
+
+/** The function URL as the component creates it: defaults applied, every value checked. */
+export interface NormalizedUrl {
+    authType: FunctionUrlAuthType;
+    /** Always BUFFERED: the only mode a Python managed runtime serves (validateUrl refuses RESPONSE_STREAM). */
+    invokeMode: "BUFFERED";
+    cors?: FunctionUrlCors;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function refuseUnknownKeys(setting: string, o: Record<string, unknown>, known: readonly string[]): void {
+    const unknownKey = Object.keys(o).find((k) => !known.includes(k));
+    if (unknownKey !== undefined) {
+        throw new MlLambdaError(`${setting}.${unknownKey}`, o[unknownKey], `is not a known field (${known.join(", ")})`, "remove it or fix its spelling");
+    }
+}
+
+/** `url`: undefined (no URL) or { authType?, cors?, invokeMode? }. */
+export function validateUrl(v: unknown, setting = "url"): NormalizedUrl | undefined {
+    if (v === undefined) return undefined;
+    if (!isPlainObject(v)) {
+        throw new MlLambdaError(setting, v, "must be an object { authType?, cors?, invokeMode? }",
+            'use { authType: "AWS_IAM" } for signed requests, or { authType: "NONE" } for a public endpoint');
+    }
+    refuseUnknownKeys(setting, v, ["authType", "cors", "invokeMode"]);
+    const authType = v.authType === undefined ? "AWS_IAM" : v.authType;
+    if (!(L.FUNCTION_URL_AUTH_TYPES as readonly unknown[]).includes(authType)) {
+        throw new MlLambdaError(`${setting}.authType`, authType, `must be one of ${L.FUNCTION_URL_AUTH_TYPES.map((t) => `"${t}"`).join(", ")} (Lambda's AuthType, upper case)`,
+            '"AWS_IAM" (the default) for SigV4-signed requests, or "NONE" for a public endpoint (the policy pack refuses it unless allowPublicUrls is set)');
+    }
+    const invokeMode = v.invokeMode === undefined ? "BUFFERED" : v.invokeMode;
+    if (invokeMode === "RESPONSE_STREAM") {
+        // https://docs.aws.amazon.com/lambda/latest/dg/configuration-response-streaming.html: Lambda streams responses
+        // natively from Node.js managed runtimes; other languages need a custom runtime or the Lambda Web Adapter.
+        throw new MlLambdaError(`${setting}.invokeMode`, invokeMode,
+            "response streaming is served natively only by Lambda's Node.js managed runtimes; this function runs on a Python managed runtime and returns one buffered response (up to 6 MB)",
+            'leave invokeMode out (or "BUFFERED"); split large requests so each response stays under 6 MB');
+    }
+    if (invokeMode !== "BUFFERED") {
+        throw new MlLambdaError(`${setting}.invokeMode`, invokeMode, `must be one of ${L.FUNCTION_URL_INVOKE_MODES.map((t) => `"${t}"`).join(", ")}`,
+            'leave it out: "BUFFERED" is the default and the only mode a Python function serves');
+    }
+    const cors = v.cors === undefined ? undefined : validateCors(v.cors, `${setting}.cors`);
+    return { authType: authType as FunctionUrlAuthType, invokeMode, ...(cors ? { cors } : {}) };
+}
+
+/** HTTP header field names are RFC 9110 tokens. */
+const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const DNS_LABEL = "(?!-)[A-Za-z0-9-]{1,63}(?<!-)";
+const HOST_RE = new RegExp(`^(?:${DNS_LABEL}(?:\\.${DNS_LABEL})*|\\d{1,3}(?:\\.\\d{1,3}){3}|\\[[0-9A-Fa-f:.]+\\])$`);
+
+/**
+ * One CORS origin: "*", or scheme://host[:port] exactly as a browser sends it in its Origin header (http or https,
+ * no path, no trailing slash, no wildcard inside). Returns the origin; throws naming what is wrong and the fix.
+ */
+export function validateOrigin(v: unknown, setting: string): string {
+    const limit = 'must be an origin, scheme://host[:port] (http or https, no path), or "*" for any origin';
+    if (typeof v !== "string" || v === "") throw new MlLambdaError(setting, v, limit, 'use e.g. "https://app.example.com"');
+    if (v === "*") return v;
+    if (v.length > L.CORS_MAX_ORIGIN_LENGTH) {
+        throw new MlLambdaError(setting, v, `origins are at most ${L.CORS_MAX_ORIGIN_LENGTH} characters (API_Cors)`, "shorten it, or use \"*\"");
+    }
+    const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/.exec(v);
+    if (!m) {
+        const fix = /^[\w.-]+(:\d+)?$/.test(v) ? `add the scheme: "https://${v}"` : 'use e.g. "https://app.example.com"';
+        throw new MlLambdaError(setting, v, limit, fix);
+    }
+    const [, scheme, authority, rest] = m;
+    if (!["http", "https"].includes(scheme.toLowerCase())) {
+        throw new MlLambdaError(setting, v, `${limit}; "${scheme}" is not a scheme browsers send CORS requests from`, `use "https://${authority}"`);
+    }
+    if (rest !== "") {
+        throw new MlLambdaError(setting, v, `${limit}; an origin has no path, query or trailing slash`, `use "${scheme}://${authority}"`);
+    }
+    if (authority.includes("*")) {
+        throw new MlLambdaError(setting, v, `${limit}; function URLs match whole origins, not wildcard patterns`,
+            'list each origin (e.g. "https://app.example.com", "https://admin.example.com"), or use "*" for any');
+    }
+    if (authority.includes("@")) {
+        throw new MlLambdaError(setting, v, `${limit}; an origin carries no user name or password`, `use "${scheme}://${authority.split("@").pop()}"`);
+    }
+    const hp = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(authority);
+    const port = hp?.[2] === undefined ? undefined : Number(hp[2]);
+    if (!hp || !HOST_RE.test(hp[1]) || (port !== undefined && !(port >= 1 && port <= 65535))) {
+        throw new MlLambdaError(setting, v, `${limit}; "${authority}" is not a host name with an optional port 1-65535`, 'use e.g. "https://app.example.com" or "http://localhost:3000"');
+    }
+    return v;
+}
+
+function stringList(v: unknown, setting: string, max: number, example: string): string[] {
+    if (!Array.isArray(v)) throw new MlLambdaError(setting, v, "must be a list of strings", `use e.g. ${example}`);
+    if (v.length > max) throw new MlLambdaError(setting, `${v.length} entries`, `at most ${max} entries (API_Cors)`, "merge or drop entries, or use \"*\"");
+    return v as string[];
+}
+
+function validateHeaderNames(v: unknown, setting: string): string[] {
+    const list = stringList(v, setting, L.CORS_MAX_HEADERS, '["content-type", "authorization"]');
+    list.forEach((h, i) => {
+        if (typeof h !== "string" || h === "" || h.length > L.CORS_MAX_HEADER_LENGTH || (h !== "*" && !HEADER_NAME_RE.test(h))) {
+            throw new MlLambdaError(`${setting}[${i}]`, h,
+                `must be an HTTP header name (letters, digits and !#$%&'*+.^_\`|~-, at most ${L.CORS_MAX_HEADER_LENGTH} characters) or "*"`,
+                typeof h === "string" && h.includes(":") ? `give the name only: "${h.split(":")[0].trim()}"` : 'use e.g. "content-type"');
+        }
+    });
+    return list;
+}
+
+export function validateCors(v: unknown, setting = "url.cors"): FunctionUrlCors {
+    if (!isPlainObject(v)) {
+        throw new MlLambdaError(setting, v, "must be an object { allowOrigins?, allowMethods?, allowHeaders?, exposeHeaders?, allowCredentials?, maxAge? }",
+            '{ allowOrigins: ["https://app.example.com"], allowMethods: ["POST"] }');
+    }
+    refuseUnknownKeys(setting, v, ["allowOrigins", "allowMethods", "allowHeaders", "exposeHeaders", "allowCredentials", "maxAge"]);
+    const out: FunctionUrlCors = {};
+    if (v.allowOrigins !== undefined) {
+        out.allowOrigins = stringList(v.allowOrigins, `${setting}.allowOrigins`, L.CORS_MAX_ORIGINS, '["https://app.example.com"]')
+            .map((o, i) => validateOrigin(o, `${setting}.allowOrigins[${i}]`));
+    }
+    if (v.allowMethods !== undefined) {
+        out.allowMethods = stringList(v.allowMethods, `${setting}.allowMethods`, L.CORS_MAX_METHODS, '["POST"]');
+        out.allowMethods.forEach((meth, i) => {
+            if (meth === "*" || (L.CORS_METHODS as readonly unknown[]).includes(meth)) return;
+            const name = `${setting}.allowMethods[${i}]`;
+            const upper = typeof meth === "string" ? meth.toUpperCase() : "";
+            if (upper === "OPTIONS") {
+                throw new MlLambdaError(name, meth, "OPTIONS cannot be listed (API_Cors allows 6 characters per method) and need not be: Lambda answers the preflight itself",
+                    "remove OPTIONS");
+            }
+            throw new MlLambdaError(name, meth, `must be one of ${L.CORS_METHODS.join(", ")} or "*" (upper case)`,
+                (L.CORS_METHODS as readonly string[]).includes(upper) ? `write it in upper case: "${upper}"` : 'use "POST" (what the embedding function is called with)');
+        });
+    }
+    if (v.allowHeaders !== undefined) out.allowHeaders = validateHeaderNames(v.allowHeaders, `${setting}.allowHeaders`);
+    if (v.exposeHeaders !== undefined) out.exposeHeaders = validateHeaderNames(v.exposeHeaders, `${setting}.exposeHeaders`);
+    if (v.allowCredentials !== undefined) {
+        if (typeof v.allowCredentials !== "boolean") {
+            throw new MlLambdaError(`${setting}.allowCredentials`, v.allowCredentials, "must be true or false", "use true or false");
+        }
+        // The Fetch standard's CORS check fails a credentialed request answered with Access-Control-Allow-Origin "*".
+        if (v.allowCredentials && out.allowOrigins?.includes("*")) {
+            throw new MlLambdaError(`${setting}.allowCredentials`, true, 'browsers refuse credentialed requests answered with the "*" origin',
+                "list the origins that send credentials in allowOrigins, or set allowCredentials to false");
+        }
+        out.allowCredentials = v.allowCredentials;
+    }
+    if (v.maxAge !== undefined) {
+        if (!isInt(v.maxAge) || v.maxAge < 0 || v.maxAge > L.CORS_MAX_AGE_S) {
+            throw new MlLambdaError(`${setting}.maxAge`, v.maxAge, `must be whole seconds from 0 to ${L.CORS_MAX_AGE_S} (one day)`,
+                "use e.g. 300 (browsers cap it lower anyway: Chromium at 7,200 s, Firefox at 86,400 s)");
+        }
+        out.maxAge = v.maxAge;
+    }
+    return out;
 }
 
 export function validateLayers(v: unknown): ExternalLayer[] {
@@ -240,6 +401,58 @@ export function validateExistingFile(setting: string, v: string): string {
         throw new MlLambdaError(setting, v, "must be an existing file", "check the path (relative paths resolve from the working directory)");
     }
     return path.resolve(v);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The dependency source: a pip requirements file, or a uv project (pyproject.toml + uv.lock)
+// ---------------------------------------------------------------------------------------------------------
+
+/** Opt-in to resolve a pyproject.toml that has no uv.lock at deploy time (versions may then move between deploys). */
+export const RESOLVE_UNLOCKED_ENV = "ML_LAMBDA_RESOLVE_UNLOCKED";
+
+export type RequirementsSource =
+    /** A pip requirements file, built as written. */
+    | { kind: "requirements"; file: string }
+    /** A uv project and its lock: the locked versions are exported to a pinned list and built. */
+    | { kind: "uv.lock"; projectDir: string; pyproject: string; lock: string }
+    /** A uv project without a lock, resolved into the build cache because RESOLVE_UNLOCKED_ENV opted in. */
+    | { kind: "pyproject"; projectDir: string; pyproject: string };
+
+export interface RequirementsSourceOptions {
+    /** @default process.env.ML_LAMBDA_RESOLVE_UNLOCKED is "1" or "true" */
+    resolveUnlocked?: boolean;
+    exists?: (p: string) => boolean;
+}
+
+/**
+ * What `requirements` points at, decided by file name: "pyproject.toml" or "uv.lock" is a uv project (its lock
+ * beside its pyproject), anything else a pip requirements file. A pyproject without a lock is refused unless the
+ * resolve opt-in is set; a uv.lock without its pyproject.toml is refused (uv checks a lock against it).
+ */
+export function requirementsSource(v: unknown, opts: RequirementsSourceOptions = {}, setting = "requirements"): RequirementsSource {
+    const exists = opts.exists ?? ((p: string) => fs.existsSync(p) && fs.statSync(p).isFile());
+    const resolveUnlocked = opts.resolveUnlocked ?? ["1", "true"].includes(String(process.env[RESOLVE_UNLOCKED_ENV] ?? "").toLowerCase());
+    if (typeof v !== "string" || v === "") {
+        throw new MlLambdaError(setting, v, "must be the path of a requirements file, a pyproject.toml or a uv.lock", 'use e.g. "./functions/embed/pyproject.toml"');
+    }
+    const file = path.resolve(v);
+    if (!exists(file)) {
+        throw new MlLambdaError(setting, v, "must be an existing file (a requirements file, a pyproject.toml or a uv.lock)",
+            "check the path (relative paths resolve from the working directory)");
+    }
+    const base = path.basename(file);
+    if (base !== "pyproject.toml" && base !== "uv.lock") return { kind: "requirements", file };
+    const projectDir = path.dirname(file);
+    const pyproject = path.join(projectDir, "pyproject.toml");
+    const lock = path.join(projectDir, "uv.lock");
+    if (!exists(pyproject)) {
+        throw new MlLambdaError(setting, v, "a uv.lock is checked against its project's pyproject.toml, and there is none beside it",
+            `point requirements at the project's pyproject.toml (uv.lock must be in the same directory), or export a requirements file: \`uv export --frozen --no-hashes -o requirements.txt\``);
+    }
+    if (exists(lock)) return { kind: "uv.lock", projectDir, pyproject, lock };
+    if (resolveUnlocked) return { kind: "pyproject", projectDir, pyproject };
+    throw new MlLambdaError(setting, v, `${pyproject} has no uv.lock beside it: without a lock, the versions built would be whatever resolves today`,
+        `run \`uv lock\` in ${projectDir} and commit uv.lock; or set ${RESOLVE_UNLOCKED_ENV}=1 to resolve at deploy time (into the build cache, your project untouched)`);
 }
 
 export function validateHandler(v: unknown, handlerDir: string): string {
@@ -321,6 +534,7 @@ export interface NormalizedArgs {
     modelBucket?: string;
     reservedConcurrency?: number;
     provisioned: NormalizedProvisioned;
+    url?: NormalizedUrl;
     snapStart: boolean;
     logRetentionDays: number;
     environment: Record<string, string>;
@@ -342,7 +556,7 @@ export const DEFAULTS = {
     memorySize: L.MEMORY_ONE_VCPU_MB,
     timeout: 60,
     ephemeralStorage: L.EPHEMERAL_MIN_MB,
-    backend: "torch" as Backend,
+    backend: "onnx" as Backend,
     snapStart: false,
     logRetentionDays: 14,
     headroomBytes: L.DEFAULT_HEADROOM_BYTES,
@@ -384,6 +598,15 @@ export function normalizeArgs(name: string, args: MlLambdaArgs, ctx: NormalizeCo
         throw new MlLambdaError("modelBucket", args.modelBucket, "must be an S3 bucket name (3–63 lowercase letters, digits, dots, hyphens)",
             "give the bucket's name, not its ARN or URL");
     }
+    // Checked here (a missing lock fails before any build); kept as named, absolute: the build derives the project
+    // and its lock from it again (packaging/lock.ts).
+    const requirementsSrc = requirementsSource(args.requirements ?? defaultRequirements);
+    const requirements = requirementsSrc.kind === "requirements" ? requirementsSrc.file : path.resolve(args.requirements ?? defaultRequirements);
+    const url = validateUrl(args.url);
+    if (url?.authType === "NONE" && reservedConcurrency === undefined) {
+        warnings.push('url.authType is "NONE": anyone who finds the URL can invoke the model and run up the bill; ' +
+            "set reservedConcurrency to cap how many run at once");
+    }
     const headroomBytes = validateHeadroom(args.headroomBytes ?? DEFAULTS.headroomBytes);
     const imageRetentionCount = validateNonNegativeInt("imageRetentionCount", args.imageRetentionCount ?? DEFAULTS.imageRetentionCount, "use e.g. 10");
     if (imageRetentionCount < 1) throw new MlLambdaError("imageRetentionCount", imageRetentionCount, "must keep at least 1 image (the one deployed)", "use e.g. 10");
@@ -397,7 +620,7 @@ export function normalizeArgs(name: string, args: MlLambdaArgs, ctx: NormalizeCo
         functionName: validateFunctionName(args.functionName ?? defaultFunctionName(ctx.project, ctx.stack, name)),
         handlerDir,
         handler: validateHandler(args.handler ?? DEFAULTS.handler, handlerDir),
-        requirements: validateExistingFile("requirements", args.requirements ?? defaultRequirements),
+        requirements,
         dockerfile: validateExistingFile("dockerfile", args.dockerfile ?? bundled.dockerfile),
         packaging: validatePackaging(args.packaging ?? DEFAULTS.packaging),
         runtime,
@@ -410,6 +633,7 @@ export function normalizeArgs(name: string, args: MlLambdaArgs, ctx: NormalizeCo
         modelBucket: args.modelBucket,
         reservedConcurrency,
         provisioned,
+        ...(url ? { url } : {}),
         snapStart,
         logRetentionDays: validateLogRetention(args.logRetentionDays ?? DEFAULTS.logRetentionDays),
         environment: validateEnvironment(args.environment),

@@ -30,10 +30,15 @@ export interface VenvSpec {
     log?: (line: string) => void;
 }
 
+/** Whether the venv at `dir` exists and was completed (a later run can use it without creating anything). */
+export function venvReady(dir: string): boolean {
+    return fs.existsSync(path.join(dir, READY));
+}
+
 /** The venv's bin directory (python, pip, and console scripts such as uv), creating the venv if needed. */
 export function ensureVenv(spec: VenvSpec): string {
     const bin = path.join(spec.dir, "bin");
-    if (fs.existsSync(path.join(spec.dir, READY))) return bin;
+    if (venvReady(spec.dir)) return bin;
     const log = spec.log ?? ((l: string) => process.stderr.write(`${l}\n`));
     fs.mkdirSync(path.dirname(spec.dir), { recursive: true });
     const release = lock(`${spec.dir}.lock`, () => log(`ml-lambda: waiting for another process creating ${spec.what} in ${spec.dir}`));

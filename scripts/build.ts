@@ -3,8 +3,9 @@
  *   1. removes dist/ (a source file deleted since the last build must not ship as a stale .js);
  *   2. compiles components/, cli/ and policy/ (tsconfig.build.json: JS + .d.ts);
  *   3. copies the non-TypeScript files the compiled code loads by `__dirname`: components/model/prepare_model.py
- *      (spawned by the model preparation step) and export_onnx.py (which it runs in the export Python), so
- *      dist/components/model/ finds them exactly as components/model/ does, and cli/run/runtime/* (the faithful
+ *      (spawned by the model preparation step), export_onnx.py (which it runs in the export Python), check_onnx.py
+ *      (which it runs in the check Python) and references/ (the default model's reference embeddings), so
+ *      dist/components/model/ finds them exactly as components/model/ does; and cli/run/runtime/* (the faithful
  *      run's bootstrap for /var/runtime);
  *   4. turns dist/policy/ into a CrossGuard pack directory (PulumiPolicy.yaml, a package.json whose main is the
  *      compiled index.js, config.prod.json), for `pulumi preview --policy-pack node_modules/pulumi-ml-lambda/dist/policy`;
@@ -22,6 +23,8 @@ const DIST = path.join(ROOT, "dist");
 export const COPIED: Array<[string, string]> = [
     ["components/model/prepare_model.py", "components/model/prepare_model.py"],
     ["components/model/export_onnx.py", "components/model/export_onnx.py"],
+    ["components/model/check_onnx.py", "components/model/check_onnx.py"],
+    ["components/model/references/all-MiniLM-L6-v2.json", "components/model/references/all-MiniLM-L6-v2.json"],
     ["policy/PulumiPolicy.yaml", "policy/PulumiPolicy.yaml"],
     ["policy/config.prod.json", "policy/config.prod.json"],
     // The faithful run's /var/runtime files (cli/run/tools.ts finds them next to its compiled module).

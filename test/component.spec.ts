@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { MlLambdaArgs } from "../components/args";
 import { MlLambdaError } from "../components/errors";
@@ -11,7 +12,8 @@ import { checkImageSize } from "../components/packaging/imageSize";
 import { measureImageNow, MlLambda } from "../components/mlLambda";
 import { imageBuildArgs, imageBuildWarnings, preparePackaging, sizeReport } from "../components/plan";
 import { modelObjectKey } from "../components/model";
-import { MockSession, settle, startMocks, TEST_CACHE, useTestExportPython, value } from "./mocks";
+import { normalizeArgs } from "../components/validate";
+import { MockSession, NO_EXPORT_PYTHON, offlineHubCache, settle, startMocks, TEST_CACHE, useTestExportPython, value } from "./mocks";
 
 const FIX = path.join(__dirname, "fixtures", "component");
 
@@ -21,6 +23,7 @@ function args(extra: Partial<MlLambdaArgs> = {}): MlLambdaArgs {
         requirements: path.join(FIX, "requirements.txt"),
         dockerfile: path.join(FIX, "Dockerfile"),
         model: { path: path.join(FIX, "tiny-model"), name: "tiny" },
+        backend: "torch", // the stand-in tiny model has no ONNX graph and cannot be exported; onnx is tested below
         cacheDir: TEST_CACHE,
         ...extra,
     };
@@ -263,8 +266,8 @@ describe("MlLambda under Pulumi's mock engine", function () {
             assert.strictEqual(m.byType("aws:appautoscaling/target:Target").length, 0);
         });
 
-        it("auto scaling uses Application Auto Scaling target tracking, never a static config beside it", async () => {
-            const { m, c } = await build({ packaging: "zip", provisionedConcurrency: { min: 2, max: 8, targetUtilization: 0.7 } });
+        it("auto scaling uses Application Auto Scaling target tracking (target 0.7 by default), never a static config beside it", async () => {
+            const { m, c } = await build({ packaging: "zip", provisionedConcurrency: { min: 2, max: 8 } });
             const t = m.one("aws:appautoscaling/target:Target").inputs;
             assert.strictEqual(t.scalableDimension, "lambda:function:ProvisionedConcurrency");
             assert.strictEqual(t.serviceNamespace, "lambda");
@@ -280,6 +283,102 @@ describe("MlLambda under Pulumi's mock engine", function () {
         it("SnapStart applies to published versions", async () => {
             const { m } = await build({ packaging: "zip", snapStart: true });
             assert.deepStrictEqual(m.one("aws:lambda/function:Function").inputs.snapStart, { applyOn: "PublishedVersions" });
+        });
+    });
+
+    describe("the HTTPS endpoint (url)", () => {
+        const URL_TYPE = "aws:lambda/functionUrl:FunctionUrl";
+        const PERMISSION = "aws:lambda/permission:Permission";
+
+        it("none by default: no FunctionUrl, no Permission, and no url output", async () => {
+            const { m, c } = await build({ packaging: "zip" });
+            assert.strictEqual(m.byType(URL_TYPE).length, 0);
+            assert.strictEqual(m.byType(PERMISSION).length, 0);
+            assert.strictEqual(c.url, undefined);
+        });
+
+        it("AWS_IAM (the default): a function URL on the live alias, buffered, no resource-based permission", async () => {
+            const { m, c } = await build({ packaging: "zip", url: {} });
+            const u = m.one(URL_TYPE);
+            assert.strictEqual(u.inputs.functionName, c.config.functionName);
+            assert.strictEqual(u.inputs.qualifier, "live");
+            assert.strictEqual(u.inputs.qualifier, m.one("aws:lambda/alias:Alias").inputs.name);
+            assert.strictEqual(u.inputs.authorizationType, "AWS_IAM");
+            assert.strictEqual(u.inputs.invokeMode, "BUFFERED");
+            assert.strictEqual(u.inputs.cors, undefined);
+            assert.strictEqual(u.parentResource, c);
+            assert.strictEqual(m.byType(PERMISSION).length, 0, "same-account IAM callers need no resource-based statement");
+            const url = await value(c.url!);
+            assert.strictEqual(url, u.outputs.functionUrl);
+            assert.match(url, /^https:\/\/[a-z0-9]{32}\.lambda-url\.us-east-1\.on\.aws\/$/);
+        });
+
+        it("NONE: both public grants (InvokeFunctionUrl with auth type NONE, InvokeFunction only via a URL) on the alias, registered before the URL", async () => {
+            const cors = { allowOrigins: ["https://app.example.com"], allowMethods: ["POST"], allowHeaders: ["content-type"], maxAge: 300 };
+            const m = await startMocks();
+            let urlDependsOn: unknown;
+            const c = new MlLambda("embed", args({ packaging: "zip", reservedConcurrency: 20, url: { authType: "NONE", cors } }), {
+                transformations: [m.recordParents, (a) => {
+                    if (a.type === URL_TYPE) urlDependsOn = a.opts.dependsOn;
+                    return undefined;
+                }],
+            });
+            await settle(c.functionArn, c.aliasArn, c.url!);
+            const u = m.one(URL_TYPE);
+            assert.strictEqual(u.inputs.authorizationType, "NONE");
+            assert.deepStrictEqual(u.inputs.cors, cors);
+            const grants = Object.fromEntries(m.byType(PERMISSION).map((p) => [p.inputs.statementId, p.inputs]));
+            assert.deepStrictEqual(Object.keys(grants).sort(), ["FunctionURLAllowInvokeAction", "FunctionURLAllowPublicAccess"]);
+            assert.deepStrictEqual(grants.FunctionURLAllowPublicAccess, {
+                function: c.config.functionName, qualifier: "live", statementId: "FunctionURLAllowPublicAccess",
+                action: "lambda:InvokeFunctionUrl", principal: "*", functionUrlAuthType: "NONE",
+            });
+            assert.deepStrictEqual(grants.FunctionURLAllowInvokeAction, {
+                function: c.config.functionName, qualifier: "live", statementId: "FunctionURLAllowInvokeAction",
+                action: "lambda:InvokeFunction", principal: "*", invokedViaFunctionUrl: true,
+            });
+            // dependsOn both grants: they exist before the URL is created (the provider's own AddPermission on create
+            // then finds them), and the URL is deleted before they go.
+            const deps = [urlDependsOn].flat() as pulumi.Resource[];
+            assert.strictEqual(deps.length, 2);
+            const depNames = await Promise.all(deps.map((d) => value(d.urn)));
+            assert.deepStrictEqual(depNames.map((u) => u.split("::").pop()).sort(), ["embed-url-invoke", "embed-url-public"]);
+            const order = m.resources.map((r) => r.type);
+            assert.ok(order.indexOf(URL_TYPE) > order.lastIndexOf(PERMISSION), order.join(", "));
+            for (const p of m.byType(PERMISSION)) assert.strictEqual(p.parentResource, c);
+            assert.match(await value(c.url!), /lambda-url/);
+            assert.deepStrictEqual(c.config.warnings, [], "no cost warning with reservedConcurrency set");
+        });
+
+        it("NONE needs an @pulumi/aws whose Permission passes invokedViaFunctionUrl (an older one would drop it silently)", () => {
+            assert.strictEqual(iam.permissionScopesToFunctionUrls(aws.lambda.Permission), true, "the pinned @pulumi/aws has it");
+            class OldPermission {
+                constructor(_name: string, args: any) {
+                    const resourceInputs: Record<string, unknown> = {};
+                    resourceInputs["action"] = args?.action;
+                    resourceInputs["functionUrlAuthType"] = args?.functionUrlAuthType;
+                }
+            }
+            assert.strictEqual(iam.permissionScopesToFunctionUrls(OldPermission), false);
+        });
+
+        it("NONE without reservedConcurrency warns that anyone can run up the bill", () => {
+            const cfg = normalizeArgs("embed", args({ url: { authType: "NONE" } }), { project: "p", stack: "s" });
+            assert.match(cfg.warnings.join(" "), /"NONE": anyone .* reservedConcurrency/);
+        });
+
+        it("the image path gets the same URL on its alias", async () => {
+            const { m } = await build({ packaging: "image", url: { authType: "AWS_IAM" } }, "embedimgurl");
+            assert.strictEqual(m.one(URL_TYPE).inputs.qualifier, "live");
+            assert.strictEqual(m.one("aws:lambda/function:Function").inputs.packageType, "Image");
+        });
+
+        it("a bad url is refused before any resource is registered", async () => {
+            const m = await startMocks();
+            assert.throws(() => new MlLambda("badurl", args({ url: { authType: "PUBLIC" as "NONE" } })),
+                (e: unknown) => e instanceof MlLambdaError && /url\.authType/.test(e.message) && /"PUBLIC"/.test(e.message));
+            await new Promise((r) => setTimeout(r, 20));
+            assert.strictEqual(m.resources.length, 0);
         });
     });
 
@@ -388,6 +487,49 @@ describe("MlLambda under Pulumi's mock engine", function () {
             const baked = path.join(c.plan.context!.dir, "model");
             assert.ok(fs.existsSync(path.join(baked, "model.onnx")) && !fs.existsSync(path.join(baked, "model.safetensors")));
             assert.strictEqual(JSON.parse(fs.readFileSync(path.join(baked, "ml_lambda_onnx.json"), "utf8")).backend, "onnx-int8");
+        });
+    });
+
+    describe("with no arguments (the README's `new MlLambda(\"search\", {})`)", function () {
+        // The default model (pinned revision) from the offline stand-in of the hub cache, the bundled function, the
+        // default backend. No export Python exists: had the build needed torch, it would fail.
+        this.timeout(600_000);
+        const saved = { ...process.env };
+        let m: MockSession;
+        let c: MlLambda;
+        before(async () => {
+            process.env.HF_HUB_CACHE = offlineHubCache();
+            process.env.ML_LAMBDA_CACHE_DIR = TEST_CACHE;
+            process.env.ML_LAMBDA_EXPORT_PYTHON = NO_EXPORT_PYTHON;
+            m = await startMocks();
+            c = new MlLambda("search", {}, { transformations: [m.recordParents] });
+            await settle(c.functionArn, c.aliasArn, c.modelKey, c.sizeReport);
+        });
+        after(() => { process.env = { ...saved }; });
+
+        it("plans zip + layer with the onnx backend, by measurement, on the model's own ONNX file: no torch", async () => {
+            assert.strictEqual(c.config.backend, "onnx");
+            assert.strictEqual(c.config.packaging, "auto");
+            assert.strictEqual(c.plan.decision.mode, "zip", c.plan.decision.reasons.join(" "));
+            assert.ok(c.plan.decision.totalBytes < 262_144_000 - 5 * 1024 * 1024, String(c.plan.decision.totalBytes));
+            assert.strictEqual(await value(c.packaging), "zip");
+            const fn = m.one("aws:lambda/function:Function").inputs;
+            assert.strictEqual(fn.packageType, "Zip");
+            assert.strictEqual(fn.runtime, "python3.12");
+            assert.strictEqual(fn.environment.variables.MODEL_BACKEND, "onnx");
+            assert.strictEqual(m.byType("aws:lambda/layerVersion:LayerVersion").length, 1);
+            assert.strictEqual(m.byType("aws:ecr/repository:Repository").length, 0);
+            assert.strictEqual(c.plan.model.export, null, "no torch export");
+            assert.strictEqual(c.plan.model.published!.file, "onnx/model.onnx");
+            assert.ok(c.plan.model.published!.parity!.cosine_min >= 0.999, JSON.stringify(c.plan.model.published!.parity));
+            assert.ok(!c.plan.model.files.includes("model.safetensors"));
+        });
+
+        it("is SnapStart-eligible: the same with snapStart: true is accepted and sets it on published versions", async () => {
+            const s = await startMocks();
+            const withSnap = new MlLambda("search", { snapStart: true });
+            await settle(withSnap.functionArn, withSnap.aliasArn);
+            assert.deepStrictEqual(s.one("aws:lambda/function:Function").inputs.snapStart, { applyOn: "PublishedVersions" });
         });
     });
 

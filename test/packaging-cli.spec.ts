@@ -65,6 +65,19 @@ describe("packaging: ml-lambda size", () => {
         assert.match(r.stderr, /ml-lambda: (layer .* cache hit|building layer)/);
     });
 
+    it("--requirements takes a uv project (pyproject.toml): the locked set is built; an unlocked one exits 2 naming the fix", () => {
+        const r = cli(["--requirements", path.join(FIXTURES, "uv-project", "pyproject.toml"), "--json"]);
+        assert.strictEqual(r.status, 0, r.stderr);
+        const j = JSON.parse(r.stdout);
+        assert.deepStrictEqual(j.packages.map((p: { name: string }) => p.name.toLowerCase()).sort(), ["markupsafe", "six"]);
+        assert.match(r.stderr, /ml-lambda: uv\.lock of .*uv-project: (cache hit|\d+ pinned)/);
+        const unlocked = tmpDir("cli-unlocked");
+        fs.copyFileSync(path.join(FIXTURES, "uv-project", "pyproject.toml"), path.join(unlocked, "pyproject.toml"));
+        const refused = cli(["--requirements", path.join(unlocked, "pyproject.toml")]);
+        assert.strictEqual(refused.status, 2);
+        assert.match(refused.stderr, /"requirements" = .*no uv\.lock beside it.*Fix: run `uv lock`/);
+    });
+
     it("--requirements with an sdist-only package: decision image naming it", () => {
         const j = JSON.parse(cli(["--requirements", path.join(FIXTURES, "requirements-sdist-only.txt"), "--json"]).stdout);
         assert.strictEqual(j.decision.mode, "image");

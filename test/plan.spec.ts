@@ -6,7 +6,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { plan, PlanResult, renderPlan } from "../cli/plan";
-import { REPO, seedFakeHubCache, TEST_CACHE, useTestExportPython } from "./mocks";
+import { NO_EXPORT_PYTHON, offlineHubCache, REPO, TEST_CACHE } from "./mocks";
 
 /** A throwaway project: the real program and components, with a stack file the test writes. */
 function projectWith(stackName: string, stackYaml: string): string {
@@ -23,9 +23,10 @@ describe("ml-lambda plan (offline)", function () {
     const env = { ...process.env };
 
     before(async () => {
-        process.env.HF_HUB_CACHE = seedFakeHubCache();
+        process.env.HF_HUB_CACHE = offlineHubCache();
         process.env.ML_LAMBDA_CACHE_DIR = TEST_CACHE;
-        useTestExportPython(); // dev runs the onnx backend: its model is exported at build time (restored in after())
+        // dev and prod run the onnx backend on the model's own ONNX file: no torch export (it would fail).
+        process.env.ML_LAMBDA_EXPORT_PYTHON = NO_EXPORT_PYTHON;
         dev = await plan({ projectDir: REPO, stack: "dev" });
         prod = await plan({ projectDir: REPO, stack: "prod" });
     });

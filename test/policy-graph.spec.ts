@@ -21,6 +21,7 @@ async function record(name: string, extra: Partial<MlLambdaArgs>): Promise<Recor
         requirements: path.join(FIX, "requirements.txt"),
         dockerfile: path.join(FIX, "Dockerfile"),
         model: { path: path.join(FIX, "tiny-model"), name: "tiny" },
+        backend: "torch", // the stand-in tiny model has no ONNX graph
         cacheDir: TEST_CACHE,
         logRetentionDays: 30,
         ...extra,
@@ -156,6 +157,40 @@ describe("policy pack over MlLambda graphs (mock engine, preview)", function () 
             assertClean(dev);
             violationOf(dev, "ml-lambda-memory-minimum", "::polzip", /below the ML minimum/);
             assert.deepStrictEqual(mandatoryNames(await evaluatePolicies(plan, prod)), ["ml-lambda-memory-minimum"]);
+        });
+    });
+
+    describe("function URL", () => {
+        const URL_POLICY = "lambda-function-url-auth";
+        let iamUrl: Recorded[];
+        let publicUrl: Recorded[];
+        before(async () => {
+            iamUrl = await record("poliam", { packaging: "zip", snapStart: true, reservedConcurrency: 10, url: { authType: "AWS_IAM" } });
+            publicUrl = await record("polpub", { packaging: "zip", snapStart: true, reservedConcurrency: 10, url: { authType: "NONE", cors: { allowOrigins: ["*"] } } });
+        });
+
+        it("sees the component's FunctionUrl: AWS_IAM passes every mandatory policy (default and prod config)", async () => {
+            assert.ok(iamUrl.some((r) => r.type === "aws:lambda/functionUrl:FunctionUrl"));
+            const vs = await evaluatePolicies(asPlan(iamUrl));
+            assertClean(vs);
+            assertClean(await evaluatePolicies(withOutputs(iamUrl), prod));
+            const v = vs.find((x) => x.name === URL_POLICY)!;
+            assert.strictEqual(v.checked, 1, "the URL policy evaluated the one FunctionUrl");
+            assert.deepStrictEqual(v.violations, []);
+        });
+
+        it("a NONE URL is refused by the pack's default and prod config, naming the resource and the way out", async () => {
+            for (const config of [undefined, prod]) {
+                const vs = await evaluatePolicies(asPlan(publicUrl), config);
+                assert.deepStrictEqual(mandatoryNames(vs), [URL_POLICY]);
+                violationOf(vs, URL_POLICY, "::polpub-url", /authorizationType NONE.*allowPublicUrls: true/);
+            }
+        });
+
+        it("a NONE URL passes where the stack's policy config allows public URLs (its grants raise nothing else)", async () => {
+            const vs = await evaluatePolicies(withOutputs(publicUrl), { [URL_POLICY]: { allowPublicUrls: true } });
+            assertClean(vs);
+            assert.strictEqual(vs.find((x) => x.name === URL_POLICY)!.checked, 1);
         });
     });
 

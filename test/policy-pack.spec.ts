@@ -140,6 +140,7 @@ describe("the served policy pack agrees with the offline evaluator (gRPC, like t
             requirements: path.join(FIX, "requirements.txt"),
             dockerfile: path.join(FIX, "Dockerfile"),
             model: { path: path.join(FIX, "tiny-model"), name: "tiny" },
+            backend: "torch", // the stand-in tiny model has no ONNX graph
             cacheDir: TEST_CACHE,
             packaging: "zip",
             snapStart: true,

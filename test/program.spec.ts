@@ -9,7 +9,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { OfflineRun, runOffline } from "../cli/offline";
 import { STACK_CONFIG_KEYS } from "../config";
-import { REPO, seedFakeHubCache, TEST_CACHE, useTestExportPython } from "./mocks";
+import { NO_EXPORT_PYTHON, offlineHubCache, REPO, TEST_CACHE } from "./mocks";
 
 const find = (run: OfflineRun, type: string) => run.resources.filter((r) => r.type === type);
 const one = (run: OfflineRun, type: string) => {
@@ -21,19 +21,26 @@ const one = (run: OfflineRun, type: string) => {
 describe("the program with the committed stack files", function () {
     let dev: OfflineRun;
     let prod: OfflineRun;
-    const saved = { hub: process.env.HF_HUB_CACHE, cache: process.env.ML_LAMBDA_CACHE_DIR };
-    let restoreExportPython: () => void;
+    const saved = { hub: process.env.HF_HUB_CACHE, cache: process.env.ML_LAMBDA_CACHE_DIR, exporter: process.env.ML_LAMBDA_EXPORT_PYTHON };
+    const warnings: string[] = [];
 
     before(async () => {
-        restoreExportPython = useTestExportPython(); // dev runs the onnx backend: its model is exported at build time
-        process.env.HF_HUB_CACHE = seedFakeHubCache();
+        // dev and prod run the onnx backend on the model's own ONNX file: no torch on this host (an export would fail).
+        process.env.ML_LAMBDA_EXPORT_PYTHON = NO_EXPORT_PYTHON;
+        process.env.HF_HUB_CACHE = offlineHubCache();
         process.env.ML_LAMBDA_CACHE_DIR = TEST_CACHE;
-        dev = await runOffline({ projectDir: REPO, stack: "dev", preview: false });
-        prod = await runOffline({ projectDir: REPO, stack: "prod", preview: false });
+        // The runtime warns through console.warn without an engine: keep what it says about the exports.
+        const warn = console.warn;
+        console.warn = (...a: unknown[]) => { warnings.push(a.join(" ")); warn(...a); };
+        try {
+            dev = await runOffline({ projectDir: REPO, stack: "dev", preview: false });
+            prod = await runOffline({ projectDir: REPO, stack: "prod", preview: false });
+        } finally {
+            console.warn = warn;
+        }
     });
     after(() => {
-        restoreExportPython();
-        for (const [k, v] of [["HF_HUB_CACHE", saved.hub], ["ML_LAMBDA_CACHE_DIR", saved.cache]] as const) {
+        for (const [k, v] of [["HF_HUB_CACHE", saved.hub], ["ML_LAMBDA_CACHE_DIR", saved.cache], ["ML_LAMBDA_EXPORT_PYTHON", saved.exporter]] as const) {
             if (v === undefined) delete process.env[k];
             else process.env[k] = v;
         }
@@ -87,8 +94,24 @@ describe("the program with the committed stack files", function () {
             assert.strictEqual(o.sizeReport.mode, o.packaging);
             assert.ok(o.sizeReport.reasons.length > 0);
             if (o.packaging === "image") assert.match(o.imageUri, /@sha256:[0-9a-f]{64}$/);
-            else assert.strictEqual(o.imageUri, undefined);
+            else assert.ok(!("imageUri" in o), "the zip path exports no imageUri key (an undefined output draws a warning)");
         }
+    });
+
+    it("dev exports its IAM-signed HTTPS endpoint (url on the live alias); prod, with no url, exports none", () => {
+        const u = one(dev, "aws:lambda/functionUrl:FunctionUrl");
+        assert.deepStrictEqual([u.qualifier, u.authorizationType, u.invokeMode], ["live", "AWS_IAM", "BUFFERED"]);
+        assert.strictEqual(u.functionName, one(dev, "aws:lambda/function:Function").name);
+        const devUrl = (dev.outputs as Record<string, any>).url;
+        assert.strictEqual(devUrl, find(dev, "aws:lambda/functionUrl:FunctionUrl")[0].outputs.functionUrl);
+        assert.match(devUrl, /^https:\/\/[a-z0-9]{32}\.lambda-url\.us-east-1\.on\.aws\/$/);
+        assert.strictEqual(find(dev, "aws:lambda/permission:Permission").length, 0);
+        assert.strictEqual(find(prod, "aws:lambda/functionUrl:FunctionUrl").length, 0);
+        assert.ok(!("url" in (prod.outputs as object)), "no url key at all: an undefined stack output makes the engine warn");
+    });
+
+    it("exports no undefined value (the engine would warn that it will not show as a stack output)", () => {
+        assert.deepStrictEqual(warnings.filter((w) => /Undefined value/.test(w)), []);
     });
 
     it("dev is small and cheap: one vCPU, SnapStart, a week of logs, destroyable data", () => {
@@ -101,7 +124,7 @@ describe("the program with the committed stack files", function () {
         assert.strictEqual(find(dev, "aws:appautoscaling/target:Target").length, 0);
     });
 
-    it("dev and prod run the onnx backend on the zip path, the model shipped as the ONNX export", async () => {
+    it("dev and prod run the onnx backend on the zip path, the model shipped as its own published ONNX file", async () => {
         const devFn = one(dev, "aws:lambda/function:Function");
         assert.strictEqual(devFn.packageType, "Zip");
         assert.strictEqual(devFn.environment.variables.MODEL_BACKEND, "onnx");
@@ -114,6 +137,9 @@ describe("the program with the committed stack files", function () {
         const names: string[] = JSON.parse(r.stdout);
         for (const f of ["model.onnx", "tokenizer.json", "ml_lambda_onnx.json", "sentence_bert_config.json"]) assert.ok(names.includes(f), `${f} in ${names}`);
         assert.ok(!names.includes("model.safetensors"), "the torch weights stay out of the onnx artifact");
+        const manifest = JSON.parse(spawnSync("python3", ["-c", "import tarfile,sys; print(tarfile.open(sys.argv[1]).extractfile('ml_lambda_onnx.json').read().decode())", archive], { encoding: "utf8" }).stdout);
+        assert.strictEqual(manifest.source.file, "onnx/model.onnx", "the repository's own graph, not a torch export");
+        assert.ok(manifest.parity.cosine_min >= 0.999, JSON.stringify(manifest.parity));
         const prodFn = one(prod, "aws:lambda/function:Function");
         assert.strictEqual(prodFn.packageType, "Zip");
         assert.strictEqual(prodFn.environment.variables.MODEL_BACKEND, "onnx");

@@ -3,7 +3,7 @@ import * as path from "path";
 import { MlLambdaArgs } from "../components/args";
 import { MlLambdaError } from "../components/errors";
 import { parseStackConfig } from "../config";
-import { defaultFunctionName, normalizeArgs } from "../components/validate";
+import { defaultFunctionName, normalizeArgs, validateUrl } from "../components/validate";
 
 const FIX = path.join(__dirname, "fixtures", "component");
 const ctx = { project: "ml-lambda", stack: "test" };
@@ -43,6 +43,16 @@ describe("normalizeArgs", () => {
         assert.deepStrictEqual(n.provisioned, { kind: "none" });
         assert.strictEqual(n.functionName, "ml-lambda-test-embed");
         assert.deepStrictEqual(n.warnings, []);
+        assert.strictEqual(n.backend, "onnx");
+    });
+
+    it("defaults to the onnx backend and its requirements profile (the zip path), torch on request", () => {
+        const { requirements: _r, ...noRequirements } = goodArgs();
+        const n = normalizeArgs("embed", noRequirements, ctx);
+        assert.strictEqual(n.backend, "onnx");
+        assert.match(n.requirements, /python[\/\\]requirements-onnx\.txt$/);
+        const t = normalizeArgs("embed", { ...noRequirements, backend: "torch" }, ctx);
+        assert.match(t.requirements, /python[\/\\]requirements\.txt$/);
     });
 
     it("warns (without failing) on python3.11, naming its deprecation date", () => {
@@ -63,6 +73,16 @@ describe("normalizeArgs", () => {
             provisionedConcurrency: { min: 1, max: 900, targetUtilization: 0.9 },
         }, ctx);
         assert.deepStrictEqual(n.provisioned, { kind: "autoscaling", min: 1, max: 900, targetUtilization: 0.9 });
+    });
+
+    it("provisionedConcurrency { min, max } takes targetUtilization 0.7 (AWS's guide), the bounds 0.1 and 0.9 stay legal", () => {
+        const n = normalizeArgs("embed", { ...goodArgs(), provisionedConcurrency: { min: 1, max: 5 } }, ctx);
+        assert.deepStrictEqual(n.provisioned, { kind: "autoscaling", min: 1, max: 5, targetUtilization: 0.7 });
+        for (const t of [0.1, 0.9]) {
+            assert.strictEqual((normalizeArgs("embed", { ...goodArgs(), provisionedConcurrency: { min: 1, max: 5, targetUtilization: t } }, ctx).provisioned as { targetUtilization: number }).targetUtilization, t);
+        }
+        const e = expectError(() => normalizeArgs("embed", { ...goodArgs(), provisionedConcurrency: { min: 1, max: 5, targetUtilization: 0.95 } }, ctx), "provisionedConcurrency.targetUtilization");
+        assert.match(e.message, /0\.95.*from 0\.1 to 0\.9.*leave it out for 0\.7/);
     });
 });
 
@@ -85,6 +105,8 @@ const BAD_ARGS: Array<[string, Partial<MlLambdaArgs> | Record<string, unknown>, 
     ["autoscaling min zero", { provisionedConcurrency: { min: 0, max: 6, targetUtilization: 0.7 } }, "provisionedConcurrency.min"],
     ["autoscaling max below min", { provisionedConcurrency: { min: 4, max: 3, targetUtilization: 0.7 } }, "provisionedConcurrency.max"],
     ["autoscaling target out of range", { provisionedConcurrency: { min: 1, max: 3, targetUtilization: 70 } }, "provisionedConcurrency.targetUtilization"],
+    ["autoscaling target below 0.1", { provisionedConcurrency: { min: 1, max: 3, targetUtilization: 0.05 } }, "provisionedConcurrency.targetUtilization"],
+    ["autoscaling target not a number", { provisionedConcurrency: { min: 1, max: 3, targetUtilization: "0.7" } }, "provisionedConcurrency.targetUtilization"],
     ["autoscaling unknown field", { provisionedConcurrency: { min: 1, max: 3, targetUtilization: 0.7, maxx: 4 } }, "provisionedConcurrency.maxx"],
     ["provisioned negative", { provisionedConcurrency: -1 }, "provisionedConcurrency"],
     ["reserved above 900", { reservedConcurrency: 901 }, "reservedConcurrency"],
@@ -147,6 +169,9 @@ describe("stack config parsing", () => {
         assert.strictEqual(s.args.reservedConcurrency, undefined);
         assert.deepStrictEqual(s.args.provisionedConcurrency, { min: 2, max: 20, targetUtilization: 0.7 });
         assert.ok("id" in (s.args.model as object));
+        const short = parseStackConfig({ provisionedConcurrency: '{"min": 1, "max": 5}' }, FIX);
+        assert.deepStrictEqual(normalizeArgs("embed", { ...goodArgs(), ...short.args, model: goodArgs().model }, ctx).provisioned,
+            { kind: "autoscaling", min: 1, max: 5, targetUtilization: 0.7 });
     });
 
     it("resolves relative paths from the project directory", () => {
@@ -158,5 +183,92 @@ describe("stack config parsing", () => {
     it("passes config values to the validators (a bad value from config fails there, named)", () => {
         const s = parseStackConfig({ memorySize: "20000" }, FIX);
         expectError(() => normalizeArgs("embed", { ...goodArgs(), ...s.args, model: goodArgs().model }, ctx), "memorySize");
+    });
+});
+
+describe("the function URL (url): pure validation", () => {
+    const good: Array<[string, unknown]> = [
+        ["nothing", undefined],
+        ["empty object (AWS_IAM, buffered)", {}],
+        ["public with CORS", {
+            authType: "NONE", invokeMode: "BUFFERED",
+            cors: {
+                allowOrigins: ["https://app.example.com", "http://localhost:3000", "https://[::1]:8443", "http://10.0.0.7"],
+                allowMethods: ["POST", "GET", "*"], allowHeaders: ["content-type", "x-amz-date", "*"], exposeHeaders: ["x-request-id"],
+                allowCredentials: true, maxAge: 86_400,
+            },
+        }],
+        ["any origin without credentials", { cors: { allowOrigins: ["*"], allowCredentials: false, maxAge: 0 } }],
+    ];
+    for (const [what, v] of good) {
+        it(`accepts ${what}`, () => {
+            const n = validateUrl(v);
+            if (v === undefined) return assert.strictEqual(n, undefined);
+            assert.strictEqual(n!.authType, (v as any).authType ?? "AWS_IAM");
+            assert.strictEqual(n!.invokeMode, "BUFFERED");
+            assert.deepStrictEqual(n!.cors, (v as any).cors);
+        });
+    }
+
+    /** [what, url value, setting named, text the message must contain (the limit or the fix)] */
+    const bad: Array<[string, unknown, string, RegExp]> = [
+        ["not an object", "NONE", "url", /must be an object/],
+        ["unknown field", { auth: "NONE" }, "url.auth", /not a known field/],
+        ["authType lower case", { authType: "none" }, "url.authType", /"none": must be one of "AWS_IAM", "NONE"/],
+        ["authType made up", { authType: "PUBLIC" }, "url.authType", /"PUBLIC".*Fix: "AWS_IAM" \(the default\)/],
+        ["response streaming on Python", { invokeMode: "RESPONSE_STREAM" }, "url.invokeMode", /Node\.js managed runtimes.*Python.*6 MB.*Fix: leave invokeMode out/],
+        ["unknown invoke mode", { invokeMode: "STREAM" }, "url.invokeMode", /must be one of "BUFFERED", "RESPONSE_STREAM"/],
+        ["cors not an object", { cors: ["*"] }, "url.cors", /must be an object/],
+        ["cors unknown field", { cors: { allowOrigin: ["*"] } }, "url.cors.allowOrigin", /not a known field/],
+        ["origins not a list", { cors: { allowOrigins: "https://a.example.com" } }, "url.cors.allowOrigins", /list of strings/],
+        ["origin without scheme", { cors: { allowOrigins: ["app.example.com"] } }, "url.cors.allowOrigins[0]", /Fix: add the scheme: "https:\/\/app\.example\.com"/],
+        ["origin with a trailing slash", { cors: { allowOrigins: ["https://ok.example.com", "https://app.example.com/"] } }, "url.cors.allowOrigins[1]", /no path.*Fix: use "https:\/\/app\.example\.com"/],
+        ["origin with a path", { cors: { allowOrigins: ["https://app.example.com/embed"] } }, "url.cors.allowOrigins[0]", /no path, query or trailing slash/],
+        ["origin with a wildcard subdomain", { cors: { allowOrigins: ["https://*.example.com"] } }, "url.cors.allowOrigins[0]", /whole origins, not wildcard patterns/],
+        ["origin with another scheme", { cors: { allowOrigins: ["ftp://files.example.com"] } }, "url.cors.allowOrigins[0]", /"ftp" is not a scheme.*Fix: use "https:\/\/files\.example\.com"/],
+        ["origin with a bad port", { cors: { allowOrigins: ["http://localhost:70000"] } }, "url.cors.allowOrigins[0]", /port 1-65535/],
+        ["origin with a user", { cors: { allowOrigins: ["https://me@app.example.com"] } }, "url.cors.allowOrigins[0]", /no user name/],
+        ["origin empty", { cors: { allowOrigins: [""] } }, "url.cors.allowOrigins[0]", /must be an origin/],
+        ["origin too long", { cors: { allowOrigins: [`https://${"a".repeat(60)}.${"b".repeat(60)}.${"c".repeat(60)}.${"d".repeat(60)}.example.com`] } }, "url.cors.allowOrigins[0]", /at most 253 characters/],
+        ["101 origins", { cors: { allowOrigins: Array.from({ length: 101 }, (_, i) => `https://a${i}.example.com`) } }, "url.cors.allowOrigins", /"101 entries": at most 100/],
+        ["method lower case", { cors: { allowMethods: ["post"] } }, "url.cors.allowMethods[0]", /Fix: write it in upper case: "POST"/],
+        ["method OPTIONS", { cors: { allowMethods: ["POST", "OPTIONS"] } }, "url.cors.allowMethods[1]", /Lambda answers the preflight itself.*Fix: remove OPTIONS/],
+        ["method unknown", { cors: { allowMethods: ["FETCH"] } }, "url.cors.allowMethods[0]", /one of GET, POST, PUT, PATCH, DELETE, HEAD or "\*"/],
+        ["seven methods", { cors: { allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "*"] } }, "url.cors.allowMethods", /at most 6 entries/],
+        ["header with a colon", { cors: { allowHeaders: ["Content-Type: application/json"] } }, "url.cors.allowHeaders[0]", /Fix: give the name only: "Content-Type"/],
+        ["header with a space", { cors: { exposeHeaders: ["x request id"] } }, "url.cors.exposeHeaders[0]", /HTTP header name/],
+        ["header too long", { cors: { allowHeaders: ["x".repeat(1025)] } }, "url.cors.allowHeaders[0]", /at most 1024 characters/],
+        ["credentials with any origin", { cors: { allowOrigins: ["*"], allowCredentials: true } }, "url.cors.allowCredentials", /browsers refuse.*"\*" origin/],
+        ["credentials not boolean", { cors: { allowCredentials: "yes" } }, "url.cors.allowCredentials", /true or false/],
+        ["maxAge over a day", { cors: { maxAge: 86_401 } }, "url.cors.maxAge", /86401: must be whole seconds from 0 to 86400/],
+        ["maxAge negative", { cors: { maxAge: -1 } }, "url.cors.maxAge", /from 0 to 86400/],
+        ["maxAge fractional", { cors: { maxAge: 1.5 } }, "url.cors.maxAge", /whole seconds/],
+    ];
+    for (const [what, v, setting, text] of bad) {
+        it(`${what} → ${setting}`, () => {
+            const e = expectError(() => validateUrl(v), `"${setting}"`);
+            assert.match(e.message, text);
+            assert.strictEqual(e.setting, setting);
+        });
+    }
+
+    it("the gate runs it: normalizeArgs refuses a bad url, and keeps a good one", () => {
+        expectError(() => normalizeArgs("embed", { ...goodArgs(), url: { cors: { allowOrigins: ["app.example.com"] } } }, ctx), "url.cors.allowOrigins[0]");
+        assert.deepStrictEqual(normalizeArgs("embed", { ...goodArgs(), url: {} }, ctx).url, { authType: "AWS_IAM", invokeMode: "BUFFERED" });
+        assert.strictEqual(normalizeArgs("embed", goodArgs(), ctx).url, undefined);
+    });
+
+    it("stack config: \"\" is no URL, the auth type alone, or the JSON object; anything else is named", () => {
+        assert.strictEqual(parseStackConfig({}, FIX).args.url, undefined);
+        assert.strictEqual(parseStackConfig({ url: "" }, FIX).args.url, undefined);
+        assert.deepStrictEqual(parseStackConfig({ url: "NONE" }, FIX).args.url, { authType: "NONE" });
+        assert.deepStrictEqual(parseStackConfig({ url: "AWS_IAM" }, FIX).args.url, { authType: "AWS_IAM" });
+        const json = '{"authType": "NONE", "cors": {"allowOrigins": ["https://app.example.com"], "allowMethods": ["POST"]}}';
+        assert.deepStrictEqual(parseStackConfig({ url: json }, FIX).args.url, JSON.parse(json));
+        assert.match(expectError(() => parseStackConfig({ url: "public" }, FIX), "ml-lambda:url").message, /pulumi config set url AWS_IAM/);
+        expectError(() => parseStackConfig({ url: '{"authType": ' }, FIX), "ml-lambda:url");
+        // A JSON object reaches the gate, which names the field inside it.
+        const s = parseStackConfig({ url: '{"cors": {"maxAge": 99999}}' }, FIX);
+        expectError(() => normalizeArgs("embed", { ...goodArgs(), ...s.args, model: goodArgs().model }, ctx), "url.cors.maxAge");
     });
 });

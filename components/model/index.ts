@@ -3,10 +3,11 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import type { Backend, ModelSource } from "../args";
+import type { Architecture } from "../limits";
 import { bundledPython } from "../assets";
 import { MlLambdaError } from "../errors";
 import { hostPython, runPythonJson } from "../python";
-import { ensureVenv } from "../venv";
+import { ensureVenv, venvReady } from "../venv";
 
 /** The default model: all-MiniLM-L6-v2, pinned to one Hub commit so every deploy ships the same bytes. */
 export const DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2";
@@ -27,10 +28,12 @@ export interface PreparedModel {
     bytes: number;
     unpackedBytes: number;
     files: string[];
-    /** The backend the artifact was prepared for: the source files (torch), or an ONNX export of them. */
+    /** The backend the artifact was prepared for: the source files (torch), or an ONNX graph of them. */
     backend: Backend;
-    /** onnx / onnx-int8 only: how the export was made (or found in the cache) and its measured parity. */
+    /** onnx / onnx-int8, when the model publishes no ONNX file for the backend: the torch export and its parity. */
     export: OnnxExport | null;
+    /** onnx / onnx-int8, when the model publishes one: the published ONNX file taken (no torch), and its checks. */
+    published: PublishedOnnx | null;
 }
 
 export interface OnnxExport {
@@ -46,60 +49,148 @@ export interface OnnxExport {
     seconds: number;
 }
 
+/** The model's own ONNX file (a hub repository's `onnx/model.onnx` or quantized variant, or model.path's). */
+export interface PublishedOnnx {
+    /** Its path in the repository: onnx/model.onnx (onnx), onnx/model_quint8_avx2.onnx (onnx-int8, x86_64), onnx/model_qint8_arm64.onnx (onnx-int8, arm64). */
+    file: string;
+    sha256: string;
+    /** What its sha256 was checked against (null for a local model.path file: nothing to check it against). */
+    expectedSha256: string | null;
+    expectedFrom: string | null;
+    /** Cache key: the file's and the configs' hashes, the backend, the reference, the check environment, the scripts. */
+    key: string;
+    cached: boolean;
+    /** Cosine to the reference embeddings shipped for this model and revision (the default model); null for others. */
+    parity: { sentences: number; cosine_min: number; cosine_mean: number; worst_text: string; floor: number; reference: string } | null;
+    reference: string | null;
+    floor: number;
+    /** Why parity was not measured (a model without shipped reference embeddings). */
+    warnings: string[];
+    seconds: number;
+}
+
 export function isHubModel(m: ModelSource): m is { id: string; revision: string } {
     return (m as { id?: string }).id !== undefined;
 }
 
 export interface PrepareOptions {
+    /** The function's architecture: picks the published int8 file (onnx-int8). @default "x86_64" */
+    architecture?: Architecture;
     /** Requirements of the managed export environment. @default the package's python/requirements-export.txt */
     exportRequirements?: string;
+    /** Requirements of the check environment. @default the package's python/requirements-onnx.txt (the function's own) */
+    checkRequirements?: string;
+    /** Where the managed environments live (export-venv/, onnx-check-venv/). @default cacheDir */
+    venvRoot?: string;
     /** Progress lines of the environment setup. @default write to stderr */
     log?: (line: string) => void;
 }
 
+type Need = { need: "export-python" | "check-python" };
+
 /**
  * Resolves and archives the model (cached by content). Synchronous: the graph needs its sha256.
- * For the onnx backends the artifact is an ONNX export (model.onnx + tokenizer + configs), made at build time with
- * torch in an export Python (ML_LAMBDA_EXPORT_PYTHON, or an environment created under the cache from
- * python/requirements-export.txt) and parity-checked with the function's own backend: prepare_model.py (the host
- * side) runs export_onnx.py (the export) in that Python.
+ * For the onnx backends the artifact is an ONNX graph (model.onnx + tokenizer + configs + ml_lambda_onnx.json):
+ *  - the model's own published file when it has one for the backend and architecture (a hub repository's
+ *    onnx/model.onnx at the pinned revision, its sha256 checked against the hub's listing; for the default model its
+ *    embeddings checked against reference embeddings shipped with the package), run by the function's own backend
+ *    in a small environment made from python/requirements-onnx.txt: no torch on the deploy host;
+ *  - else an export made with torch in an export Python (ML_LAMBDA_EXPORT_PYTHON, or an environment created under
+ *    the cache from python/requirements-export.txt), parity-checked against sentence-transformers.
+ * prepare_model.py decides which, and asks (`{"need": ...}`) for an environment only when a step needs it; this
+ * creates it (components/venv.ts) and runs the script again.
  */
 export function prepareModel(model: ModelSource, cacheDir: string, backend: Backend = "torch", opts: PrepareOptions = {}): PreparedModel {
     const script = path.join(__dirname, "prepare_model.py");
-    const args = ["--cache", cacheDir, "--backend", backend];
-    if (backend !== "torch") {
-        args.push("--function-src", bundledPython().handlerDir);
-        if (!process.env.ML_LAMBDA_EXPORT_PYTHON) args.push("--export-python", managedExportPython(cacheDir, opts));
-    }
-    if (isHubModel(model)) args.push("--hub-id", model.id, "--revision", model.revision);
+    const base = ["--cache", cacheDir, "--backend", backend, "--architecture", opts.architecture ?? "x86_64"];
+    if (isHubModel(model)) base.push("--hub-id", model.id, "--revision", model.revision);
     else {
-        args.push("--path", path.resolve(model.path));
-        if (model.name) args.push("--name", model.name);
+        base.push("--path", path.resolve(model.path));
+        if (model.name) base.push("--name", model.name);
     }
-    return runPythonJson<PreparedModel>(script, args, "model preparation");
+    if (backend === "torch") return runPythonJson<PreparedModel>(script, base, "model preparation");
+    base.push("--function-src", bundledPython().handlerDir);
+    const venvRoot = opts.venvRoot ?? cacheDir;
+    const check = checkVenv(venvRoot, opts);
+    const exporter = process.env.ML_LAMBDA_EXPORT_PYTHON ? undefined : exportVenv(venvRoot, opts);
+    const made = new Set<string>();
+    for (;;) {
+        const args = [...base, "--check-key", check.key];
+        if (venvReady(check.dir)) args.push("--check-python", path.join(check.dir, "bin", "python"));
+        if (exporter && venvReady(exporter.dir)) args.push("--export-python", path.join(exporter.dir, "bin", "python"));
+        const out = runPythonJson<PreparedModel | Need>(script, args, "model preparation");
+        if (!("need" in out)) return out;
+        if (made.has(out.need)) throw new Error(`model preparation asked for ${out.need} again after it was created`);
+        made.add(out.need);
+        if (out.need === "check-python") createCheckVenv(check, opts);
+        else if (exporter) createExportVenv(exporter, opts);
+        else throw new Error("model preparation asked for the export environment while ML_LAMBDA_EXPORT_PYTHON is set");
+    }
+}
+
+interface ManagedVenv { dir: string; key: string; requirements: string }
+
+const pythonVersions = new Map<string, string>();
+
+/** A venv belongs to the interpreter it was made from: its key is the requirements file and that interpreter. */
+function managedVenv(root: string, kind: string, requirements: string, setting: string): ManagedVenv {
+    if (!fs.existsSync(requirements)) {
+        throw new MlLambdaError(setting, undefined, `the requirements file to create it is missing (${requirements})`,
+            "reinstall pulumi-ml-lambda (the file ships with it)");
+    }
+    const python = hostPython();
+    if (!pythonVersions.has(python)) pythonVersions.set(python, (spawnSync(python, ["-c", "import sys; print(sys.version)"], { encoding: "utf8" }).stdout ?? "").trim());
+    const key = crypto.createHash("sha256").update(fs.readFileSync(requirements)).update(`\n${pythonVersions.get(python)}`).digest("hex").slice(0, 16);
+    return { dir: path.join(path.resolve(root), kind, key), key, requirements };
 }
 
 /**
- * The export environment: a virtualenv with the export requirements, created once per requirements file and host
- * Python version (a venv belongs to the interpreter it was made from), under <cache>/export-venv/.
+ * The check environment: the function's own ONNX profile (onnxruntime, tokenizers, numpy: ~230 MB, no torch), in
+ * which the function's backend runs a published ONNX file before it is accepted. Created once per requirements
+ * file and host Python, under <cache>/onnx-check-venv/.
  */
-function managedExportPython(cacheDir: string, opts: PrepareOptions): string {
+function checkVenv(root: string, opts: PrepareOptions): ManagedVenv {
+    return managedVenv(root, "onnx-check-venv", opts.checkRequirements ?? bundledPython().requirementsOnnx, "backend");
+}
+
+function createCheckVenv(v: ManagedVenv, opts: PrepareOptions): void {
+    try {
+        ensureVenv({
+            dir: v.dir,
+            installs: [["-r", v.requirements]],
+            what: "the ONNX check environment (onnxruntime, tokenizers, numpy from the function's requirements-onnx.txt; no torch: once per requirements file, ~230 MB)",
+            log: opts.log,
+        });
+    } catch (e) {
+        if (e instanceof MlLambdaError) throw e;
+        throw new MlLambdaError("backend", undefined, `creating the ONNX check environment failed: ${(e as Error).message}`,
+            "fix the cause above and retry (it installs python/requirements-onnx.txt into a virtualenv of this host's Python; ML_LAMBDA_PYTHON names another), or use backend torch");
+    }
+}
+
+/**
+ * The export environment: a virtualenv with the export requirements (torch & co., several GB), created only when a
+ * model must be exported (it publishes no ONNX file for the backend), once per requirements file and host Python,
+ * under <cache>/export-venv/.
+ */
+function exportVenv(root: string, opts: PrepareOptions): ManagedVenv {
     const requirements = opts.exportRequirements ?? path.join(bundledPython().root, "requirements-export.txt");
     if (!fs.existsSync(requirements)) {
         throw new MlLambdaError("ML_LAMBDA_EXPORT_PYTHON", undefined,
             `the ONNX export needs a Python with torch, transformers, sentence-transformers, onnx and onnxruntime, and the requirements file to create one is missing (${requirements})`,
             "set ML_LAMBDA_EXPORT_PYTHON to such a Python");
     }
-    const version = spawnSync(hostPython(), ["-c", "import sys; print(sys.version)"], { encoding: "utf8" }).stdout ?? "";
-    const key = crypto.createHash("sha256").update(fs.readFileSync(requirements)).update(`\n${version.trim()}`).digest("hex").slice(0, 16);
+    return managedVenv(root, "export-venv", requirements, "ML_LAMBDA_EXPORT_PYTHON");
+}
+
+function createExportVenv(v: ManagedVenv, opts: PrepareOptions): void {
     try {
-        const bin = ensureVenv({
-            dir: path.join(path.resolve(cacheDir), "export-venv", key),
-            installs: [["-r", requirements]],
-            what: "the ONNX export environment (torch, transformers, onnx: once per requirements file; several GB and a few minutes; set ML_LAMBDA_EXPORT_PYTHON to reuse a Python that has them)",
+        ensureVenv({
+            dir: v.dir,
+            installs: [["-r", v.requirements]],
+            what: "the ONNX export environment (torch, transformers, onnx: the model publishes no ONNX file for this backend; once per requirements file; several GB and a few minutes; set ML_LAMBDA_EXPORT_PYTHON to reuse a Python that has them)",
             log: opts.log,
         });
-        return path.join(bin, "python");
     } catch (e) {
         if (e instanceof MlLambdaError) throw e;
         throw new MlLambdaError("ML_LAMBDA_EXPORT_PYTHON", undefined, `creating the ONNX export environment failed: ${(e as Error).message}`,

@@ -7,18 +7,37 @@ sentence-transformers loads, and writes:
   - a deterministic .tar.gz (files at the archive root) whose sha256 names the S3 object.
 Both are cached under --cache by a hash of the selected files' contents, so an unchanged model costs a hash pass.
 
-For the onnx backends (--backend onnx | onnx-int8) the artifact is not the source directory but an ONNX export of
-it: model.onnx (fp32, or dynamically quantized to int8) + the tokenizer and the configs the function reads
-(app/backends/onnx_backend.py) + ml_lambda_onnx.json (how it was made, and its measured parity). The export runs
-torch, transformers, sentence-transformers, onnx and onnxruntime, which the deploy host may not have and the
-function never ships, in an "export Python":
-  - ML_LAMBDA_EXPORT_PYTHON, if set (checked to have those packages; the error lists what is missing), or
-  - --export-python: the virtualenv the component creates once under <cache>/export-venv/<hash> from
-    python/requirements-export.txt (components/venv.ts, the one venv manager of the build).
-The export itself is the second program, export_onnx.py, run in that Python. It is cached under
-<cache>/onnx/<hash of the source files, the backend, the opset, the export Python's package versions and both
-programs>; every export is checked against sentence-transformers on a fixed corpus with the function's own ONNX
-backend, and refused below cosine 0.999 (fp32) / 0.98 (int8).
+For the onnx backends (--backend onnx | onnx-int8) the artifact is not the source directory but an ONNX graph of
+the model: model.onnx + the tokenizer and the configs the function reads (app/backends/onnx_backend.py) +
+ml_lambda_onnx.json (where the graph came from, and how it was checked). The graph comes from one of two places:
+
+1. The model's own published file, when it has one for the backend and the function's architecture
+   (PUBLISHED_ONNX: onnx/model.onnx; for onnx-int8 onnx/model_quint8_avx2.onnx on x86_64,
+   onnx/model_qint8_arm64.onnx on arm64). No torch: for a hub model at its pinned revision, only the tokenizer,
+   the configs and that file are downloaded (never the torch weights), into <cache>/hub-files/, or found in a
+   Hugging Face cache; the file's sha256 must equal the one the hub lists for that revision (the API's
+   `?blobs=true` listing, kept under <cache>/hub-listings/), or, offline, the one the Hugging Face cache recorded
+   from the hub (its blob name). Then the third program, check_onnx.py, runs the artifact with the function's own
+   backend in the "check Python" (--check-python: a small virtualenv the component makes from the function's own
+   python/requirements-onnx.txt; onnxruntime, tokenizers, numpy) and, for a model whose reference embeddings ship
+   with the package (references/: the default model at its pinned revision, made with sentence-transformers by
+   scripts/make-reference-embeddings.py), compares the embeddings: refused below cosine 0.999 (fp32) / 0.98 (int8).
+   Other models' published files are checked by hash and by a smoke run, and used with a warning (their parity
+   cannot be measured without torch). A local model.path directory's own onnx/ file is taken the same way, without
+   a listing to check it against. Cached under <cache>/onnx/<hash of the file, the configs, the backend, the
+   reference, the check environment and both programs>.
+2. Else an export with torch (or always, with ML_LAMBDA_ONNX_SOURCE=export): model.onnx (fp32, or dynamically
+   quantized to int8). The export runs torch, transformers, sentence-transformers, onnx and onnxruntime, which the
+   deploy host may not have and the function never ships, in an "export Python":
+     - ML_LAMBDA_EXPORT_PYTHON, if set (checked to have those packages; the error lists what is missing), or
+     - --export-python: the virtualenv the component creates once under <cache>/export-venv/<hash> from
+       python/requirements-export.txt (components/venv.ts, the one venv manager of the build).
+   The export itself is the second program, export_onnx.py, run in that Python. It is cached under
+   <cache>/onnx/<hash of the source files, the backend, the opset, the export Python's package versions and both
+   programs>; every export is checked against sentence-transformers on a fixed corpus with the function's own ONNX
+   backend, and refused below cosine 0.999 (fp32) / 0.98 (int8).
+A run that needs a Python it was not given (the check Python, or the managed export Python) prints {"need": ...}:
+the component creates it and runs this again, so neither is made for a run whose artifact is already cached.
 
 Standard library only: this runs on the deploy host, with whatever python3 it has.
 Prints one JSON object on stdout; progress and diagnostics go to stderr.
@@ -42,7 +61,7 @@ import urllib.parse
 import urllib.request
 
 # The export program's constants (it imports only the standard library until it runs).
-from export_onnx import EXPORT_FORMAT, EXPORT_PACKAGES, MANIFEST, ONNX_BACKENDS, ONNX_OPSET
+from export_onnx import EXPORT_FORMAT, EXPORT_PACKAGES, MANIFEST, ONNX_BACKENDS, ONNX_OPSET, PARITY_FLOOR
 
 EXPORT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "export_onnx.py")
 
@@ -100,54 +119,136 @@ def excluded(rel: str, has_safetensors: bool) -> bool:
     return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(base, p) for p in patterns)
 
 
-def download_from_hub(repo_id: str, revision: str, dest: str) -> None:
-    """Download the selected files of one commit into an HF-cache-shaped snapshot directory, atomically."""
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
+def _hub_get(url: str, timeout: float):
     headers = {"User-Agent": "pulumi-ml-lambda"}
     if os.environ.get("HF_TOKEN"):
         headers["Authorization"] = f"Bearer {os.environ['HF_TOKEN']}"
+    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
 
-    def get(url: str, timeout: float = 60):
-        return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
 
-    api = f"{endpoint}/api/models/{repo_id}/revision/{urllib.parse.quote(revision, safe='')}"
+def listing_path(cache: str, repo_id: str, revision: str) -> str:
+    return os.path.join(cache, "hub-listings", "models--" + repo_id.replace("/", "--"), revision + ".json")
+
+
+def cached_listing(cache: str, repo_id: str, revision: str) -> "dict | None":
     try:
-        with get(api, timeout=20) as r:
+        with open(listing_path(cache, repo_id, revision)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def fetch_listing(cache: str, repo_id: str, revision: str, why: str = "the model is not in a local Hugging Face cache") -> dict:
+    """The hub's file list of one commit, with each LFS file's sha256 and size (`?blobs=true`, what
+    huggingface_hub's HfApi.model_info(files_metadata=True) asks for). A commit never changes, so the answer is
+    kept under <cache>/hub-listings/ and asked for once."""
+    known = cached_listing(cache, repo_id, revision)
+    if known is not None:
+        return known
+    endpoint = hub_endpoint()
+    api = f"{endpoint}/api/models/{repo_id}/revision/{urllib.parse.quote(revision, safe='')}?blobs=true"
+    try:
+        with _hub_get(api, timeout=20) as r:
             info = json.load(r)
     except (urllib.error.URLError, OSError, ValueError) as e:
         raise UserError(
             "model", f"{repo_id}@{revision}",
-            f"the model is not in a local Hugging Face cache and {endpoint} could not be reached ({e})",
+            f"{why} and {endpoint} could not be reached ({e})",
             f"run where {endpoint} is reachable, pre-fill the cache with "
             f"`huggingface-cli download {repo_id} --revision {revision}`, or set model.path to a local directory",
         ) from e
-    files = sorted(s["rfilename"] for s in info.get("siblings", []))
-    has_st = any(f.endswith("model.safetensors") for f in files)
-    wanted = [f for f in files if not excluded(f, has_st)]
-    if not wanted:
-        raise UserError("model", f"{repo_id}@{revision}", "the repository lists no model files at that revision",
-                        "check the id and the revision on the Hub")
+    if info.get("sha") not in (None, revision):
+        raise UserError("model", f"{repo_id}@{revision}", f"the hub answered for commit {info.get('sha')}, not {revision}",
+                        "give the full 40-character commit id as the revision")
+    out = listing_path(cache, repo_id, revision)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    tmp = f"{out}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(info, f)
+    os.replace(tmp, out)
+    return info
+
+
+def listed_files(listing: dict) -> list[str]:
+    return sorted(s["rfilename"] for s in listing.get("siblings", []) if s.get("rfilename"))
+
+
+def listed_sha256(listing: dict, rfilename: str) -> "str | None":
+    """The sha256 the hub lists for a file at the listing's commit: LFS files only (the hub stores other files in
+    git, identified by a git blob id, not a sha256). ONNX graphs and weights are always LFS files."""
+    for s in listing.get("siblings", []):
+        if s.get("rfilename") == rfilename:
+            lfs = s.get("lfs") or {}
+            sha = lfs.get("sha256") or lfs.get("oid")
+            return sha.lower() if isinstance(sha, str) and len(sha) == 64 else None
+    return None
+
+
+def hash_mismatch(what: str, found: str, expected: str, expected_from: str) -> "str | None":
+    """None when the hashes agree; else the refusal's text with both hashes."""
+    if found.lower() == expected.lower():
+        return None
+    return f"{what}: sha256 {found} differs from {expected_from} ({expected})"
+
+
+def download_files(repo_id: str, revision: str, rels: list[str], dest: str, listing: dict) -> None:
+    """Download files of one commit into an HF-cache-shaped snapshot directory, all or nothing: every file goes to a
+    temporary directory first and is checked against the listing's sha256 (LFS files); only then are they moved
+    under `dest` (a new snapshot appears at once, by one rename). A failed or mismatched download keeps nothing."""
+    endpoint = hub_endpoint()
     parent = os.path.dirname(dest)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".download-", dir=parent)
     try:
-        for i, f in enumerate(wanted, 1):
+        for i, f in enumerate(rels, 1):
             url = f"{endpoint}/{repo_id}/resolve/{revision}/{urllib.parse.quote(f)}"
             target = os.path.join(tmp, f)
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            log(f"downloading {repo_id}@{revision[:12]} [{i}/{len(wanted)}] {f}")
+            log(f"downloading {repo_id}@{revision[:12]} [{i}/{len(rels)}] {f}")
+            digest = hashlib.sha256()
             try:
-                with get(url, timeout=300) as r, open(target, "wb") as out:
-                    shutil.copyfileobj(r, out, 1024 * 1024)
+                with _hub_get(url, timeout=300) as r, open(target, "wb") as out:
+                    for chunk in iter(lambda: r.read(1024 * 1024), b""):
+                        digest.update(chunk)
+                        out.write(chunk)
             except (urllib.error.URLError, OSError) as e:
                 raise UserError(
                     "model", f"{repo_id}@{revision}", f"downloading {f} from {url} failed ({e}); nothing was kept",
                     "retry; for a gated or private model set HF_TOKEN; or set model.path to a local copy",
                 ) from e
-        os.replace(tmp, dest)  # a half download is never visible under the snapshot name
-    except BaseException:
+            expected = listed_sha256(listing, f)
+            problem = expected and hash_mismatch(f, digest.hexdigest(), expected, "what the hub lists for that revision")
+            if problem:
+                raise UserError(
+                    "model", f"{repo_id}@{revision}", f"{problem}; nothing was kept",
+                    "retry (a proxy or an interrupted transfer can corrupt a download); if it persists, the file "
+                    "served is not the one the hub lists: report it to the model's publisher, or set model.path to a "
+                    "copy you trust",
+                )
+        if not os.path.isdir(dest):
+            os.replace(tmp, dest)  # a half download is never visible under the snapshot name
+            return
+        for f in rels:  # an existing (partial) snapshot: add the new files one by one, each complete
+            os.makedirs(os.path.dirname(os.path.join(dest, f)), exist_ok=True)
+            os.replace(os.path.join(tmp, f), os.path.join(dest, f))
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+
+def download_from_hub(repo_id: str, revision: str, dest: str, cache: str) -> None:
+    """Download the selected files of one commit (the torch weights included) into a snapshot directory."""
+    listing = fetch_listing(cache, repo_id, revision)
+    files = listed_files(listing)
+    has_st = any(f.endswith("model.safetensors") for f in files)
+    wanted = [f for f in files if not excluded(f, has_st)]
+    if not wanted:
+        raise UserError("model", f"{repo_id}@{revision}", "the repository lists no model files at that revision",
+                        "check the id and the revision on the Hub")
+    download_files(repo_id, revision, wanted, dest, listing)
 
 
 def resolve_source(args) -> tuple[str, str, str]:
@@ -166,7 +267,7 @@ def resolve_source(args) -> tuple[str, str, str]:
             log(f"{repo_id}@{revision[:12]} found in {cache}")
             return d, repo_id.split("/")[-1], "hub-cache"
     dest = snapshot_dir(os.path.join(args.cache, "hub"), repo_id, revision)
-    download_from_hub(repo_id, revision, dest)
+    download_from_hub(repo_id, revision, dest, args.cache)
     return dest, repo_id.split("/")[-1], "hub-download"
 
 
@@ -339,10 +440,7 @@ def export_python(args) -> tuple[str, str]:
         return chosen, "ML_LAMBDA_EXPORT_PYTHON"
     if args.export_python:
         return args.export_python, "managed"
-    raise UserError("ML_LAMBDA_EXPORT_PYTHON", None,
-                    "the ONNX export needs a Python with torch, transformers, sentence-transformers, onnx and "
-                    "onnxruntime, and none was given",
-                    "set ML_LAMBDA_EXPORT_PYTHON to such a Python")
+    raise NeedPython("export-python")  # the component creates the export environment and runs this again
 
 
 def prepare_onnx(src: str, rels: list[str], args) -> tuple[str, list[str], dict]:
@@ -401,6 +499,290 @@ def prepare_onnx(src: str, rels: list[str], args) -> tuple[str, list[str], dict]
     return out, select_files(out), {**summary, "cached": False, "parity": answer["parity"], "seconds": seconds}
 
 
+# ---------------------------------------------------------------- onnx backends: the repository's own ONNX file
+
+
+class NeedPython(Exception):
+    """This run needs a Python the component has not made yet (it makes it, then runs this script again): the
+    export environment (torch) only when an export is needed, the check environment only when a published file
+    must be checked. Neither is created for a run that finds its artifact in the cache."""
+
+    def __init__(self, which: str):
+        super().__init__(which)
+        self.which = which
+
+
+# The published file each onnx backend takes, by the function's architecture. Repositories exported by
+# sentence-transformers / optimum publish onnx/model.onnx (fp32) and dynamically quantized variants named after the
+# CPU family their quantization suits (optimum's AutoQuantizationConfig presets): model_quint8_avx2 (uint8 weights
+# and activations), model_qint8_avx512 / model_qint8_avx512_vnni (int8 weights), model_qint8_arm64 (int8 weights).
+#  - x86_64: quint8_avx2. Lambda promises AVX2 on x86_64, not which CPU; on a CPU without VNNI, onnxruntime multiplies
+#    uint8 activations by int8 weights with VPMADDUBSW, whose 16-bit intermediate sums can saturate (onnxruntime's
+#    and optimum's quantization notes), while uint8 x uint8 does not: the avx2 file is right on every x86-64 host.
+#  - arm64 (Graviton): qint8_arm64, quantized for ARM64's integer dot products (uint8 x int8 does not saturate there).
+PUBLISHED_ONNX = {
+    ("onnx", "x86_64"): "onnx/model.onnx",
+    ("onnx", "arm64"): "onnx/model.onnx",
+    ("onnx-int8", "x86_64"): "onnx/model_quint8_avx2.onnx",
+    ("onnx-int8", "arm64"): "onnx/model_qint8_arm64.onnx",
+}
+ARCHITECTURES = ("x86_64", "arm64")
+# "auto" (default): a published ONNX file when the model has one for the backend, else the torch export.
+# "export": always the torch export (parity measured against sentence-transformers itself).
+ONNX_SOURCE_ENV = "ML_LAMBDA_ONNX_SOURCE"
+ONNX_SOURCES = ("auto", "export")
+CHECK_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "check_onnx.py")
+DEFAULT_REFERENCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "references")
+# Bump when the layout of an artifact made from a published file changes.
+PUBLISHED_FORMAT = "1"
+_HEX64 = frozenset("0123456789abcdef")
+
+
+def published_onnx_name(backend: str, architecture: str) -> str:
+    return PUBLISHED_ONNX[(backend, architecture)]
+
+
+def onnx_source_mode(env=os.environ) -> str:
+    mode = (env.get(ONNX_SOURCE_ENV) or "auto").strip()
+    if mode not in ONNX_SOURCES:
+        raise UserError(ONNX_SOURCE_ENV, mode, f"must be one of {', '.join(ONNX_SOURCES)}",
+                        "unset it (a published ONNX file when the model has one), or set export to export with torch")
+    return mode
+
+
+def is_weight(rel: str) -> bool:
+    return any(fnmatch.fnmatch(os.path.basename(rel), p) for p in WEIGHTS)
+
+
+def blob_sha256(path: str) -> "str | None":
+    """The sha256 a Hugging Face cache records for a file: huggingface_hub stores each file under blobs/<ETag> and
+    links the snapshot to it; for an LFS file (every ONNX graph) the ETag is the file's sha256 as the hub listed it
+    when it was downloaded. None for a plain file or a non-LFS blob (a 40-hex git blob id)."""
+    if not os.path.islink(path):
+        return None
+    name = os.path.basename(os.path.realpath(path))
+    return name if len(name) == 64 and set(name) <= _HEX64 else None
+
+
+def find_reference(repo_id: str, revision: str, directory: str = DEFAULT_REFERENCE_DIR) -> "str | None":
+    """The reference embeddings shipped for this exact model and revision, if any."""
+    try:
+        names = sorted(n for n in os.listdir(directory) if n.endswith(".json"))
+    except OSError:
+        return None
+    for n in names:
+        path = os.path.join(directory, n)
+        try:
+            with open(path, encoding="utf-8") as f:
+                model = json.load(f).get("model", {})
+        except (OSError, ValueError):
+            continue
+        if model.get("id") == repo_id and model.get("revision") == revision:
+            return path
+    return None
+
+
+def parity_refusal(parity: dict, floor: float) -> "str | None":
+    """None when the measured parity meets the floor; else the refusal's text with both numbers."""
+    if parity["cosine_min"] >= floor:
+        return None
+    return (f"minimum cosine {parity['cosine_min']:.6f} to the reference embeddings is below the floor {floor} "
+            f"(mean {parity['cosine_mean']:.6f} over {parity['sentences']} texts; worst: {parity.get('worst_text', '?')!r})")
+
+
+def locate_published_hub(args) -> "dict | None":
+    """The repository's own ONNX file for this backend and architecture at the pinned revision, with the other files
+    the onnx backend reads (tokenizer, configs; never the torch weights), from a local Hugging Face cache or
+    downloaded; its sha256 checked against what the hub lists for that revision. None when the repository
+    publishes no such file (the caller exports with torch)."""
+    repo_id, revision = args.hub_id, args.revision
+    label = f"{repo_id}@{revision}"
+    name = published_onnx_name(args.backend, args.architecture)
+    full = None  # a complete snapshot (the HF client's, or our torch path's)
+    for cache in hub_cache_dirs(args.cache):
+        d = snapshot_dir(cache, repo_id, revision)
+        if is_model_dir(d):
+            full = d
+            break
+    # Files this path downloads go to a snapshot of their own: it has no torch weights, so the torch path (which
+    # trusts any snapshot with a config.json) must never find it.
+    partial = snapshot_dir(os.path.join(args.cache, "hub-files"), repo_id, revision)
+
+    def locate(rel: str) -> "str | None":
+        return next((os.path.join(d, rel) for d in (full, partial) if d and os.path.isfile(os.path.join(d, rel))), None)
+
+    listing = cached_listing(args.cache, repo_id, revision)
+    onnx = locate(name)
+    if onnx is None and listing is None:
+        try:
+            listing = fetch_listing(args.cache, repo_id, revision)
+        except UserError as e:
+            if full is None:
+                raise
+            log(f"{label}: {name} is not in the local cache, and whether the repository publishes it cannot be asked "
+                f"({e.limit}); exporting the model to ONNX with torch instead")
+            return None
+    if onnx is None and name not in listed_files(listing):
+        log(f"{label} publishes no {name}: exporting the model to ONNX with torch")
+        return None
+    if full is not None:
+        rels = [r for r in select_files(full) if not is_weight(r)]
+    else:
+        listing = listing or fetch_listing(args.cache, repo_id, revision)
+        files = listed_files(listing)
+        has_st = any(f.endswith("model.safetensors") for f in files)
+        rels = [f for f in files if not excluded(f, has_st) and not is_weight(f)]
+    missing = [r for r in rels if locate(r) is None] + ([name] if onnx is None else [])
+    if missing:
+        listing = listing or fetch_listing(args.cache, repo_id, revision)
+        download_files(repo_id, revision, missing, partial, listing)
+        onnx = locate(name)
+
+    expected, expected_from = None, None
+    if listing is not None:
+        expected, expected_from = listed_sha256(listing, name), "what the hub lists for that revision"
+    if expected is None:
+        expected = blob_sha256(onnx)
+        expected_from = "the sha256 the Hugging Face cache recorded from the hub (its blob name)"
+    if expected is None:
+        listing = fetch_listing(args.cache, repo_id, revision, why=f"{onnx} is a plain file, not a Hugging Face cache blob "
+                                "named by its sha256, so only the hub's listing can verify it,")
+        expected, expected_from = listed_sha256(listing, name), "what the hub lists for that revision"
+        if expected is None:
+            raise UserError("model", label, f"the hub lists no sha256 for {name} (not an LFS file), so it cannot be verified",
+                            f"set {ONNX_SOURCE_ENV}=export to export the model with torch instead")
+    found = sha256_file(onnx)
+    problem = hash_mismatch(f"{name} ({onnx})", found, expected, expected_from)
+    if problem:
+        raise UserError("model", label, f"{problem}: refused",
+                        f"delete that file (and its blob) so it is downloaded again; if the hub serves the same bytes, "
+                        f"the file is not the one the hub lists: report it to the model's publisher, or set "
+                        f"{ONNX_SOURCE_ENV}=export to export the model from its weights with torch")
+    log(f"{label}: {name} sha256 {found[:16]}... matches {expected_from}")
+    return {
+        "label": label, "name": repo_id.split("/")[-1], "source": "hub-download" if missing else "hub-cache",
+        "source_dir": full or partial, "rfilename": name, "onnx": onnx, "sha256": found,
+        "expected_sha256": expected, "expected_from": expected_from,
+        "files": {r: locate(r) for r in rels}, "reference": find_reference(repo_id, revision),
+    }
+
+
+def locate_published_local(src: str, display_name: str, args) -> "dict | None":
+    """A local model directory's own ONNX file (same names as on the hub). No listing to check it against: it is
+    the user's file; its sha256 is recorded in the artifact's manifest."""
+    name = published_onnx_name(args.backend, args.architecture)
+    onnx = os.path.join(src, name)
+    if not os.path.isfile(onnx):
+        log(f"model.path has no {name}: exporting the model to ONNX with torch")
+        return None
+    return {
+        "label": src, "name": display_name, "source": "path", "source_dir": src, "rfilename": name, "onnx": onnx,
+        "sha256": sha256_file(onnx), "expected_sha256": None, "expected_from": None,
+        "files": {r: os.path.join(src, r) for r in select_files(src) if not is_weight(r)}, "reference": None,
+    }
+
+
+def prepare_published(pub: dict, args) -> tuple[str, list[str], dict]:
+    """The artifact made from a published ONNX file: its tokenizer and configs + the file as model.onnx + a manifest,
+    checked by the function's own backend in the check Python (components/model/check_onnx.py), cached by content."""
+    import subprocess
+
+    floor = PARITY_FLOOR[args.backend]
+    # What the manifest (part of the archive) calls the model: never a local path, so the bytes do not depend on it.
+    shown = pub["label"] if pub["source"] != "path" else "model.path"
+    rels = sorted(pub["files"])
+    manifest_text = "".join(f"{r}\t{os.path.getsize(pub['files'][r])}\t{sha256_file(pub['files'][r])}\n" for r in rels)
+    scripts = hashlib.sha256()
+    for program in (os.path.abspath(__file__), CHECK_SCRIPT):  # both decide what the artifact holds and how it is checked
+        with open(program, "rb") as f:
+            scripts.update(f.read())
+    reference_sha = sha256_file(pub["reference"]) if pub["reference"] else None
+    key = hashlib.sha256(json.dumps({
+        "format": PUBLISHED_FORMAT, "backend": args.backend, "file": pub["rfilename"], "sha256": pub["sha256"],
+        "files": manifest_text, "reference": reference_sha, "check": args.check_key, "scripts": scripts.hexdigest(),
+    }, sort_keys=True).encode()).hexdigest()
+    root = os.path.join(args.cache, "onnx")
+    out = os.path.join(root, key)
+    summary = {"file": pub["rfilename"], "sha256": pub["sha256"], "expectedSha256": pub["expected_sha256"],
+               "expectedFrom": pub["expected_from"], "key": key, "floor": floor,
+               "reference": os.path.basename(pub["reference"]) if pub["reference"] else None}
+    if os.path.isfile(os.path.join(out, MANIFEST)):
+        with open(os.path.join(out, MANIFEST)) as f:
+            manifest = json.load(f)
+        return out, select_files(out), {**summary, "cached": True, "parity": manifest.get("parity"),
+                                        "warnings": manifest.get("warnings", []), "seconds": 0.0}
+    if not args.check_python:
+        raise NeedPython("check-python")
+    os.makedirs(root, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".published-", dir=root)
+    started = time.time()
+    try:
+        for r in rels:
+            os.makedirs(os.path.dirname(os.path.join(tmp, r)) or tmp, exist_ok=True)
+            shutil.copyfile(pub["files"][r], os.path.join(tmp, r))
+        log(f"checking {pub['rfilename']} ({os.path.getsize(pub['onnx']) / 1e6:.1f} MB) with the function's {args.backend} "
+            f"backend in {args.check_python}" + (" against the shipped reference embeddings" if pub["reference"] else ""))
+        shutil.copyfile(pub["onnx"], os.path.join(tmp, "model.onnx"))
+        manifest = {
+            "format": PUBLISHED_FORMAT,
+            "backend": args.backend,
+            "source": {"kind": "published", "model": shown,
+                       "file": pub["rfilename"], "sha256": pub["sha256"], "expected_sha256": pub["expected_sha256"],
+                       "expected_from": pub["expected_from"]},
+        }
+
+        def write_manifest() -> None:
+            with open(os.path.join(tmp, MANIFEST), "w") as f:
+                json.dump(manifest, f, indent=2, sort_keys=True)
+                f.write("\n")
+
+        write_manifest()  # the backend reads which variant it is before it loads
+        cmd = [args.check_python, CHECK_SCRIPT, "--model-dir", tmp, "--backend", args.backend, "--function-src", args.function_src]
+        if pub["reference"]:
+            cmd += ["--reference", pub["reference"]]
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+        lines = [line for line in r.stdout.strip().splitlines() if line.startswith("{")]
+        answer = json.loads(lines[-1]) if lines else {}
+        if r.returncode != 0 or not answer.get("ok"):
+            detail = answer.get("error") or f"exit {r.returncode}, see the output above"
+            raise UserError("backend", args.backend, f"{pub['rfilename']} of {pub['label']}: {detail}",
+                            (answer.get("fix") or "fix the cause above") + f", or set {ONNX_SOURCE_ENV}=export to export the model with torch")
+        parity = answer.get("parity")
+        warnings = []
+        if parity is not None:
+            parity = {**parity, "floor": floor, "reference": os.path.basename(pub["reference"])}
+            refusal = parity_refusal(parity, floor)
+            if refusal:
+                raise UserError(
+                    "backend", args.backend,
+                    f"{pub['rfilename']} of {pub['label']} (sha256 {pub['sha256'][:16]}...): {refusal}; nothing was kept",
+                    ("use backend onnx (fp32)" if args.backend == "onnx-int8" else "use backend torch")
+                    + f", or set {ONNX_SOURCE_ENV}=export to export the model from its weights with torch "
+                    "(its own parity check runs against sentence-transformers)")
+        else:
+            warnings.append(
+                f"{pub['rfilename']} of {shown} is used as published"
+                + (f" (sha256 matches {pub['expected_from']})" if pub["expected_sha256"] else " (a local file: no hub listing to check it against)")
+                + " and the function's backend runs it, but its embeddings were not compared with sentence-transformers': "
+                f"the package ships reference embeddings for the default model only. Set {ONNX_SOURCE_ENV}=export to "
+                "export the model with torch and measure parity instead.")
+            log(f"warning: {warnings[-1]}")
+        manifest.update({"graph": answer["graph"], "dimension": answer["dimension"], "parity": parity,
+                         "checked_with": answer["versions"], "warnings": warnings})
+        write_manifest()
+        if os.path.isdir(out):  # a concurrent run made it first: same inputs, same content
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    seconds = round(time.time() - started, 3)
+    if parity is not None:
+        log(f"{pub['rfilename']} accepted in {seconds} s: minimum cosine {parity['cosine_min']:.6f} to the reference (floor {floor})")
+    return out, select_files(out), {**summary, "cached": False, "parity": parity, "warnings": warnings, "seconds": seconds}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", required=True)
@@ -411,19 +793,35 @@ def main() -> int:
     ap.add_argument("--backend", default="torch", choices=("torch",) + ONNX_BACKENDS)
     ap.add_argument("--export-python", help="the export environment's python, when ML_LAMBDA_EXPORT_PYTHON is unset (onnx backends)")
     ap.add_argument("--function-src", help="the function's code root (python/src), for the export's parity check")
+    ap.add_argument("--architecture", default="x86_64", choices=ARCHITECTURES, help="the function's (picks the published int8 file)")
+    ap.add_argument("--check-python", help="the check environment's python (onnxruntime, tokenizers, numpy), once it exists")
+    ap.add_argument("--check-key", default="", help="what the check environment is made of (keys cached checks)")
     args = ap.parse_args()
     t0 = time.time()
     global _MEMO
     _MEMO = Memo(args.cache)
     try:
-        src, name, found = resolve_source(args)
-        source_dir = src
-        rels = select_files(src)
-        if not rels:
-            raise UserError("model", src, "no model files left after filtering", "check the model directory")
+        # onnx backends: the model's own published ONNX file when it has one (no torch), else the torch export.
+        published = pub = None
+        want_published = args.backend in ONNX_BACKENDS and onnx_source_mode() == "auto"
+        if args.hub_id and want_published:
+            pub = locate_published_hub(args)
+        if pub is not None:
+            name, found, source_dir = pub["name"], pub["source"], pub["source_dir"]
+        else:
+            src, name, found = resolve_source(args)
+            source_dir = src
+            if args.path and want_published:
+                pub = locate_published_local(src, name, args)
         export = None
-        if args.backend in ONNX_BACKENDS:
-            src, rels, export = prepare_onnx(src, rels, args)
+        if pub is not None:
+            src, rels, published = prepare_published(pub, args)
+        else:
+            rels = select_files(src)
+            if not rels:
+                raise UserError("model", src, "no model files left after filtering", "check the model directory")
+            if args.backend in ONNX_BACKENDS:
+                src, rels, export = prepare_onnx(src, rels, args)
         manifest = io.StringIO()
         unpacked = 0
         for r in rels:
@@ -452,6 +850,7 @@ def main() -> int:
             "sourceDir": source_dir,
             "backend": args.backend,
             "export": export,
+            "published": published,
             "stagedDir": staged,
             "archive": archive,
             "sha256": sha256_file(archive),
@@ -462,6 +861,9 @@ def main() -> int:
             "seconds": round(time.time() - t0, 3),
         }
         print(json.dumps(result))
+        return 0
+    except NeedPython as e:  # not an error: the component makes that Python and runs this again
+        print(json.dumps({"need": e.which}))
         return 0
     except UserError as e:
         log(f"error: {e.limit}")

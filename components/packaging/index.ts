@@ -20,5 +20,7 @@ export type { DependencyWeight } from "./deps";
 export { SLIM_RULES, slimTree, slimRuleFor, importedTestModules } from "./slim";
 export type { SlimResult, SlimRule, SlimStat } from "./slim";
 export { readRequirements, requirementName, normalizeName } from "./requirements";
+export { pinnedRequirements, uvExportArgs, uvLockCheckArgs, uvLockArgs, classifyLockCheck, lockRegistries, localPackages, pinnedLines, lockRequiresPython, pythonSatisfies, uvPythonCandidates, EXPORT_SCOPE } from "./lock";
+export type { PinnedRequirements, LockCheck } from "./lock";
 export { writeZip, readZipEntries, readZipEntryData } from "./zip";
 export type { ZipEntry, ZipSource } from "./zip";
