@@ -12,6 +12,12 @@ export const DEFAULT_HANDLER = "app.handler.lambda_handler";
 export const IMAGE_MODEL_DIR = "/opt/ml/model";
 
 /**
+ * Where the zip path's model layer unpacks (Lambda extracts every layer into /opt): the same directory as the
+ * image's, so MODEL_DIR reads the same on both paths.
+ */
+export const LAYER_MODEL_DIR = IMAGE_MODEL_DIR;
+
+/**
  * The package's own root, found from this file's location (never the caller's cwd), so the bundled Python
  * function is found both from source (components/*.ts) and from an npm install (dist/components/*.js).
  */

@@ -24,6 +24,8 @@ import { commitEntry, layerKey, readEntry, tempEntry } from "./layerCache";
 import { Measurement, measureDir } from "./measure";
 import { RequirementLine, readRequirements } from "./requirements";
 import { SlimResult, slimTree } from "./slim";
+import type { BytecodeInfo } from "./bytecode";
+import { OmittedDistribution, omitDistributions } from "./omit";
 
 /** Re-runs of the installer after leaving out a requirement that has no wheel, at most. */
 const MAX_ROUNDS = 12;
@@ -46,7 +48,7 @@ export interface LayerBuildOptions {
 }
 
 export interface LayerBuild {
-    /** sha256 hex of every input: requirements (with included and constraint files), Python version, architecture, tags, slim rules, installer version, index settings. */
+    /** sha256 hex of every input: requirements (with included and constraint files, omit lines), Python version, architecture, tags, slim rules, installer version, index settings; for a bytecode variant, also the compiler's version (bytecode.ts). */
     key: string;
     /** Layer root that contains python/. */
     dir: string;
@@ -75,6 +77,10 @@ export interface LayerBuild {
     buildMs: number;
     /** Each distribution with what it pulls in (dependencyWeights), heaviest first: pass to decide() as `weights`. */
     weights: DependencyWeight[];
+    /** What the requirements file's `# ml-lambda:omit` lines removed (omit.ts); empty without such lines. */
+    omitted?: OmittedDistribution[];
+    /** Set on the bytecode variant of a layer (bytecode.ts: layerWithBytecode): how its .pyc files were compiled. */
+    bytecode?: BytecodeInfo;
 }
 
 interface Resolved {
@@ -95,7 +101,7 @@ function resolve(opts: LayerBuildOptions): Resolved {
     const slim = opts.slim ?? true;
     const requirementsText = flat.lines.map((l) => l.text).join("\n") + "\n";
     const installer = opts.installer === undefined ? defaultInstaller() : installerNamed(opts.installer, "installer");
-    const key = layerKey({ requirementsText, constraints: flat.constraints, runtime: opts.runtime, architecture: opts.architecture, slim, installer });
+    const key = layerKey({ requirementsText, constraints: flat.constraints, runtime: opts.runtime, architecture: opts.architecture, slim, installer, omit: flat.omit });
     const layersDir = path.join(path.resolve(opts.cacheDir), "layers");
     return { flat, slim, key, layersDir, installer, label: `${path.basename(opts.requirements)} for ${opts.runtime} ${opts.architecture}` };
 }
@@ -134,6 +140,12 @@ export function buildLayer(opts: LayerBuildOptions): LayerBuild {
                 slimmed.byRule.map((r) => `${r.rule} ${formatMiB(r.bytes)}`).join(", ") + ")" +
                 (slimmed.kept.length ? `; kept test dirs that other code imports: ${slimmed.kept.join(", ")}` : ""));
         }
+        const wanted = flat.lines.map((l) => l.name).filter((n): n is string => n !== undefined);
+        const omitted = omitDistributions(site, flat.omit, wanted);
+        if (omitted.length) {
+            log(`ml-lambda: left out as the requirements' omit lines ask: ${omitted.map((o) => `${o.name} ${formatMiB(o.bytes)}${o.reason === "omit line" ? "" : ` (for ${o.reason})`}`).join(", ")}; ` +
+                `${formatMiB(omitted.reduce((a, o) => a + o.bytes, 0))} in all`);
+        }
         const measurement = measureDir(path.join(tmp, "layer"));
         let zipBytes = 0;
         let zipSha256 = "";
@@ -160,7 +172,8 @@ export function buildLayer(opts: LayerBuildOptions): LayerBuild {
             platforms: installer.platforms(opts.runtime, opts.architecture),
             installer: installer.label,
             buildMs: Date.now() - started,
-            weights: dependencyWeights(measurement, flat.lines.map((l) => l.name).filter((n): n is string => n !== undefined)),
+            weights: dependencyWeights(measurement, wanted),
+            omitted,
         });
         if (raced) log(`ml-lambda: layer ${label}: another build of ${key.slice(0, 12)} finished first; using it`);
         else {

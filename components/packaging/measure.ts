@@ -86,6 +86,11 @@ export function summarize(files: { path: string; size: number }[], readText: (re
         unzippedBytes += f.size;
         let name = owner.get(f.path);
         if (name === undefined) {
+            // Bytecode compiled after install (packaging/bytecode.ts) is no RECORD's: it belongs to its source's owner.
+            const pyc = /^(?:(.*)\/)?__pycache__\/([^/]+?)\.[^./]+\.pyc$/.exec(f.path);
+            if (pyc) name = owner.get(pyc[1] ? `${pyc[1]}/${pyc[2]}.py` : `${pyc[2]}.py`);
+        }
+        if (name === undefined) {
             const di = distInfoDirs.find((d) => f.path.startsWith(`${d.dir}/`));
             name = di ? di.distName : groupOf(f.path, roots);
         }

@@ -2,11 +2,13 @@
  * Reading a pip requirements file into one flat text (so the cache key covers every included file, and so a
  * requirement whose package has no wheel can be left out of a retry to measure the rest).
  * Handles comments, line continuations, `-r/--requirement` includes (relative to the including file) and
- * `-c/--constraint` files (made absolute, their content hashed). Other option lines pass through unchanged.
+ * `-c/--constraint` files (made absolute, their content hashed), and `# ml-lambda:omit` lines (omit.ts). Other option
+ * lines pass through unchanged.
  */
 import * as fs from "fs";
 import * as path from "path";
 import { MlLambdaError } from "../errors";
+import { parseOmitLines } from "./omit";
 
 export interface RequirementLine {
     /** The line as pip will read it. */
@@ -19,6 +21,8 @@ export interface FlatRequirements {
     lines: RequirementLine[];
     /** Contents of constraint files, by absolute path, for the cache key. */
     constraints: Record<string, string>;
+    /** Distributions its `# ml-lambda:omit NAME...` lines leave out of the layer (omit.ts), normalised. */
+    omit: string[];
 }
 
 /** PEP 503 normalisation: "Scikit_Learn" and "scikit.learn" are both "scikit-learn". */
@@ -27,7 +31,7 @@ export function normalizeName(name: string): string {
 }
 
 export function readRequirements(file: string, setting = "requirements"): FlatRequirements {
-    const out: FlatRequirements = { lines: [], constraints: {} };
+    const out: FlatRequirements = { lines: [], constraints: {}, omit: [] };
     const seen = new Set<string>();
     const visit = (f: string, from?: string) => {
         const abs = path.resolve(f);
@@ -42,6 +46,7 @@ export function readRequirements(file: string, setting = "requirements"): FlatRe
         if (seen.has(abs)) return;
         seen.add(abs);
         const text = fs.readFileSync(abs, "utf8").replace(/\\\r?\n/g, " ");
+        for (const n of parseOmitLines(text)) if (!out.omit.includes(n)) out.omit.push(n);
         for (const raw of text.split(/\r?\n/)) {
             const line = raw.replace(/(^|\s)#.*$/, "").trim();
             if (!line) continue;
