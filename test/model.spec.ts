@@ -117,7 +117,9 @@ describe("model preparation", function () {
             assert.strictEqual(mode, type === "5" ? 0o755 : 0o644);
             assert.deepStrictEqual([mtime, uid, uname], [0, 0, ""]);
         }
-        assert.strictEqual(modelObjectKey(a), `models/tiny/${a.sha256}.tar.gz`);
+        assert.strictEqual(modelObjectKey(a), `models/tiny/${a.sha256}.tar`);
+        assert.ok(a.archive.endsWith(".tar"), a.archive);
+        assert.strictEqual(modelObjectKey({ ...a, archive: "/x/old.tar.gz" }), `models/tiny/${a.sha256}.tar.gz`);
         assert.ok(fs.existsSync(path.join(a.stagedDir, "model.safetensors")));
         assert.ok(!fs.existsSync(path.join(a.stagedDir, "README.md")));
     });

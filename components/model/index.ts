@@ -21,7 +21,11 @@ export interface PreparedModel {
     sourceDir: string;
     /** Plain-file copy of the selected files, for the image build context. */
     stagedDir: string;
-    /** Deterministic .tar.gz with the files at its root: the zip path's S3 object. */
+    /**
+     * Deterministic, uncompressed .tar with the files at its root: the zip path's S3 object when the model does not
+     * ship in a layer. Not gzipped: model weights are already dense (gzip saved 8 % on the ONNX file and cost every
+     * cold start a gunzip).
+     */
     archive: string;
     /** Hex sha256 of the archive: in the S3 key, and checked by the function before extracting. */
     sha256: string;
@@ -198,8 +202,19 @@ function createExportVenv(v: ManagedVenv, opts: PrepareOptions): void {
     }
 }
 
-/** Content-addressed S3 key: a changed model is a new key, an old one is never overwritten. */
-export function modelObjectKey(m: Pick<PreparedModel, "name" | "sha256">): string {
+/**
+ * Content-addressed S3 key, named for its format: a changed model is a new key, an old one is never overwritten.
+ * `models/<name>/<sha256>.tar` (archives made before the format changed were .tar.gz).
+ */
+export function modelObjectKey(m: Pick<PreparedModel, "name" | "sha256"> & { archive?: string }): string {
     const safe = m.name.replace(/[^A-Za-z0-9._-]/g, "-");
-    return `models/${safe}/${m.sha256}.tar.gz`;
+    return `models/${safe}/${m.sha256}${m.archive?.endsWith(".tar.gz") ? ".tar.gz" : ".tar"}`;
 }
+
+/** The archive's media type, for the S3 object. */
+export function modelContentType(m: { archive: string }): string {
+    return m.archive.endsWith(".tar.gz") ? "application/gzip" : "application/x-tar";
+}
+
+export { modelLayer, modelLayerBytes, MODEL_LAYER_PREFIX } from "./layer";
+export type { ModelLayer } from "./layer";

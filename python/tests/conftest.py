@@ -99,10 +99,12 @@ def body_of(response: dict) -> dict:
 # ---------------------------------------------------------------- model archives (as the component builds them)
 
 
-def make_archive(files: dict[str, bytes], extra: list[tarfile.TarInfo] | None = None, compresslevel: int = 6) -> bytes:
-    """A .tar.gz with `files` at the archive root, plus hand-made members (links, odd paths) for attack tests."""
+def make_archive(files: dict[str, bytes], extra: list[tarfile.TarInfo] | None = None, gz: bool = False) -> bytes:
+    """An uncompressed .tar (what the component uploads), or with gz=True a .tar.gz (what deployments before it
+    uploaded), with `files` at the archive root, plus hand-made members (links, odd paths) for attack tests."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=compresslevel) as tar:
+    opts = {"mode": "w:gz", "compresslevel": 1} if gz else {"mode": "w"}
+    with tarfile.open(fileobj=buf, **opts) as tar:
         dirs = sorted({str(Path(n).parent) for n in files if str(Path(n).parent) != "."})
         for d in dirs:
             info = tarfile.TarInfo(d)
@@ -126,8 +128,7 @@ def archive_of_dir(directory: Path) -> bytes:
         for p in sorted(directory.rglob("*"))
         if p.is_file() and "__pycache__" not in p.parts
     }
-    # Level 1: safetensors barely compress, and the tests should not spend seconds in zlib.
-    return make_archive(files, compresslevel=1)
+    return make_archive(files)
 
 
 @pytest.fixture(scope="session")

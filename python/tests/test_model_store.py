@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import subprocess
 import sys
@@ -50,7 +51,7 @@ def member(name: str, kind: bytes = tarfile.REGTYPE, linkname: str = "", size: i
 
 
 def test_real_model_from_s3_loads_and_embeds(s3, bucket, cache_dir, real_model_archive, context):
-    source = put(s3, bucket, "models/minilm.tar.gz", real_model_archive)
+    source = put(s3, bucket, "models/minilm.tar", real_model_archive)
     env = {"MODEL_BUCKET": bucket, "MODEL_KEY": source.key, "MODEL_SHA256": source.sha256, "MODEL_CACHE_DIR": str(cache_dir)}
     # No client passed: the function's own boto3.client("s3") finds moto through AWS_ENDPOINT_URL_S3.
     rt = ModelRuntime(lambda: Settings.from_env(env))
@@ -66,7 +67,7 @@ def test_real_model_from_s3_loads_and_embeds(s3, bucket, cache_dir, real_model_a
 
 
 def test_complete_model_is_reused_without_downloading(s3, bucket, cache_dir):
-    source = put(s3, bucket, "tiny.tar.gz", make_archive(TINY))
+    source = put(s3, bucket, "tiny.tar", make_archive(TINY))
     first = fetch_model(source, str(cache_dir), s3)
     marker_mtime = (first / COMPLETE_MARKER).stat().st_mtime_ns
     s3.delete_object(Bucket=bucket, Key=source.key)  # a download would now fail
@@ -80,7 +81,7 @@ def test_complete_model_is_reused_without_downloading(s3, bucket, cache_dir):
 
 
 def test_wrong_checksum_is_refused_and_leaves_nothing(s3, bucket, cache_dir):
-    source = put(s3, bucket, "tiny.tar.gz", make_archive(TINY))
+    source = put(s3, bucket, "tiny.tar", make_archive(TINY))
     wrong = S3Model(bucket, source.key, sha(b"something else"))
     with pytest.raises(ModelStoreError, match="MODEL_SHA256"):
         fetch_model(wrong, str(cache_dir), s3)
@@ -89,25 +90,42 @@ def test_wrong_checksum_is_refused_and_leaves_nothing(s3, bucket, cache_dir):
 
 def test_truncated_object_fails_the_checksum(s3, bucket, cache_dir):
     data = make_archive(TINY)
-    s3.put_object(Bucket=bucket, Key="cut.tar.gz", Body=data[: len(data) // 2])
-    source = S3Model(bucket, "cut.tar.gz", sha(data))
+    s3.put_object(Bucket=bucket, Key="cut.tar", Body=data[: len(data) // 2])
+    source = S3Model(bucket, "cut.tar", sha(data))
     with pytest.raises(ModelStoreError, match="truncated, corrupted"):
         fetch_model(source, str(cache_dir), s3)
     assert_nothing_left(cache_dir, source.sha256)
 
 
-def test_truncated_archive_with_matching_checksum_fails_extraction(s3, bucket, cache_dir):
+def cut_inside_last_file(data: bytes) -> bytes:
+    """An uncompressed tar cut in the middle of its last member's data (cutting only its zero padding loses nothing)."""
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        last = tar.getmembers()[-1]
+    return data[: last.offset_data + last.size // 2]
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["tar", "tar.gz"])
+def test_truncated_archive_with_matching_checksum_fails_extraction(s3, bucket, cache_dir, gz):
     """Even if the producer recorded the sha256 of a broken archive, extraction refuses it cleanly."""
-    data = make_archive(TINY)
-    source = put(s3, bucket, "cut.tar.gz", data[: len(data) - 100])
+    data = make_archive(TINY, gz=gz)
+    cut = data[: len(data) - 100] if gz else cut_inside_last_file(data)
+    source = put(s3, bucket, "cut.tar.gz" if gz else "cut.tar", cut)
     with pytest.raises(ModelStoreError, match="corrupt, truncated"):
         fetch_model(source, str(cache_dir), s3)
     assert_nothing_left(cache_dir, source.sha256)
 
 
+def test_gzipped_archive_of_an_older_deployment_still_loads(s3, bucket, cache_dir):
+    """Functions deployed before the archive went uncompressed name a .tar.gz: the same code reads it."""
+    source = put(s3, bucket, "models/old.tar.gz", make_archive(TINY, gz=True))
+    final = fetch_model(source, str(cache_dir), s3)
+    assert (final / "weights.bin").read_bytes() == TINY["weights.bin"]
+    assert sorted(p.name for p in cache_dir.iterdir()) == [source.sha256]
+
+
 def test_missing_object_is_a_clear_error(s3, bucket, cache_dir):
-    source = S3Model(bucket, "nope.tar.gz", sha(b"x"))
-    with pytest.raises(ModelStoreError, match=f"cannot download s3://{bucket}/nope.tar.gz"):
+    source = S3Model(bucket, "nope.tar", sha(b"x"))
+    with pytest.raises(ModelStoreError, match=f"cannot download s3://{bucket}/nope.tar"):
         fetch_model(source, str(cache_dir), s3)
     assert_nothing_left(cache_dir, source.sha256)
 
@@ -129,7 +147,7 @@ def test_missing_object_is_a_clear_error(s3, bucket, cache_dir):
     ],
 )
 def test_unsafe_members_are_refused_and_nothing_escapes(s3, bucket, cache_dir, tmp_path, bad, match):
-    source = put(s3, bucket, "evil.tar.gz", make_archive(TINY, extra=[bad]))
+    source = put(s3, bucket, "evil.tar", make_archive(TINY, extra=[bad]))
     with pytest.raises(ModelStoreError, match=match):
         fetch_model(source, str(cache_dir), s3)
     assert_nothing_left(cache_dir, source.sha256)
@@ -143,7 +161,7 @@ def test_symlink_then_file_through_it_is_refused(s3, bucket, cache_dir, tmp_path
     outside = tmp_path / "outside"
     outside.mkdir()
     archive = make_archive(TINY, extra=[member("out", tarfile.SYMTYPE, str(outside)), member("out/pwned.txt")])
-    source = put(s3, bucket, "evil.tar.gz", archive)
+    source = put(s3, bucket, "evil.tar", archive)
     with pytest.raises(ModelStoreError):
         fetch_model(source, str(cache_dir), s3)
     assert list(outside.iterdir()) == []
@@ -153,7 +171,7 @@ def test_symlink_then_file_through_it_is_refused(s3, bucket, cache_dir, tmp_path
 def test_data_filter_is_applied_to_what_is_extracted(tmp_path):
     """Members our own checks allow still go through tarfile's `data` filter: setuid and group/other write bits
     are dropped (visible proof the filter runs, not just our pre-checks)."""
-    archive = tmp_path / "m.tar.gz"
+    archive = tmp_path / "m.tar"
     archive.write_bytes(make_archive(TINY, extra=[member("tool", mode=0o6777)]))
     model_store.extract_archive(archive, tmp_path / "out")
     mode = (tmp_path / "out" / "tool").stat().st_mode & 0o7777
@@ -161,14 +179,14 @@ def test_data_filter_is_applied_to_what_is_extracted(tmp_path):
 
 
 def test_archive_without_files_is_refused(tmp_path):
-    archive = tmp_path / "empty.tar.gz"
+    archive = tmp_path / "empty.tar"
     archive.write_bytes(make_archive({}, extra=[member("only-a-dir", tarfile.DIRTYPE)]))
     with pytest.raises(ModelStoreError, match="holds no files"):
         model_store.extract_archive(archive, tmp_path / "out")
 
 
 def test_not_enough_space_says_how_to_fix(tmp_path, monkeypatch):
-    archive = tmp_path / "m.tar.gz"
+    archive = tmp_path / "m.tar"
     archive.write_bytes(make_archive(TINY))
     monkeypatch.setattr(model_store.shutil, "disk_usage", lambda p: type("U", (), {"free": 100})())
     with pytest.raises(ModelStoreError, match="ephemeral storage"):
@@ -203,7 +221,7 @@ KILL_MID_DOWNLOAD = textwrap.dedent(
 
 
 def test_download_killed_midway_then_next_call_recovers(s3, bucket, cache_dir, aws_env, real_model_archive, context):
-    source = put(s3, bucket, "models/minilm.tar.gz", real_model_archive)
+    source = put(s3, bucket, "models/minilm.tar", real_model_archive)
     script = KILL_MID_DOWNLOAD.format(
         src=str(SRC), endpoint=aws_env, bucket=bucket, key=source.key, sha=source.sha256, cache=str(cache_dir),
         size=len(real_model_archive),
@@ -228,26 +246,26 @@ def test_failed_load_is_500_and_a_later_call_recovers(s3, bucket, cache_dir, rea
     """Init fails (the object is not uploaded yet); invocations answer 500 with their request id until the
     object appears, then the same execution environment loads it without a restart."""
     data = real_model_archive
-    env = {"MODEL_BUCKET": bucket, "MODEL_KEY": "late.tar.gz", "MODEL_SHA256": sha(data), "MODEL_CACHE_DIR": str(cache_dir)}
+    env = {"MODEL_BUCKET": bucket, "MODEL_KEY": "late.tar", "MODEL_SHA256": sha(data), "MODEL_CACHE_DIR": str(cache_dir)}
     rt = ModelRuntime(lambda: Settings.from_env(env))
     assert rt.try_load() is False
     res = handle({"texts": ["too early"]}, LambdaContext("req-early"), rt)
     assert res["statusCode"] == 500
     assert body_of(res)["request_id"] == "req-early"
     assert_nothing_left(cache_dir, sha(data))
-    s3.put_object(Bucket=bucket, Key="late.tar.gz", Body=data)
+    s3.put_object(Bucket=bucket, Key="late.tar", Body=data)
     res = handle({"texts": ["now it works"]}, LambdaContext(), rt)
     assert res["statusCode"] == 200, res
 
 
 def test_leftover_partial_directories_are_not_mistaken_for_a_model(s3, bucket, cache_dir):
-    source = put(s3, bucket, "tiny.tar.gz", make_archive(TINY))
+    source = put(s3, bucket, "tiny.tar", make_archive(TINY))
     # What the seed guide's Pattern 3 leaves after a failed download: the final directory, half filled.
     seed_leftover = cache_dir / source.sha256
     seed_leftover.mkdir(parents=True)
     (seed_leftover / "config.json").write_text("{half")
     # And what a killed attempt of ours leaves: a partial archive and a half-extracted staging directory.
-    (cache_dir / f"{model_store.PARTIAL_PREFIX}abc-1-deadbeef.tar.gz").write_bytes(b"\x1f\x8b partial")
+    (cache_dir / f"{model_store.PARTIAL_PREFIX}abc-1-deadbeef.archive").write_bytes(b"partial")
     staging = cache_dir / f"{model_store.PARTIAL_PREFIX}abc-1-deadbeef.d"
     staging.mkdir()
     (staging / "weights.bin").write_bytes(b"half")

@@ -2,9 +2,10 @@
 
 | variable          | default               | meaning                                                                 |
 |-------------------|-----------------------|-------------------------------------------------------------------------|
-| MODEL_DIR         | (unset)               | image path: the model baked into the image (the Dockerfile sets           |
-|                   |                       | /opt/ml/model). Wins over the S3 variables when both are set.           |
-| MODEL_BUCKET      | (unset)               | zip path: bucket holding the model archive (.tar.gz, files at its root) |
+| MODEL_DIR         | (unset)               | the model shipped with the function: baked into the image, or the zip   |
+|                   |                       | path's model layer (both /opt/ml/model). Wins over the S3 variables.    |
+| MODEL_BUCKET      | (unset)               | zip path, model from S3: bucket holding the model archive (.tar, files  |
+|                   |                       | at its root; a .tar.gz is read too)                                     |
 | MODEL_KEY         | (unset)               | zip path: key of that archive                                           |
 | MODEL_SHA256      | (unset)               | zip path: sha256 (hex) of the archive; a mismatch refuses to load       |
 | MODEL_CACHE_DIR   | /tmp/ml-lambda-model  | zip path: where the archive is unpacked (one directory per sha256)      |
@@ -75,8 +76,8 @@ class Settings:
             s3_model = _s3_model(env)
             if s3_model is None:
                 raise ConfigError(
-                    "no model configured: set MODEL_DIR (image path) or MODEL_BUCKET, MODEL_KEY and MODEL_SHA256 "
-                    "(zip path)"
+                    "no model configured: set MODEL_DIR (the model shipped with the function: image, or the zip path's "
+                    "model layer) or MODEL_BUCKET, MODEL_KEY and MODEL_SHA256 (the model fetched from S3)"
                 )
         return cls(
             model_name=env.get("MODEL_NAME") or DEFAULT_MODEL_NAME,

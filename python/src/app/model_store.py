@@ -1,4 +1,6 @@
-"""Where the model comes from: a directory baked into the image, or an archive in S3 unpacked once into /tmp.
+"""Where the model comes from: a directory shipped with the function (baked into the image, or the zip path's model
+layer at /opt/ml/model: MODEL_DIR), or an archive in S3 unpacked once into /tmp (when the model does not fit in a
+layer beside the code and dependencies; an uncompressed .tar, or a .tar.gz from older deployments).
 
 The S3 path never leaves something a later call could mistake for a cached model (the seed guide's Pattern 3
 creates the directory first, so a failed download looks "cached" forever):
@@ -52,7 +54,10 @@ class ModelStoreError(Exception):
 def local_model_dir(path: str) -> Path:
     model_dir = Path(path)
     if not model_dir.is_dir():
-        raise ModelStoreError(f"MODEL_DIR={path} is not a directory; the image must COPY the model there")
+        raise ModelStoreError(
+            f"MODEL_DIR={path} is not a directory; the image must COPY the model there, or the model layer must be "
+            "attached (zip path: it unpacks at /opt/ml/model)"
+        )
     return model_dir
 
 
@@ -75,7 +80,7 @@ def fetch_model(
 
     remove_leftovers(cache, source.sha256)
     token = f"{PARTIAL_PREFIX}{source.sha256[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    archive = cache / f"{token}.tar.gz"
+    archive = cache / f"{token}.archive"  # .tar or .tar.gz: extract_archive reads the compression from the bytes
     staging = cache / f"{token}.d"
     try:
         size, digest = _download(source, archive, s3_client, progress)

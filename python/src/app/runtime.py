@@ -64,7 +64,8 @@ class ModelRuntime:
             if os.environ.get("MODEL_BUCKET"):
                 logger.warning("MODEL_DIR and MODEL_BUCKET are both set; using the baked-in MODEL_DIR")
             model_dir = model_store.local_model_dir(settings.model_dir)
-            source = "image"
+            # Shipped with the function: baked into the image, or a layer of its own on the zip path (both /opt/...).
+            source = "MODEL_DIR"
         else:
             assert settings.s3_model is not None  # Settings.from_env guarantees one source
             model_dir = model_store.fetch_model(settings.s3_model, settings.model_cache_dir, self._s3_client)
