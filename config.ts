@@ -11,7 +11,7 @@
  */
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import type { Backend, FunctionUrlArgs, MlLambdaArgs, PackagingMode } from "./components/args";
+import type { Backend, FunctionUrlArgs, MlLambdaArgs, ModelDelivery, PackagingMode } from "./components/args";
 import { MlLambdaError } from "./components/errors";
 import { DEFAULT_RUNTIME, MEMORY_ONE_VCPU_MB } from "./components/limits";
 import { DEFAULT_MODEL_ID, DEFAULT_MODEL_REVISION } from "./components/model";
@@ -34,6 +34,8 @@ export const STACK_CONFIG_KEYS: ConfigKeySpec[] = [
     { key: "runtime", type: "string", default: DEFAULT_RUNTIME, description: "python3.11, python3.12, python3.13 or python3.14 (3.9/3.10 are deprecated)." },
     { key: "packaging", type: "string", default: "auto", description: "auto (measure and choose), zip (code + layer) or image (ECR container image)." },
     { key: "backend", type: "string", default: "onnx", description: "Embedding backend: onnx (zip path, no torch), onnx-int8 (zip path) or torch (image path)." },
+    { key: "modelDelivery", type: "string", default: "auto", description: "Zip path: auto (the model in a layer of its own when it fits, else fetched from S3 at init), layer or s3." },
+    { key: "bytecode", type: "boolean", default: true, description: "Zip path: ship .pyc bytecode compiled with the runtime's Python in the layer and code zip (faster cold starts)." },
     { key: "requirements", type: "string", default: "", description: "Requirements file, or a uv project's pyproject.toml / uv.lock (relative to the project); empty = the bundled profile for the backend." },
     { key: "reservedConcurrency", type: "integer", default: -1, description: "Reserved concurrency, 0-900; -1 = unreserved." },
     { key: "provisionedConcurrency", type: "string", default: "0", description: "0 = none, a number (static), or JSON {\"min\",\"max\"} for auto scaling (optional \"targetUtilization\", default 0.7)." },
@@ -153,6 +155,8 @@ export function parseStackConfig(raw: Record<string, unknown>, projectDir: strin
         runtime: asString("runtime", get("runtime")) as MlLambdaArgs["runtime"],
         packaging: asString("packaging", get("packaging")) as PackagingMode,
         backend: asString("backend", get("backend")) as Backend,
+        modelDelivery: asString("modelDelivery", get("modelDelivery")) as ModelDelivery,
+        bytecode: asBool("bytecode", get("bytecode")),
         requirements: rel(asString("requirements", get("requirements"))),
         // -1 is the "unset" sentinel; anything else (including invalid negatives) goes to the validator.
         reservedConcurrency: reserved === -1 ? undefined : reserved,

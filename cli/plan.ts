@@ -9,6 +9,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { MlLambdaError } from "../components/errors";
 import { MLLAMBDA_TYPE } from "../components/identity";
+import { formatZipSizeReport } from "../components/plan";
 import type { SizeReport } from "../components/plan";
 import { formatSizeTable } from "../components/packaging";
 import { formatImageReport } from "../components/packaging/imageSize";
@@ -162,7 +163,8 @@ export function renderPlan(p: PlanResult): string {
     out.push(`Resources (${p.resources.length})`, ...renderTree(p.resources as RecordedResource[], stackKey).map((l) => "  " + l), "");
     for (const d of p.decision) {
         out.push(`Packaging of ${d.component}: ${d.mode.toUpperCase()}`);
-        const table = d.mode === "zip" ? formatSizeTable(d, d.packages, { top: 10 }) : formatImageReport(d.image, d.reasons);
+        // A report without the delivery fields comes from an older pulumi-ml-lambda in the program: its plain table.
+        const table = d.mode === "zip" ? (d.model ? formatZipSizeReport(d, { top: 10 }) : formatSizeTable(d, d.packages, { top: 10 })) : formatImageReport(d.image, d.reasons);
         out.push(...table.split("\n").map((l) => "  " + l), "");
     }
     const failed = p.policies.filter((x) => x.violations.length > 0);

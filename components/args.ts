@@ -7,6 +7,12 @@ export type PackagingMode = "auto" | "zip" | "image";
 /** The path a function is deployed on: what "auto" chose, or what was forced. */
 export type PackagingPath = Exclude<PackagingMode, "auto">;
 
+/**
+ * Zip path: how the model reaches the function. "auto" measures and takes the fastest that fits; "layer" forces a
+ * layer of its own (nothing fetched at init); "s3" forces the model bucket (fetched into /tmp at init).
+ */
+export type ModelDelivery = "auto" | "layer" | "s3";
+
 /** Which embedding backend the function runs (and which model artifact is prepared for it). */
 export type Backend = "torch" | "onnx" | "onnx-int8";
 
@@ -160,7 +166,8 @@ export interface MlLambdaArgs {
      */
     timeout?: number;
     /**
-     * /tmp size in MB, 512–10,240. The zip path extracts the model there. SnapStart requires 512.
+     * /tmp size in MB, 512–10,240. The zip path unpacks the model there when it comes from S3 (modelDelivery).
+     * SnapStart requires 512.
      * @default 512
      * @example 2048
      */
@@ -186,6 +193,32 @@ export interface MlLambdaArgs {
      * @example "torch"
      */
     backend?: Backend;
+    /**
+     * Zip path: how the model reaches the function. "auto" measures: the model goes into a Lambda layer of its own,
+     * unpacked read-only at /opt/ml/model (MODEL_DIR), when code + own layers + external layers + the model fit under
+     * the unzipped limit minus headroomBytes and within 5 layers: nothing is fetched at init, and the role gets no
+     * S3 read at all. Otherwise the model is an archive in the model bucket (an uncompressed .tar,
+     * content-addressed), fetched and sha256-checked into /tmp at init (MODEL_BUCKET, MODEL_KEY, MODEL_SHA256).
+     * Among the options that fit, the one measured fastest wins: model layer + bytecode, model layer, S3 + bytecode,
+     * S3 (the size report lists each with its bytes and measured time). "layer" forces the layer (an error names the
+     * bytes over when it cannot fit); "s3" forces the bucket. The image path always bakes the model into the image:
+     * only "auto" is accepted there.
+     * Limit: code + all layers + the model ≤ 262,144,000 bytes unzipped (minus headroomBytes); ≤ 5 layers.
+     * @default "auto"
+     * @example "s3"
+     */
+    modelDelivery?: ModelDelivery;
+    /**
+     * Zip path: ship compiled bytecode (`compileall --invalidation-mode unchecked-hash`, with a CPython of the
+     * runtime's minor version on the deploy host, found like `ml-lambda invoke`'s: ML_LAMBDA_RUNTIME_PYTHON, pyenv,
+     * `uv python find`) in the dependency layer and the code zip. /opt and /var/task are read-only, so without it
+     * every cold start compiles the modules it imports again. When no such interpreter is found the build goes on
+     * without bytecode and warns; "auto" delivery leaves bytecode out when only that makes the model layer fit.
+     * Limit: the .pyc files count against the unzipped limit (~10 MB for the ONNX profile).
+     * @default true
+     * @example false
+     */
+    bytecode?: boolean;
     /**
      * Name of an existing S3 bucket for the model (and for layer zips over 50 MB). When unset, the component
      * creates an encrypted, versioned, private, TLS-only bucket.

@@ -6,10 +6,12 @@
  */
 export * from "./args";
 export { MlLambda } from "./mlLambda";
-export type { SizeReport, ZipSizeReport, ImagePathSizeReport } from "./plan";
+export type { SizeReport, ZipSizeReport, ImagePathSizeReport, BytecodeReport } from "./plan";
+export type { DeliveryCandidate, ModelPlacement } from "./packaging/delivery";
+export type { OmittedDistribution } from "./packaging/omit";
 export type { ImageSizeReport, ImageLayer } from "./packaging/imageSize";
 export type { PackageSize } from "./packaging/measure";
 export { MlLambdaError } from "./errors";
 export * as limits from "./limits";
 export { MLLAMBDA_TYPE, TAG_IMAGE_BYTES, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "./identity";
-export { IMAGE_MODEL_DIR } from "./assets";
+export { IMAGE_MODEL_DIR, LAYER_MODEL_DIR } from "./assets";

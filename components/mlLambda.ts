@@ -3,16 +3,15 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 import type { MlLambdaArgs, PackagingPath } from "./args";
-import { DEFAULT_HANDLER, IMAGE_MODEL_DIR } from "./assets";
+import { DEFAULT_HANDLER, IMAGE_MODEL_DIR, LAYER_MODEL_DIR } from "./assets";
 import * as iam from "./iam";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import { MlLambdaError } from "./errors";
 import { MLLAMBDA_TYPE, TAG_IMAGE_BYTES, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "./identity";
 import { DIRECT_UPLOAD_LIMIT_BYTES } from "./limits";
-import { modelObjectKey, PreparedModel } from "./model";
-import { formatSizeTable } from "./packaging";
+import { modelContentType, modelObjectKey, PreparedModel } from "./model";
 import { formatImageReport } from "./packaging/imageSize";
-import { imageBuildArgs, imageBuildWarnings, imagePlatform, PackagingPlan, preparePackaging, SizeReport, sizeReport } from "./plan";
+import { formatZipSizeReport, imageBuildArgs, imageBuildWarnings, imagePlatform, PackagingPlan, preparePackaging, SizeReport, sizeReport } from "./plan";
 import { NormalizedArgs, normalizeArgs } from "./validate";
 
 /**
@@ -25,7 +24,14 @@ export class MlLambda extends pulumi.ComponentResource {
     public readonly aliasArn!: pulumi.Output<string>;
     public readonly packaging!: pulumi.Output<PackagingPath>;
     public readonly modelBucketName!: pulumi.Output<string>;
-    public readonly modelKey!: pulumi.Output<string>;
+    /**
+     * Where the model went: "layer" (a layer of its own at /opt/ml/model, zip path), "s3" (the model bucket, fetched
+     * at init, zip path) or "image" (baked into the image).
+     */
+    public readonly modelDelivery!: pulumi.Output<"layer" | "s3" | "image">;
+    /** The model archive's key in the bucket; undefined when the model ships in a layer (no object is uploaded). */
+    public readonly modelKey!: pulumi.Output<string | undefined>;
+    /** sha256 (hex) of the prepared model archive: the model's content id on every path. */
     public readonly modelSha256!: pulumi.Output<string>;
     /** Digest-pinned image URI (repo@sha256:...) on the image path; undefined on the zip path. */
     public readonly imageUri!: pulumi.Output<string | undefined>;
@@ -57,14 +63,18 @@ export class MlLambda extends pulumi.ComponentResource {
         super(MLLAMBDA_TYPE, name, { packaging: report.mode, sizeReport: report }, opts);
         this.config = cfg;
         this.plan = plan;
-        for (const w of [...cfg.warnings, ...(plan.model.published?.warnings ?? []), ...imageBuildWarnings(cfg, plan)]) pulumi.log.warn(w, this);
-        const table = report.mode === "zip" ? formatSizeTable(plan.decision, plan.packages, { top: 8 }) : formatImageReport(report.image, report.reasons);
+        for (const w of [...cfg.warnings, ...plan.warnings, ...(plan.model.published?.warnings ?? []), ...imageBuildWarnings(cfg, plan)]) pulumi.log.warn(w, this);
+        const table = report.mode === "zip" ? formatZipSizeReport(report, { top: 8 }) : formatImageReport(report.image, report.reasons);
         pulumi.log.info(`${cfg.functionName}: ${plan.decision.mode} path\n${table}`, this);
 
+        // The bucket stays on every path: layer and code zips over 50 MB are uploaded through it.
         const bucket = this.createModelBucket(name, cfg);
-        const modelObject = this.uploadModel(name, cfg, bucket, plan.model);
+        const modelDelivery = plan.decision.mode === "image" ? "image" : plan.delivery!.model;
+        // No object when the model ships in a layer: nothing reads it (the image path keeps its copy, as before).
+        const modelObject = modelDelivery === "layer" ? undefined : this.uploadModel(name, cfg, bucket, plan.model);
         const logGroup = this.createLogGroup(name, cfg);
-        const role = this.createRole(name, cfg, logGroup, plan.decision.mode === "zip" ? modelObject : undefined);
+        // Only a function that fetches the model from S3 may read it; a model layer or image needs no S3 access at all.
+        const role = this.createRole(name, cfg, logGroup, modelDelivery === "s3" ? modelObject : undefined);
         const fn = plan.decision.mode === "zip"
             ? this.createZipFunction(name, cfg, plan, bucket, modelObject, role, logGroup)
             : this.createImageFunction(name, cfg, plan, role, logGroup);
@@ -79,7 +89,8 @@ export class MlLambda extends pulumi.ComponentResource {
             aliasArn: alias.arn,
             packaging: pulumi.output(plan.decision.mode),
             modelBucketName: bucket.name,
-            modelKey: modelObject.key,
+            modelDelivery: pulumi.output(modelDelivery),
+            modelKey: modelObject ? (modelObject.key as pulumi.Output<string | undefined>) : pulumi.output(undefined as string | undefined),
             modelSha256: pulumi.output(plan.model.sha256),
             imageUri: fn.imageUri,
             roleArn: role.role.arn,
@@ -93,6 +104,7 @@ export class MlLambda extends pulumi.ComponentResource {
             aliasArn: this.aliasArn,
             packaging: this.packaging,
             modelBucketName: this.modelBucketName,
+            modelDelivery: this.modelDelivery,
             modelKey: this.modelKey,
             imageUri: this.imageUri,
             sizeReport: this.sizeReport,
@@ -144,7 +156,7 @@ export class MlLambda extends pulumi.ComponentResource {
             bucket: bucket.name,
             key: modelObjectKey(model),
             source: new pulumi.asset.FileAsset(model.archive),
-            contentType: "application/gzip",
+            contentType: modelContentType(model),
             checksumAlgorithm: "SHA256",
             tags: cfg.tags,
         }, { parent: this, dependsOn: bucket.ready, retainOnDelete: true });
@@ -233,19 +245,24 @@ export class MlLambda extends pulumi.ComponentResource {
 
     private createZipFunction(
         name: string, cfg: NormalizedArgs, plan: PackagingPlan,
-        bucket: { name: pulumi.Output<string>; ready: pulumi.Resource[] }, modelObject: aws.s3.BucketObjectv2,
+        bucket: { name: pulumi.Output<string>; ready: pulumi.Resource[] }, modelObject: aws.s3.BucketObjectv2 | undefined,
         role: { role: aws.iam.Role; policies: aws.iam.RolePolicy[] }, logGroup: aws.cloudwatch.LogGroup,
     ) {
         const layerBuild = plan.layer!;
         const code = plan.code;
         const layer = new aws.lambda.LayerVersion(`${name}-deps`, {
             layerName: `${cfg.functionName}-deps`,
-            description: `Python dependencies of ${cfg.functionName}: ${path.basename(cfg.requirements)}, ${layerBuild.measurement.unzippedBytes} bytes unzipped`,
+            description: `Python dependencies of ${cfg.functionName}: ${path.basename(cfg.requirements)}, ${layerBuild.measurement.unzippedBytes} bytes unzipped` +
+                (layerBuild.bytecode ? `, with bytecode for CPython ${layerBuild.bytecode.python}` : ""),
             compatibleRuntimes: [cfg.runtime],
             compatibleArchitectures: [cfg.architecture],
             sourceCodeHash: layerBuild.zipSha256,
             ...this.zipSource(name, "deps", cfg, bucket.name, { zipPath: layerBuild.zipPath, bytes: layerBuild.zipBytes, sha256: layerBuild.zipSha256 }, bucket.ready),
         }, { parent: this });
+        const modelLayer = this.createModelLayer(name, cfg, plan, bucket);
+        const modelEnvironment: Record<string, pulumi.Input<string>> = modelLayer
+            ? { MODEL_DIR: LAYER_MODEL_DIR }
+            : { MODEL_BUCKET: bucket.name, MODEL_KEY: modelObject!.key, MODEL_SHA256: plan.model.sha256 };
         const fn = new aws.lambda.Function(name, {
             ...this.functionBase(cfg, role, logGroup, "zip", { [TAG_UNZIPPED_BYTES]: String(plan.decision.totalBytes) }),
             packageType: "Zip",
@@ -253,17 +270,33 @@ export class MlLambda extends pulumi.ComponentResource {
             handler: cfg.handler,
             ...this.zipSource(name, "code", cfg, bucket.name, code, bucket.ready),
             sourceCodeHash: code.sha256,
-            layers: [layer.arn, ...cfg.layers.map((l) => l.arn)],
+            // Lambda extracts layers in this order into /opt; ours do not overlap (python/ and ml/model/).
+            layers: [layer.arn, ...(modelLayer ? [modelLayer.arn] : []), ...cfg.layers.map((l) => l.arn)],
             environment: {
                 variables: {
                     ...this.commonEnvironment(cfg, plan.model),
-                    MODEL_BUCKET: bucket.name,
-                    MODEL_KEY: modelObject.key,
-                    MODEL_SHA256: plan.model.sha256,
+                    ...modelEnvironment,
                 },
             },
         }, { parent: this, dependsOn: [logGroup, ...role.policies] });
         return { fn, imageUri: pulumi.output(undefined as string | undefined) };
+    }
+
+    /**
+     * The model's own layer (zip path, when the delivery decision put it there): unpacked read-only at /opt/ml/model.
+     * Its zip is content-addressed, so a code or dependency change never publishes a new model layer version.
+     */
+    private createModelLayer(name: string, cfg: NormalizedArgs, plan: PackagingPlan, bucket: { name: pulumi.Output<string>; ready: pulumi.Resource[] }) {
+        const m = plan.modelLayer;
+        if (!m) return undefined;
+        return new aws.lambda.LayerVersion(`${name}-model`, {
+            layerName: `${cfg.functionName}-model`,
+            description: `Model ${plan.model.name} (${cfg.backend}) for ${cfg.functionName} at ${LAYER_MODEL_DIR}: ${m.unzippedBytes} bytes unzipped, archive sha256 ${plan.model.sha256.slice(0, 16)}`,
+            compatibleRuntimes: [cfg.runtime],
+            compatibleArchitectures: [cfg.architecture],
+            sourceCodeHash: m.zipSha256,
+            ...this.zipSource(name, "model", cfg, bucket.name, { zipPath: m.zipPath, bytes: m.zipBytes, sha256: m.zipSha256 }, bucket.ready),
+        }, { parent: this });
     }
 
     /**

@@ -10,7 +10,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import type { Backend, ExternalLayer, FunctionUrlAuthType, FunctionUrlCors, MlLambdaArgs, ModelSource, PackagingMode, ProvisionedConcurrencyScaling } from "./args";
+import type { Backend, ExternalLayer, FunctionUrlAuthType, FunctionUrlCors, MlLambdaArgs, ModelDelivery, ModelSource, PackagingMode, ProvisionedConcurrencyScaling } from "./args";
 import { bundledPython, DEFAULT_HANDLER } from "./assets";
 import { MlLambdaError } from "./errors";
 import * as L from "./limits";
@@ -92,6 +92,12 @@ export function validateHeadroom(v: unknown, limitBytes: number = L.UNZIPPED_LIM
         throw new MlLambdaError(setting, headroom, `must be below the ${limitBytes}-byte limit itself`, `use a few MB, e.g. ${L.DEFAULT_HEADROOM_BYTES}, or 0`);
     }
     return headroom;
+}
+
+export function validateModelDelivery(v: unknown, setting = "modelDelivery"): ModelDelivery {
+    if (v === "auto" || v === "layer" || v === "s3") return v;
+    throw new MlLambdaError(setting, v, 'must be "auto", "layer" or "s3"',
+        'use "auto" (the model ships in a layer of its own when it fits, else from S3), "layer" or "s3"');
 }
 
 export function validateBackend(v: unknown): Backend {
@@ -541,6 +547,8 @@ export interface NormalizedArgs {
     tags: Record<string, string>;
     layers: ExternalLayer[];
     headroomBytes: number;
+    modelDelivery: ModelDelivery;
+    bytecode: boolean;
     forceDestroy: boolean;
     retainData: boolean;
     imageRetentionCount: number;
@@ -560,6 +568,8 @@ export const DEFAULTS = {
     snapStart: false,
     logRetentionDays: 14,
     headroomBytes: L.DEFAULT_HEADROOM_BYTES,
+    modelDelivery: "auto" as ModelDelivery,
+    bytecode: true,
     imageRetentionCount: 10,
 };
 
@@ -608,6 +618,14 @@ export function normalizeArgs(name: string, args: MlLambdaArgs, ctx: NormalizeCo
             "set reservedConcurrency to cap how many run at once");
     }
     const headroomBytes = validateHeadroom(args.headroomBytes ?? DEFAULTS.headroomBytes);
+    const packaging = validatePackaging(args.packaging ?? DEFAULTS.packaging);
+    const modelDelivery = validateModelDelivery(args.modelDelivery ?? DEFAULTS.modelDelivery);
+    if (packaging === "image" && modelDelivery !== "auto") {
+        throw new MlLambdaError("modelDelivery", modelDelivery, 'the image path bakes the model into the image (MODEL_DIR /opt/ml/model); there is no layer or S3 fetch to choose',
+            'leave modelDelivery "auto" with packaging "image", or use packaging "zip" / "auto"');
+    }
+    const bytecode = args.bytecode ?? DEFAULTS.bytecode;
+    if (typeof bytecode !== "boolean") throw new MlLambdaError("bytecode", bytecode, "must be true or false", "use true (ship .pyc files) or false");
     const imageRetentionCount = validateNonNegativeInt("imageRetentionCount", args.imageRetentionCount ?? DEFAULTS.imageRetentionCount, "use e.g. 10");
     if (imageRetentionCount < 1) throw new MlLambdaError("imageRetentionCount", imageRetentionCount, "must keep at least 1 image (the one deployed)", "use e.g. 10");
     const tags = args.tags ?? {};
@@ -622,7 +640,7 @@ export function normalizeArgs(name: string, args: MlLambdaArgs, ctx: NormalizeCo
         handler: validateHandler(args.handler ?? DEFAULTS.handler, handlerDir),
         requirements,
         dockerfile: validateExistingFile("dockerfile", args.dockerfile ?? bundled.dockerfile),
-        packaging: validatePackaging(args.packaging ?? DEFAULTS.packaging),
+        packaging,
         runtime,
         architecture: validateArchitecture(args.architecture ?? DEFAULTS.architecture),
         memorySize: validateMemorySize(args.memorySize ?? DEFAULTS.memorySize),
@@ -640,6 +658,8 @@ export function normalizeArgs(name: string, args: MlLambdaArgs, ctx: NormalizeCo
         tags,
         layers: validateLayers(args.layers),
         headroomBytes,
+        modelDelivery,
+        bytecode,
         forceDestroy,
         retainData,
         imageRetentionCount,

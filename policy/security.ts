@@ -23,8 +23,24 @@ interface LeastPrivilegeConfig extends WithExclude {
     allowedWildcardActions: string[];
 }
 
-/** Problems of one policy document for a function role. */
-export function leastPrivilegeProblems(doc: unknown, allowedWildcards: string[] = []): string[] {
+/**
+ * Why a function needs no S3 read at all, or undefined: its model ships with it (MODEL_DIR set: the zip path's model
+ * layer at /opt/ml/model, or a baked image) and it names no model object to fetch (no MODEL_BUCKET). MlLambda grants
+ * such a function no S3 access; a grant left on its role (a hand-written policy, a leftover from when the model came
+ * from S3) reads data the function never needs.
+ */
+export function modelShippedWithFunction(environment: unknown): string | undefined {
+    const env = (environment && typeof environment === "object" ? environment : {}) as Record<string, unknown>;
+    const dir = env.MODEL_DIR;
+    if (typeof dir !== "string" || dir === "" || (env.MODEL_BUCKET !== undefined && env.MODEL_BUCKET !== "")) return undefined;
+    return `its model ships with it (MODEL_DIR=${dir}, no MODEL_BUCKET), so it reads no S3 object`;
+}
+
+/**
+ * Problems of one policy document for a function role. `noS3Read`: why the role's functions need no S3 read at all
+ * (modelShippedWithFunction); then any S3 object read is a problem, however narrow.
+ */
+export function leastPrivilegeProblems(doc: unknown, allowedWildcards: string[] = [], noS3Read?: string): string[] {
     const parsed = parseDocument(doc);
     if (!parsed.ok) return [`its policy document cannot be read: ${parsed.error}`];
     const problems: string[] = [];
@@ -37,6 +53,7 @@ export function leastPrivilegeProblems(doc: unknown, allowedWildcards: string[] 
             if (a.includes("*") && !allowedWildcards.includes(a)) problems.push(`action "${a}" is a wildcard${sid}`);
         }
         const reads = actions.some((a) => S3_OBJECT_READ_ACTIONS.some((r) => actionMatches(a, r)));
+        if (reads && noS3Read) problems.push(`S3 object read granted, but ${noS3Read}: remove the grant${sid}`);
         if (reads) {
             if (s.NotResource !== undefined) problems.push(`S3 read with NotResource covers every bucket${sid}`);
             for (const r of list(s.Resource)) {
@@ -49,7 +66,7 @@ export function leastPrivilegeProblems(doc: unknown, allowedWildcards: string[] 
 
 export const lambdaRoleLeastPrivilege = stackPolicy({
     name: "lambda-role-least-privilege",
-    description: "Checks whether Lambda function roles avoid wildcard actions and bucket-wide S3 reads, in inline policies, RolePolicy resources, customer policies and AWS managed policies (e.g. AmazonS3ReadOnlyAccess).",
+    description: "Checks whether Lambda function roles avoid wildcard actions and bucket-wide S3 reads, in inline policies, RolePolicy resources, customer policies and AWS managed policies (e.g. AmazonS3ReadOnlyAccess), and grant no S3 read at all to a function whose model ships with it (MODEL_DIR, no MODEL_BUCKET).",
     enforcementLevel: "mandatory",
     config: {
         deniedManagedPolicies: {
@@ -75,10 +92,22 @@ export const lambdaRoleLeastPrivilege = stackPolicy({
             const trust = peek(role.props, "assumeRolePolicy");
             if (trust.known && trustsLambda(trust.value)) lambdaRoles.add(role);
         }
+        // Per role, whether every function using it ships its model (then it needs no S3 read): the reason, or null.
+        const shipped = new Map<PolicyResource, string | null>();
+        const everyFunction: Array<string | null> = [];
         for (const fn of args.resources.filter(isFunction)) {
+            const env = peek(fn.props, "environment", "variables");
+            const why = env.known ? modelShippedWithFunction(env.value) ?? null : null;
+            everyFunction.push(why);
             const ref = resolveRef(fn, "role", roles, { keys: roleKeys });
-            if (ref.kind === "resolved") lambdaRoles.add(ref.target);
+            if (ref.kind !== "resolved") continue;
+            lambdaRoles.add(ref.target);
+            shipped.set(ref.target, shipped.has(ref.target) && shipped.get(ref.target) === null ? null : why);
         }
+        // A policy or role that cannot be related to its functions yet (a first preview: ARNs unknown) is checked as
+        // the stack's functions would have it: when every one of them ships its model, none may read S3.
+        const allShipped = everyFunction.length > 0 && everyFunction.every((w) => w !== null) ? (everyFunction[0] as string) : undefined;
+        const noS3ReadFor = (role: PolicyResource | undefined) => (role && shipped.has(role) ? shipped.get(role) ?? undefined : allShipped);
         const checked = [...lambdaRoles].filter((r) => !cfg.exclude.includes(r.name));
         const refersToFunctionRole = (from: PolicyResource, prop: string): { relevant: boolean; role?: PolicyResource } => {
             const ref = resolveRef(from, prop, roles, { keys: roleKeys });
@@ -101,7 +130,7 @@ export const lambdaRoleLeastPrivilege = stackPolicy({
             if (custom?.kind === "resolved") {
                 const doc = peek(custom.target.props, "policy");
                 if (!doc.known) unknowns.add(`${label(custom.target)}.policy`);
-                else flag(target, role, leastPrivilegeProblems(doc.value, cfg.allowedWildcardActions).map((p) => `${label(custom.target)}: ${p}`));
+                else flag(target, role, leastPrivilegeProblems(doc.value, cfg.allowedWildcardActions, noS3ReadFor(role)).map((p) => `${label(custom.target)}: ${p}`));
                 return;
             }
             if (!arn.known) {
@@ -118,7 +147,7 @@ export const lambdaRoleLeastPrivilege = stackPolicy({
             const inline = peek<Array<{ name?: string; policy?: unknown }>>(role.props, "inlinePolicies");
             if (!inline.known) unknowns.add(`${label(role)}.inlinePolicies`);
             else for (const ip of inline.value ?? []) {
-                if (ip?.policy) flag(role, role, leastPrivilegeProblems(ip.policy, cfg.allowedWildcardActions).map((p) => `inline policy "${ip.name ?? ""}": ${p}`));
+                if (ip?.policy) flag(role, role, leastPrivilegeProblems(ip.policy, cfg.allowedWildcardActions, noS3ReadFor(role)).map((p) => `inline policy "${ip.name ?? ""}": ${p}`));
             }
             const managed = peek<string[]>(role.props, "managedPolicyArns");
             if (!managed.known) unknowns.add(`${label(role)}.managedPolicyArns`);
@@ -130,7 +159,7 @@ export const lambdaRoleLeastPrivilege = stackPolicy({
                 if (!relevant) continue;
                 const doc = peek(r.props, "policy");
                 if (!doc.known) unknowns.add(`${label(r)}.policy`);
-                else flag(r, role, leastPrivilegeProblems(doc.value, cfg.allowedWildcardActions));
+                else flag(r, role, leastPrivilegeProblems(doc.value, cfg.allowedWildcardActions, noS3ReadFor(role)));
             } else if (r.isType(aws.iam.RolePolicyAttachment)) {
                 const { relevant, role } = refersToFunctionRole(r, "role");
                 if (relevant) checkManaged(r, role, "policyArn");

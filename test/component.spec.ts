@@ -10,7 +10,10 @@ import * as iam from "../components/iam";
 import { TAG_IMAGE_BYTES, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../components/identity";
 import { checkImageSize } from "../components/packaging/imageSize";
 import { measureImageNow, MlLambda } from "../components/mlLambda";
-import { imageBuildArgs, imageBuildWarnings, preparePackaging, sizeReport } from "../components/plan";
+import { formatZipSizeReport, imageBuildArgs, imageBuildWarnings, preparePackaging, sizeReport } from "../components/plan";
+import { measureZip, readZipEntries } from "../components/packaging";
+import { bytecodeCompiler } from "../components/packaging/bytecode";
+import { tmpDir as tmpDirFor } from "./packaging-helpers";
 import { modelObjectKey } from "../components/model";
 import { normalizeArgs } from "../components/validate";
 import { MockSession, NO_EXPORT_PYTHON, offlineHubCache, settle, startMocks, TEST_CACHE, useTestExportPython, value } from "./mocks";
@@ -32,17 +35,17 @@ function args(extra: Partial<MlLambdaArgs> = {}): MlLambdaArgs {
 async function build(extra: Partial<MlLambdaArgs>, name = "embed"): Promise<{ m: MockSession; c: MlLambda }> {
     const m = await startMocks();
     const c = new MlLambda(name, args(extra), { transformations: [m.recordParents] });
-    await settle(c.functionArn, c.aliasArn, c.modelKey, c.imageUri, c.sizeReport);
+    await settle(c.functionArn, c.aliasArn, c.modelKey, c.modelDelivery, c.imageUri, c.sizeReport);
     return { m, c };
 }
 
 const policyOf = (r: { inputs: Record<string, any> }) => JSON.parse(r.inputs.policy);
 
 describe("MlLambda under Pulumi's mock engine", function () {
-    describe("zip path", () => {
+    describe("zip path, the model from S3 (modelDelivery \"s3\")", () => {
         let m: MockSession;
         let c: MlLambda;
-        before(async () => ({ m, c } = await build({ packaging: "zip", timeout: 50, logRetentionDays: 7 })));
+        before(async () => ({ m, c } = await build({ packaging: "zip", modelDelivery: "s3", timeout: 50, logRetentionDays: 7 })));
 
         it("registers every child under the component", () => {
             assert.ok(m.resources.length >= 15, `only ${m.resources.length} resources`);
@@ -63,12 +66,16 @@ describe("MlLambda under Pulumi's mock engine", function () {
             assert.strictEqual(policyOf(m.one("aws:s3/bucketPolicy:BucketPolicy")).Statement[0].Condition.Bool["aws:SecureTransport"], "false");
         });
 
-        it("uploads the model under a content-addressed key that contains its sha256", async () => {
-            const key = await value(c.modelKey);
-            assert.match(key, new RegExp(`^models/tiny/${c.plan.model.sha256}\\.tar\\.gz$`));
+        it("uploads the model as an uncompressed tar under a content-addressed key that contains its sha256", async () => {
+            const key = (await value(c.modelKey))!;
+            assert.match(key, new RegExp(`^models/tiny/${c.plan.model.sha256}\\.tar$`));
             assert.match(c.plan.model.sha256, /^[0-9a-f]{64}$/);
+            assert.strictEqual(await value(c.modelDelivery), "s3");
             const obj = m.byType("aws:s3/bucketObjectv2:BucketObjectv2").find((o) => o.inputs.key === key)!;
             assert.ok(obj, "model object");
+            assert.strictEqual(obj.inputs.contentType, "application/x-tar");
+            // A tar, not gzip: ustar magic at offset 257 of the first header.
+            assert.strictEqual(fs.readFileSync(c.plan.model.archive).subarray(257, 262).toString(), "ustar");
             assert.ok(!c.plan.model.files.includes("README.md"), "docs are not shipped with the model");
         });
 
@@ -95,6 +102,9 @@ describe("MlLambda under Pulumi's mock engine", function () {
             assert.deepStrictEqual(layer.compatibleRuntimes, ["python3.12"]);
             assert.strictEqual(layer.sourceCodeHash, c.plan.layer!.zipSha256);
             assert.strictEqual(fn.sourceCodeHash, c.plan.code.sha256);
+            const report = await value(c.sizeReport);
+            assert.ok(report.mode === "zip" && report.model.delivery === "s3" && report.model.s3Key === await value(c.modelKey));
+            assert.strictEqual(report.totalBytes, c.plan.code.measurement.unzippedBytes + c.plan.layer!.measurement.unzippedBytes, "the model is not counted: it is not in the zips");
             const env = fn.environment.variables;
             assert.strictEqual(env.MODEL_BUCKET, await value(c.modelBucketName));
             assert.strictEqual(env.MODEL_KEY, await value(c.modelKey));
@@ -143,6 +153,120 @@ describe("MlLambda under Pulumi's mock engine", function () {
         it("creates no ECR repository or image", () => {
             assert.strictEqual(m.byType("aws:ecr/repository:Repository").length, 0);
             assert.strictEqual(m.byType("docker:index/image:Image").length, 0);
+        });
+    });
+
+    describe("zip path, the model in a layer of its own (modelDelivery \"auto\": it fits)", () => {
+        let m: MockSession;
+        let c: MlLambda;
+        before(async () => ({ m, c } = await build({ packaging: "zip" }, "embedlayer")));
+        const layers = () => m.byType("aws:lambda/layerVersion:LayerVersion");
+        const modelLayerRes = () => layers().find((l) => l.inputs.layerName.endsWith("-model"))!;
+
+        it("publishes the model as a second layer, unpacked at /opt/ml/model, and points MODEL_DIR at it", async () => {
+            const fn = m.one("aws:lambda/function:Function").inputs;
+            assert.deepStrictEqual(layers().map((l) => l.inputs.layerName), [`${c.config.functionName}-deps`, `${c.config.functionName}-model`]);
+            assert.deepStrictEqual(fn.layers, layers().map((l) => `arn:aws:lambda:us-east-1:123456789012:layer:${l.inputs.layerName}:1`), "deps, then the model");
+            const ml = modelLayerRes().inputs;
+            assert.strictEqual(ml.sourceCodeHash, c.plan.modelLayer!.zipSha256);
+            const names = readZipEntries(c.plan.modelLayer!.zipPath).filter((e) => !e.isDirectory).map((e) => e.name);
+            assert.deepStrictEqual(names, c.plan.model.files.map((f) => `ml/model/${f}`).sort());
+            const env = fn.environment.variables;
+            assert.strictEqual(env.MODEL_DIR, "/opt/ml/model");
+            for (const k of ["MODEL_BUCKET", "MODEL_KEY", "MODEL_SHA256"]) assert.strictEqual(env[k], undefined, k);
+            assert.strictEqual(await value(c.modelDelivery), "layer");
+        });
+
+        it("uploads no model object and grants no S3 read at all; the bucket stays (for zips over 50 MB)", async () => {
+            assert.strictEqual(await value(c.modelKey), undefined);
+            assert.ok(!m.byType("aws:s3/bucketObjectv2:BucketObjectv2").some((o) => String(o.inputs.key).startsWith("models/")), "no model archive");
+            const actions = m.byType("aws:iam/rolePolicy:RolePolicy").flatMap((r) => policyOf(r).Statement.flatMap((s: any) => [s.Action].flat()));
+            assert.deepStrictEqual(actions, ["logs:CreateLogStream", "logs:PutLogEvents"]);
+            assert.strictEqual(m.byType("aws:s3/bucket:Bucket").length, 1);
+        });
+
+        it("counts the model against the limit and reports its bytes and where it went", async () => {
+            const report = await value(c.sizeReport);
+            assert.ok(report.mode === "zip");
+            assert.strictEqual(report.model.delivery, "layer");
+            assert.strictEqual(report.model.dir, "/opt/ml/model");
+            assert.strictEqual(report.model.unzippedBytes, measureZip(c.plan.modelLayer!.zipPath).unzippedBytes);
+            assert.strictEqual(report.totalBytes, measureZip(c.plan.code.zipPath).unzippedBytes + measureZip(c.plan.layer!.zipPath).unzippedBytes + report.model.unzippedBytes);
+            assert.strictEqual(report.layerCount, 2);
+            assert.strictEqual(Number(m.one("aws:lambda/function:Function").inputs.tags[TAG_UNZIPPED_BYTES]), report.totalBytes);
+            assert.strictEqual(report.deliveryOptions.length, 4);
+            assert.match(report.reasons.join("\n"), /model \([\d,]+ bytes unzipped\) in its own layer at \/opt\/ml\/model/);
+            const table = formatZipSizeReport(report);
+            assert.match(table, /model layer \(\/opt\/ml\/model\)/);
+            assert.match(table, /-> model in a layer/);
+        });
+
+        it("ships bytecode in the code zip and the layer, compiled with the runtime's Python", function () {
+            if (!bytecodeCompiler("python3.12").ok) this.skip();
+            const report = c.plan.bytecode!;
+            assert.strictEqual(report.shipped, true);
+            assert.match(report.python!, /^3\.12\./);
+            const code = readZipEntries(c.plan.code.zipPath).map((e) => e.name);
+            assert.ok(code.some((n) => /^app\/__pycache__\/handler\.cpython-312\.pyc$/.test(n)), code.join(", "));
+            assert.ok(c.plan.layer!.bytecode, "the layer deployed is the bytecode variant");
+            assert.ok(readZipEntries(c.plan.layer!.zipPath).some((e) => /^python\/.*__pycache__\/.*\.cpython-312\.pyc$/.test(e.name)));
+            assert.strictEqual(m.one("aws:lambda/function:Function").inputs.sourceCodeHash, c.plan.code.sha256);
+        });
+
+        it("reuses the model's layer across code changes: the same zip, the same sourceCodeHash", async () => {
+            const handler = path.join(tmpDirFor("handler2"), "src");
+            fs.cpSync(path.join(FIX, "handler"), handler, { recursive: true });
+            fs.appendFileSync(path.join(handler, "app", "handler.py"), "\n# a code change\n");
+            const other = await build({ packaging: "zip", handlerDir: handler }, "embedlayer");
+            const otherModel = other.m.byType("aws:lambda/layerVersion:LayerVersion").find((l) => l.inputs.layerName.endsWith("-model"))!;
+            assert.notStrictEqual(other.c.plan.code.sha256, c.plan.code.sha256);
+            assert.strictEqual(otherModel.inputs.sourceCodeHash, modelLayerRes().inputs.sourceCodeHash);
+        });
+
+        it("bytecode: false ships none (the layer and the code as sources)", async () => {
+            const { c: plain } = await build({ packaging: "zip", bytecode: false }, "embedplain");
+            assert.strictEqual(plain.plan.bytecode!.shipped, false);
+            assert.match(plain.plan.bytecode!.why!, /bytecode: false/);
+            assert.strictEqual(plain.plan.layer!.bytecode, undefined);
+            assert.ok(!readZipEntries(plain.plan.code.zipPath).some((e) => e.name.endsWith(".pyc")));
+            assert.strictEqual(plain.plan.delivery!.label, "model in a layer, no bytecode");
+        });
+
+        it("no interpreter for the runtime: builds without bytecode and warns, naming ML_LAMBDA_RUNTIME_PYTHON and what it costs", async () => {
+            const saved = process.env.ML_LAMBDA_RUNTIME_PYTHON;
+            process.env.ML_LAMBDA_RUNTIME_PYTHON = "/nonexistent/python3.12";
+            try {
+                const { c: none } = await build({ packaging: "zip" }, "embednopy");
+                assert.strictEqual(none.plan.bytecode!.shipped, false);
+                assert.strictEqual(none.plan.delivery!.model, "layer");
+                const w = none.plan.warnings.join("\n");
+                assert.match(w, /no bytecode in the layer and code zip: ML_LAMBDA_RUNTIME_PYTHON=\/nonexistent\/python3\.12 does not run/);
+                assert.match(w, /\d+ ms more to the first response as measured/);
+                assert.match(w, /Set ML_LAMBDA_RUNTIME_PYTHON to a python3\.12 executable/);
+            } finally {
+                if (saved === undefined) delete process.env.ML_LAMBDA_RUNTIME_PYTHON;
+                else process.env.ML_LAMBDA_RUNTIME_PYTHON = saved;
+            }
+        });
+
+        it("a forced model layer that cannot fit is refused before any resource, naming the bytes over and the fix", async () => {
+            const least = await build({ packaging: "zip", modelDelivery: "s3", bytecode: false }, "least");
+            const m2 = await startMocks();
+            // Room for code + the dependency layer, not one byte more: the model's layer cannot fit.
+            const big = [{ arn: "arn:aws:lambda:us-east-1:123456789012:layer:big:1", unzippedBytes: least.c.plan.decision.availableBytes - least.c.plan.decision.totalBytes }];
+            assert.throws(() => new MlLambda("forcedlayer", args({ packaging: "zip", modelDelivery: "layer", layers: big })),
+                (e: unknown) => e instanceof MlLambdaError && e.setting === "modelDelivery" && /does not fit beside code \+ layers/.test(e.message) && /Fix: use modelDelivery "auto" or "s3"/.test(e.message));
+            // auto with the same layers: the model goes to S3 instead.
+            const { c: auto } = await build({ packaging: "zip", layers: big }, "autos3");
+            assert.strictEqual(auto.plan.delivery!.model, "s3");
+            await new Promise((r) => setTimeout(r, 20));
+            assert.strictEqual(m2.resources.length, 0);
+        });
+
+        it("modelDelivery on the image path is refused: the image bakes the model", () => {
+            assert.throws(() => normalizeArgs("x", args({ packaging: "image", modelDelivery: "s3" }), { project: "p", stack: "s" }),
+                /Invalid "modelDelivery" = "s3": the image path bakes the model into the image/);
+            assert.throws(() => normalizeArgs("x", args({ bytecode: "yes" as unknown as boolean }), { project: "p", stack: "s" }), /Invalid "bytecode" = "yes"/);
         });
     });
 
@@ -384,7 +508,7 @@ describe("MlLambda under Pulumi's mock engine", function () {
 
     describe("an existing model bucket", () => {
         it("creates no bucket and scopes the read grant to the object in the given bucket", async () => {
-            const { m, c } = await build({ packaging: "zip", modelBucket: "team-models" });
+            const { m, c } = await build({ packaging: "zip", modelBucket: "team-models", modelDelivery: "s3" });
             assert.strictEqual(m.byType("aws:s3/bucket:Bucket").length, 0);
             assert.strictEqual(m.byType("aws:s3/bucketPolicy:BucketPolicy").length, 0);
             assert.strictEqual(await value(c.modelBucketName), "team-models");
@@ -424,7 +548,7 @@ describe("MlLambda under Pulumi's mock engine", function () {
             const { m, c } = await build({ packaging: "auto", requirements: path.join(__dirname, "fixtures", "requirements-sklearn-hdbscan.txt") });
             assert.strictEqual(c.plan.decision.mode, "zip");
             assert.ok(c.plan.layer!.zipBytes > 50 * 1024 * 1024, `layer zip is ${c.plan.layer!.zipBytes} bytes`);
-            const layer = m.one("aws:lambda/layerVersion:LayerVersion").inputs;
+            const layer = m.byType("aws:lambda/layerVersion:LayerVersion").find((l) => l.inputs.layerName.endsWith("-deps"))!.inputs;
             assert.strictEqual(layer.code, undefined, "no direct upload");
             const hex = Buffer.from(c.plan.layer!.zipSha256, "base64").toString("hex");
             assert.strictEqual(layer.s3Key, `artifacts/${c.config.functionName}/deps-${hex}.zip`);
@@ -448,13 +572,22 @@ describe("MlLambda under Pulumi's mock engine", function () {
         });
 
         it("an external layer's declared size counts: exactly at the available bytes fits, one more byte does not", async () => {
-            const probe = await build({ packaging: "auto", headroomBytes: 0 });
+            // The zip path's least: the model from S3, no bytecode (more bytes only move the model out, see below).
+            const least = { packaging: "auto" as const, headroomBytes: 0, modelDelivery: "s3" as const, bytecode: false };
+            const probe = await build(least);
             const own = probe.c.plan.decision.totalBytes;
             const layerOf = (n: number) => [{ arn: "arn:aws:lambda:us-east-1:123456789012:layer:ext:1", unzippedBytes: n }];
-            const fits = await build({ packaging: "auto", headroomBytes: 0, layers: layerOf(262_144_000 - own) });
+            const fits = await build({ ...least, layers: layerOf(262_144_000 - own) });
             assert.strictEqual(fits.c.plan.decision.mode, "zip");
             assert.strictEqual(fits.c.plan.decision.totalBytes, 262_144_000);
-            const over = await build({ packaging: "auto", headroomBytes: 0, layers: layerOf(262_144_000 - own + 1) });
+            // With delivery "auto" the same external layer leaves no room for the model's layer: it comes from S3.
+            const auto = await build({ packaging: "auto", headroomBytes: 0, bytecode: false, layers: layerOf(262_144_000 - own) });
+            assert.deepStrictEqual([auto.c.plan.decision.mode, auto.c.plan.delivery!.model], ["zip", "s3"]);
+            // A forced delivery cannot be honoured on the image path: refused, naming why the function went there.
+            await startMocks();
+            assert.throws(() => new MlLambda("forceds3", args({ ...least, layers: layerOf(262_144_000 - own + 1) })),
+                /Invalid "modelDelivery" = "s3": the function goes to the image path \(code \+ layers unzipped = 262,144,001 bytes.*1 bytes over/);
+            const over = await build({ packaging: "auto", headroomBytes: 0, bytecode: false, layers: layerOf(262_144_000 - own + 1) });
             assert.strictEqual(over.c.plan.decision.mode, "image");
             assert.match(over.c.plan.decision.reasons.join(" "), /external layer\(s\) 250\.0 MiB/, "the reason names the external layer's weight");
         });
@@ -470,7 +603,7 @@ describe("MlLambda under Pulumi's mock engine", function () {
         after(() => restore());
 
         it("zip path: MODEL_BACKEND=onnx, and the S3 model object is the export, not the torch weights", async () => {
-            const { m, c } = await build({ backend: "onnx", model: { path: TINY_BERT, name: "tiny-bert" } });
+            const { m, c } = await build({ backend: "onnx", modelDelivery: "s3", model: { path: TINY_BERT, name: "tiny-bert" } });
             assert.strictEqual(c.plan.decision.mode, "zip");
             assert.strictEqual(c.plan.model.backend, "onnx");
             assert.ok(c.plan.model.files.includes("model.onnx") && !c.plan.model.files.includes("model.safetensors"));
@@ -478,7 +611,7 @@ describe("MlLambda under Pulumi's mock engine", function () {
             const fn = m.one("aws:lambda/function:Function").inputs;
             assert.strictEqual(fn.environment.variables.MODEL_BACKEND, "onnx");
             assert.strictEqual(fn.environment.variables.MODEL_SHA256, c.plan.model.sha256);
-            assert.strictEqual(await value(c.modelKey), `models/tiny-bert/${c.plan.model.sha256}.tar.gz`);
+            assert.strictEqual(await value(c.modelKey), `models/tiny-bert/${c.plan.model.sha256}.tar`);
         });
 
         it("image path: the export is what the image bakes in", async () => {
@@ -517,7 +650,11 @@ describe("MlLambda under Pulumi's mock engine", function () {
             assert.strictEqual(fn.packageType, "Zip");
             assert.strictEqual(fn.runtime, "python3.12");
             assert.strictEqual(fn.environment.variables.MODEL_BACKEND, "onnx");
-            assert.strictEqual(m.byType("aws:lambda/layerVersion:LayerVersion").length, 1);
+            // The dev stack's shape: the ONNX model fits beside the profile, so it ships in a layer of its own.
+            assert.deepStrictEqual(m.byType("aws:lambda/layerVersion:LayerVersion").map((l) => l.inputs.layerName.split("-").pop()), ["deps", "model"]);
+            assert.strictEqual(fn.environment.variables.MODEL_DIR, "/opt/ml/model");
+            assert.strictEqual(c.plan.delivery!.model, "layer");
+            assert.deepStrictEqual(c.plan.layer!.omitted!.filter((o) => o.reason === "omit line").map((o) => o.name).sort(), ["flatbuffers", "huggingface_hub", "packaging", "protobuf"]);
             assert.strictEqual(m.byType("aws:ecr/repository:Repository").length, 0);
             assert.strictEqual(c.plan.model.export, null, "no torch export");
             assert.strictEqual(c.plan.model.published!.file, "onnx/model.onnx");

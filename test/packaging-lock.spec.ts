@@ -297,7 +297,7 @@ describe("uv projects: real locks, real builds (uv and pip from PyPI)", function
             assert.strictEqual(await value(c.packaging), "zip");
             assert.deepStrictEqual(distInfos(c.plan.layer!.dir), ["markupsafe-3.0.4.dist-info", "six-1.16.0.dist-info"]);
             assert.deepStrictEqual(c.plan.packages.map((p) => p.name.toLowerCase()).sort(), ["markupsafe", "six"]);
-            assert.match(m.one("aws:lambda/layerVersion:LayerVersion").inputs.description, /pyproject\.toml/);
+            assert.match(m.byType("aws:lambda/layerVersion:LayerVersion").find((l) => l.inputs.layerName.endsWith("-deps"))!.inputs.description, /pyproject\.toml/);
         });
 
         it("image: the staged context's requirements.txt is the exported pins, which the Dockerfile installs", async () => {

@@ -74,6 +74,7 @@ function violationOf(vs: PolicyVerdict[], policy: string, resource: string, mess
 
 describe("policy pack over MlLambda graphs (mock engine, preview)", function () {
     let zip: Recorded[];
+    let zipS3: Recorded[];
     let image: Recorded[];
     let prod: PolicyPackConfig;
     const FN = "aws:lambda/function:Function";
@@ -81,6 +82,8 @@ describe("policy pack over MlLambda graphs (mock engine, preview)", function () 
     before(async () => {
         // Zip: the dev shape (SnapStart, no provisioned concurrency) with a reservation so the prod config passes too.
         zip = await record("polzip", { packaging: "zip", snapStart: true, reservedConcurrency: 10 });
+        // The same with the model fetched from S3 (a role that reads one object).
+        zipS3 = await record("polzips3", { packaging: "zip", modelDelivery: "s3", snapStart: true, reservedConcurrency: 10 });
         // Image: the prod shape (reserved 50, provisioned concurrency auto scaled 2..20).
         image = await record("polimg", { packaging: "image", reservedConcurrency: 50, provisionedConcurrency: { min: 2, max: 20, targetUtilization: 0.7 } });
         prod = loadPolicyConfig(PROD);
@@ -118,15 +121,28 @@ describe("policy pack over MlLambda graphs (mock engine, preview)", function () 
             violationOf(vs, "cloudwatch-log-group-retention", "::polzip-logs", /keeps logs forever/);
         });
 
-        it("refuses a model read widened to the whole bucket", async () => {
-            const plan = mutate(asPlan(zip), "aws:iam/rolePolicy:RolePolicy", "polzip-model-read", (p) => {
+        it("the model ships in a layer: the role reads no S3 object; a read added to it is refused", async () => {
+            assert.ok(!zip.some((r) => r.name === "polzip-model-read"), "no model read on the layer path");
+            const role = zip.find((r) => r.type === "aws:iam/role:Role")!;
+            const withRead = [...asPlan(zip), {
+                type: "aws:iam/rolePolicy:RolePolicy", name: "polzip-leftover-read", urn: "urn:pulumi:test::ml-lambda::aws:iam/rolePolicy:RolePolicy::polzip-leftover-read",
+                props: { role: role.outputs?.name ?? role.inputs.name, policy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "s3:GetObject", Resource: "arn:aws:s3:::b/models/x.tar" }] }) },
+            }];
+            const vs = await evaluatePolicies(withRead);
+            assert.deepStrictEqual(mandatoryNames(vs), ["lambda-role-least-privilege"]);
+            violationOf(vs, "lambda-role-least-privilege", "::polzip-leftover-read", /its model ships with it \(MODEL_DIR=\/opt\/ml\/model, no MODEL_BUCKET\)/);
+        });
+
+        it("the model from S3: passes, and refuses a model read widened to the whole bucket", async () => {
+            assertClean(await evaluatePolicies(asPlan(zipS3)));
+            const plan = mutate(asPlan(zipS3), "aws:iam/rolePolicy:RolePolicy", "polzips3-model-read", (p) => {
                 const d = JSON.parse(p.policy);
                 d.Statement[0].Resource = d.Statement[0].Resource.replace(/\/.*$/, "/*");
                 p.policy = JSON.stringify(d);
             });
             const vs = await evaluatePolicies(plan);
             assert.deepStrictEqual(mandatoryNames(vs), ["lambda-role-least-privilege"]);
-            violationOf(vs, "lambda-role-least-privilege", "::polzip-model-read", /reaches every object/);
+            violationOf(vs, "lambda-role-least-privilege", "::polzips3-model-read", /reaches every object/);
         });
 
         it("refuses a bucket whose versioning is suspended (related by name offline, by id with outputs)", async () => {

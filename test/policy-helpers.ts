@@ -16,7 +16,7 @@ export type { Outcome } from "../policy/evaluate";
 export const ACCOUNT = "123456789012";
 export const FN_NAME = "ml-lambda-dev-embeddings";
 export const BUCKET = "embeddings-models-1a2b3c4d";
-export const MODEL_KEY = `models/all-MiniLM-L6-v2/${"a".repeat(64)}.tar.gz`;
+export const MODEL_KEY = `models/all-MiniLM-L6-v2/${"a".repeat(64)}.tar`;
 export const LOG_GROUP = `/aws/lambda/${FN_NAME}`;
 export const ROLE_NAME = "embeddings-role-5e6f7a8b";
 export const DIGEST = `sha256:${"0123456789abcdef".repeat(4)}`;

@@ -8,7 +8,7 @@ import { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy"
 import * as limits from "../components/limits";
 import { TAG_UNZIPPED_BYTES } from "../components/identity";
 import * as P from "../policy/policies";
-import { leastPrivilegeProblems } from "../policy/security";
+import { leastPrivilegeProblems, modelShippedWithFunction } from "../policy/security";
 import {
     ACCOUNT,
     assertNoViolations,
@@ -28,6 +28,7 @@ import {
     getHappyPathSnapStartFunction,
     getHappyPathZipFunction,
     LOG_GROUP,
+    MODEL_KEY,
     resourceArgs,
     ROLE_NAME,
     runResourcePolicy,
@@ -423,6 +424,26 @@ describe("policy pack: least privilege", () => {
     it("says it cannot decide while a policy document is unknown (first preview)", async () => {
         const entries = changed(getHappyPathFunctionStack(), "embeddings-model-read", (p) => ({ ...p, policy: UNKNOWN }), aws.iam.RolePolicy);
         assertNotApplicable(await runStack(P.lambdaRoleLeastPrivilege, entries), 'RolePolicy "embeddings-model-read".policy');
+    });
+    describe("a function whose model ships with it (the zip path's model layer, or an image)", () => {
+        const layerFn = () => ({ ...getHappyPathZipFunction(), layers: [...getHappyPathZipFunction().layers, `arn:aws:lambda:us-east-1:${ACCOUNT}:layer:${FN_NAME}-model:1`], environment: { variables: { MODEL_DIR: "/opt/ml/model", MODEL_BACKEND: "onnx" } } });
+        it("passes the component's role for it: its own log group, no S3 read", async () => {
+            assertNoViolations(await runStack(P.lambdaRoleLeastPrivilege, without(getHappyPathFunctionStack(layerFn()), "embeddings-model-read", aws.iam.RolePolicy)));
+        });
+        it("refuses any S3 object read on its role, however narrow (a leftover grant)", async () => {
+            assertViolation(await runStack(P.lambdaRoleLeastPrivilege, getHappyPathFunctionStack(layerFn())),
+                "S3 object read granted, but its model ships with it (MODEL_DIR=/opt/ml/model, no MODEL_BUCKET), so it reads no S3 object: remove the grant", "embeddings-model-read");
+        });
+        it("a function that fetches its model (MODEL_BUCKET) keeps its one-object read", async () => {
+            const s3Fn = { ...getHappyPathZipFunction(), environment: { variables: { MODEL_BUCKET: BUCKET, MODEL_KEY, MODEL_SHA256: "a".repeat(64) } } };
+            assertNoViolations(await runStack(P.lambdaRoleLeastPrivilege, getHappyPathFunctionStack(s3Fn)));
+        });
+        it("modelShippedWithFunction: MODEL_DIR without MODEL_BUCKET only", () => {
+            assert.match(modelShippedWithFunction({ MODEL_DIR: "/opt/ml/model" }) ?? "", /MODEL_DIR=\/opt\/ml\/model/);
+            assert.strictEqual(modelShippedWithFunction({ MODEL_DIR: "/opt/ml/model", MODEL_BUCKET: "b" }), undefined);
+            assert.strictEqual(modelShippedWithFunction({}), undefined);
+            assert.strictEqual(modelShippedWithFunction(undefined), undefined);
+        });
     });
     it("leastPrivilegeProblems reads object documents too", () => {
         assert.deepStrictEqual(leastPrivilegeProblems({ Version: "2012-10-17", Statement: { Effect: "Allow", Action: "s3:GetObject", Resource: "*" } }), ['S3 read on "*" reaches every object, not the model archive']);
