@@ -53,7 +53,7 @@ export async function invokeStack(opts: InvokeOptions): Promise<number> {
     let interrupted = false;
     const onSignal = () => {
         interrupted = true;
-        note("ml-lambda invoke: interrupted; stopping the function, the emulator and moto");
+        note(`ml-lambda invoke: interrupted; stopping the function, the emulator${fn.s3Objects.length ? " and moto" : ""}`);
         runner.stop().finally(() => process.exit(130));
     };
     process.once("SIGINT", onSignal);

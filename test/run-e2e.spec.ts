@@ -1,7 +1,8 @@
 /**
- * The faithful run end to end, on the dev stack's real build: the code zip, the layer zip and the model archive
- * `npm run plan` made (planned here first when the recorded build is missing or stale), run in the private root
- * under aws-lambda-rie with moto serving the model.
+ * The faithful run end to end, on the dev stack's real build: the code zip, the dependency layer zip and the model's
+ * layer zip `npm run plan` made (planned here first when the recorded build is missing or stale), run in the private
+ * root under aws-lambda-rie: the model read from /opt/ml/model, nothing fetched. The same stack planned with
+ * modelDelivery "s3" runs with moto serving the model archive (the path a model too big for a layer takes).
  *
  * Module origins are checked with the runtime's probe (cli/run/runtime/ml_lambda_probe.py: sys.modules and
  * /proc/self/maps after the invocation) rather than `python -v`: it sees every module the process holds, extension
@@ -14,7 +15,11 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { createRunner, deployedFunction, loadManifest } from "../cli/run";
+import { runOffline } from "../cli/offline";
+import { buildManifest, createRunner, deployedFunction, loadManifest } from "../cli/run";
+import { buildLayer } from "../components/packaging";
+import { parseRecord } from "../components/packaging/measure";
+import { fileSha256 } from "../cli/run/tools";
 import type { DeployedFunction, DeploymentManifest, Invocation, ProbeReport } from "../cli/run";
 import { RunError } from "../cli/run/types";
 import { descendants, ZipRunner } from "../cli/run/zipRunner";
@@ -32,6 +37,21 @@ function devBuild(): DeploymentManifest {
         const r = spawnSync("bash", ["scripts/plan.sh", "--stack", "dev"], { cwd: REPO, encoding: "utf8", env: { ...process.env, ML_LAMBDA_CACHE_DIR: path.join(REPO, ".cache", "ml-lambda") } });
         assert.strictEqual(r.status, 0, `npm run plan -- --stack dev failed:\n${r.stderr.slice(-3000)}`);
         return loadManifest(REPO, "dev");
+    }
+}
+
+/** The dev stack planned with the model fetched from S3 (modelDelivery "s3"), recorded as `ml-lambda plan` records it. */
+async function devS3Build(): Promise<{ manifest: DeploymentManifest; fn: DeployedFunction }> {
+    const saved = { ...process.env };
+    try {
+        process.env.ML_LAMBDA_CACHE_DIR = path.join(REPO, ".cache", "ml-lambda");
+        const hub = spawnSync("bash", ["scripts/offline-model.sh"], { cwd: REPO, encoding: "utf8" }).stdout.trim();
+        if (hub) process.env.HF_HUB_CACHE = hub;
+        const run = await runOffline({ projectDir: REPO, stack: "dev", preview: true, configOverrides: { "ml-lambda:modelDelivery": "s3" } });
+        const manifest = await buildManifest(run, { projectDir: REPO, cacheDir: process.env.ML_LAMBDA_CACHE_DIR });
+        return { manifest, fn: deployedFunction(manifest) };
+    } finally {
+        process.env = saved;
     }
 }
 
@@ -115,10 +135,13 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
             assert.deepStrictEqual([body.count, body.dimension, body.embeddings[0].length, body.model], [1, 384, 384, "all-MiniLM-L6-v2"]);
             const norm = Math.sqrt(body.embeddings[0].reduce((a: number, x: number) => a + x * x, 0));
             assert.ok(Math.abs(norm - 1) < 1e-4, `norm ${norm}`);
-            for (const k of ["timeToFirstResponseMs", "initMs", "invokeMs", "peakRssMb", "tmpUsedBytes"] as const) assert.ok((cold[k] ?? 0) > 0, k);
+            for (const k of ["timeToFirstResponseMs", "initMs", "invokeMs", "peakRssMb"] as const) assert.ok((cold[k] ?? 0) > 0, k);
             assert.ok(cold.timeToFirstResponseMs! >= cold.initMs!, "the first response comes after the init");
-            assert.ok(cold.tmpUsedBytes! > 50e6, "the model was unpacked into /tmp");
-            assert.ok(start.s3Endpoint?.startsWith("http://127.0.0.1:"));
+            // The dev build ships the model in a layer of its own: nothing in S3, nothing unpacked into /tmp, no moto.
+            assert.deepStrictEqual(fn.s3Objects, []);
+            assert.strictEqual(fn.environment.MODEL_DIR, "/opt/ml/model");
+            assert.ok((cold.tmpUsedBytes ?? 0) < 1e6, `/tmp used ${cold.tmpUsedBytes} bytes`);
+            assert.strictEqual(start.s3Endpoint, undefined, "no moto started");
             assert.match(start.python.version, /^3\.12\./);
             console.log(`      cold: time to first response ${cold.timeToFirstResponseMs!.toFixed(0)} ms, init ${cold.initMs!.toFixed(0)} ms, ` +
                 `first invoke ${cold.invokeMs!.toFixed(1)} ms, peak RSS ${cold.peakRssMb!.toFixed(0)} MB, /tmp ${(cold.tmpUsedBytes! / 1e6).toFixed(1)} MB`);
@@ -176,7 +199,10 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
             assert.ok(probe.modules["onnxruntime"].startsWith("/opt/python/onnxruntime/"), probe.modules["onnxruntime"]);
             assert.ok(probe.modules["app.handler"] === "/var/task/app/handler.py");
             assert.ok(probe.modules["awslambdaric"].startsWith("/var/runtime/awslambdaric/"));
-            assert.ok(probe.modules["boto3"].startsWith(`${std}site-packages/boto3/`), probe.modules["boto3"]);
+            // Nothing fetched: the model store's S3 client (boto3) is never imported on the model-layer path. (botocore's
+            // top level is: aws_lambda_powertools imports it to register its user-agent hook, as it does on Lambda.)
+            assert.strictEqual(probe.modules["boto3"], undefined, "boto3 imported: something reached for S3");
+            assert.strictEqual(probe.modules["botocore.client"], undefined, "a botocore client was made");
             assert.strictEqual(probe.prefix, "/var/lang");
             console.log(`      ${origins.length} modules: ${["/var/task/", "/opt/python/", "/var/runtime/", std].map((r) => `${r} ${origins.filter((o) => o.startsWith(r)).length}`).join(", ")}`);
         });
@@ -208,15 +234,30 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
             assert.deepStrictEqual(host.filter((k) => !/^(AWS_|_HANDLER|LAMBDA_|LD_LIBRARY_PATH|PYTHONPATH|MODEL_|HF_|POWERTOOLS_)/.test(k)), [], "variables inherited from this machine");
         });
 
-        it("/var/task, /opt, /var/runtime and /var/lang are read-only; /tmp is writable, empty at start, then holds only the model", () => {
+        it("/var/task, /opt, /var/runtime and /var/lang are read-only; /tmp is writable, empty at start and still empty after init", () => {
             const probe = results.seed.probe as ProbeReport;
             assert.deepStrictEqual(probe.writable, { "/var/task": "EROFS", "/opt": "EROFS", "/var/runtime": "EROFS", "/var/lang": "EROFS", "/tmp": "writable" });
             assert.deepStrictEqual(probe.tmp_at_start, []);
-            assert.deepStrictEqual(probe.tmp_now, ["ml-lambda-model"]);
+            assert.deepStrictEqual(probe.tmp_now, []);
+        });
+
+        it("reads the model from /opt/ml/model (the model's layer) and fetches nothing: no socket connected, nothing opened under /tmp", () => {
+            const probe = results.seed.probe as ProbeReport;
+            const opened = probe.opened ?? [];
+            // The function's own Python reads of the model directory (configs, the ONNX manifest; the graph itself is
+            // read by onnxruntime's C++ and the tokenizer by Rust, which the audit hook does not see).
+            const model = opened.filter((p) => p.startsWith("/opt/ml/model/"));
+            assert.ok(model.includes("/opt/ml/model/ml_lambda_onnx.json"), `model files opened: ${model.join(", ")}`);
+            assert.deepStrictEqual(opened.filter((p) => p.startsWith("/tmp/") && !p.includes(".ml-lambda-probe-write")), [], "nothing read or written under /tmp");
+            assert.deepStrictEqual(probe.connects, [], "no network connection");
+            // Bytecode: the imports from /opt/python and /var/task were served from the shipped .pyc files.
+            const pyc = opened.filter((p) => /^\/(opt\/python|var\/task)\/.*__pycache__\/.*\.cpython-312\.pyc$/.test(p));
+            assert.ok(pyc.length > 100, `only ${pyc.length} shipped .pyc opened`);
+            assert.ok(opened.includes("/var/task/app/__pycache__/handler.cpython-312.pyc"), "the handler's own bytecode");
         });
 
         it("leaves no process running after stop()", async () => {
-            assert.ok(pids.length >= 3, `expected the sandbox, the emulator, the runtime and moto: ${pids}`);
+            assert.ok(pids.length >= 2, `expected the sandbox, the emulator and the runtime: ${pids}`);
             assert.deepStrictEqual(await allGone(pids), []);
         });
     });
@@ -260,34 +301,44 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
         assert.deepStrictEqual(await allGone(pids), []);
     });
 
-    it("Ctrl-C during the cold start stops the function, the emulator and moto (ml-lambda invoke --stack dev)", async () => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "run-e2e-"));
-        fs.writeFileSync(path.join(dir, "e.json"), JSON.stringify(EVENTS.seed));
-        const child = spawn(TS_NODE, ["--transpile-only", "cli/main.ts", "invoke", "--stack", "dev", "--event", path.join(dir, "e.json"), "--json"], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-        let err = "";
-        child.stderr.on("data", (c: Buffer) => { err += c.toString(); });
-        const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-        const until = Date.now() + 120_000;
-        while (!/runtime: CPython/.test(err) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-        assert.match(err, /runtime: CPython/, err);
-        await new Promise((r) => setTimeout(r, 1200)); // into the runtime's init (the model download)
-        const pids = descendants(child.pid!);
-        assert.ok(pids.length >= 3, `the sandbox, the emulator and moto are running: ${pids}`);
-        child.kill("SIGINT");
-        assert.strictEqual(await exited, 130, err);
-        assert.match(err, /interrupted; stopping the function, the emulator and moto/);
-        assert.deepStrictEqual(await allGone(pids), []);
-    });
-
-    describe("clear errors", () => {
-        it("no interpreter for the runtime: names the variable, the version needed and how to get one", async () => {
-            const runner = createRunner(fn, { cacheDir: manifest.cacheDir, hostEnv: { ...process.env, ML_LAMBDA_RUNTIME_PYTHON: "/nonexistent/python3.12" } });
-            await assert.rejects(runner.start(), (e: Error) => e instanceof RunError && /ML_LAMBDA_RUNTIME_PYTHON=\/nonexistent\/python3\.12 does not run: the function's runtime is python3\.12; install CPython 3\.12 with `pyenv install 3\.12`/.test(e.message));
-            const py313 = path.join(os.homedir(), ".pyenv", "versions", "3.13.0", "bin", "python3.13");
-            if (fs.existsSync(py313)) {
-                const wrong = createRunner(fn, { cacheDir: manifest.cacheDir, hostEnv: { ...process.env, ML_LAMBDA_RUNTIME_PYTHON: py313 } });
-                await assert.rejects(wrong.start(), /is Python 3\.13\.0, but the function's runtime is python3\.12 \(needs 3\.12\.x\)/);
+    describe("the same stack with the model from S3 (modelDelivery \"s3\": moto serves the uncompressed archive)", () => {
+        let s3: { manifest: DeploymentManifest; fn: DeployedFunction };
+        let inv: Invocation;
+        let layerInv: Invocation;
+        let start: Awaited<ReturnType<ZipRunner["start"]>>;
+        before(async () => {
+            s3 = await devS3Build();
+            const runner = createRunner(s3.fn, { cacheDir: s3.manifest.cacheDir, cpus: 1, probe: true }) as ZipRunner;
+            try {
+                start = await runner.start();
+                inv = await runner.invoke(EVENTS.seed);
+            } finally {
+                await runner.stop();
             }
+            const layer = createRunner(fn, { cacheDir: manifest.cacheDir, cpus: 1 });
+            try {
+                await layer.start();
+                layerInv = await layer.invoke(EVENTS.seed);
+            } finally {
+                await layer.stop();
+            }
+        });
+
+        it("fetches the .tar from S3 into /tmp at init, through the runtime's boto3, and answers the same embeddings", () => {
+            assert.deepStrictEqual(s3.fn.s3Objects.map((o) => o.key), [s3.fn.environment.MODEL_KEY]);
+            assert.match(s3.fn.environment.MODEL_KEY, /^models\/all-MiniLM-L6-v2\/[0-9a-f]{64}\.tar$/);
+            assert.strictEqual(s3.fn.environment.MODEL_DIR, undefined);
+            assert.ok(start.s3Endpoint?.startsWith("http://127.0.0.1:"));
+            const probe = inv.probe!;
+            assert.deepStrictEqual(probe.tmp_now, ["ml-lambda-model"]);
+            assert.ok(inv.tmpUsedBytes! > 50e6, "the model was unpacked into /tmp");
+            const std = "/var/lang/lib/python3.12/";
+            assert.ok(probe.modules["boto3"].startsWith(`${std}site-packages/boto3/`), probe.modules["boto3"]);
+            assert.ok((probe.connects ?? []).some((c) => c.includes("127.0.0.1")), `connects: ${probe.connects}`);
+            const a = bodyOf(inv).embeddings[0] as number[];
+            const b = bodyOf(layerInv).embeddings[0] as number[];
+            assert.ok(a.every((x, i) => Math.abs(x - b[i]) < 1e-6), "the same model either way");
+            console.log(`      cold, model from S3: ${inv.timeToFirstResponseMs!.toFixed(0)} ms; model in a layer: ${layerInv.timeToFirstResponseMs!.toFixed(0)} ms (1 CPU)`);
         });
 
         for (const which of ["emulator", "moto"] as const) {
@@ -295,7 +346,7 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
                 const server = net.createServer();
                 await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
                 const port = (server.address() as net.AddressInfo).port;
-                const runner = createRunner(fn, { cacheDir: manifest.cacheDir, ports: { [which]: port } }) as ZipRunner;
+                const runner = createRunner(s3.fn, { cacheDir: s3.manifest.cacheDir, ports: { [which]: port } }) as ZipRunner;
                 try {
                     await assert.rejects(runner.start(), (e: Error) => e instanceof RunError && e.message.includes(`port ${port} on 127.0.0.1 is in use`));
                     assert.deepStrictEqual(runner.processIds(), []);
@@ -309,9 +360,82 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
             const dir = fs.mkdtempSync(path.join(os.tmpdir(), "run-e2e-"));
             const fake = path.join(dir, "moto_server");
             fs.writeFileSync(fake, "#!/bin/sh\necho 'ImportError: cannot import name werkzeug' >&2\nexit 3\n", { mode: 0o755 });
-            const runner = createRunner(fn, { cacheDir: manifest.cacheDir, hostEnv: { ...process.env, ML_LAMBDA_MOTO_SERVER: fake } }) as ZipRunner;
+            const runner = createRunner(s3.fn, { cacheDir: s3.manifest.cacheDir, hostEnv: { ...process.env, ML_LAMBDA_MOTO_SERVER: fake } }) as ZipRunner;
             await assert.rejects(runner.start(), (e: Error) => e instanceof RunError && /moto server \(.*\) exited during start \(code 3\):\n.*cannot import name werkzeug/.test(e.message));
             assert.deepStrictEqual(runner.processIds(), []);
+        });
+    });
+
+    it("the distributions the ONNX profile's omit lines leave out are never imported: the unpruned layer, probed over every request shape", async () => {
+        // The layer as pip installs it (the same file without its omit lines: the layer the component built before).
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "run-e2e-"));
+        const profile = path.join(REPO, "python", "requirements-onnx.txt");
+        const unpruned = path.join(dir, "requirements-onnx.txt");
+        fs.writeFileSync(unpruned, fs.readFileSync(profile, "utf8").split("\n").filter((l) => !/^\s*#\s*ml-lambda:omit/.test(l)).join("\n"));
+        const cacheDir = manifest.cacheDir;
+        const opts = { runtime: "python3.12" as const, architecture: "x86_64" as const, cacheDir, log: () => undefined, quiet: true };
+        const pruned = buildLayer({ ...opts, requirements: profile });
+        const full = buildLayer({ ...opts, requirements: unpruned });
+        assert.ok(pruned.omitted && pruned.omitted.length >= 4, "the profile omits something");
+        assert.deepStrictEqual(full.omitted ?? [], []);
+        // Every file of every omitted distribution, as it would sit under /opt/python.
+        const site = path.join(full.dir, "python");
+        const omittedFiles = new Set<string>();
+        for (const ent of fs.readdirSync(site).filter((e) => e.endsWith(".dist-info"))) {
+            const name = /^Name:\s*(\S+)/m.exec(fs.readFileSync(path.join(site, ent, "METADATA"), "utf8"))?.[1];
+            if (!pruned.omitted.some((o) => o.name === name)) continue;
+            for (const rel of parseRecord(fs.readFileSync(path.join(site, ent, "RECORD"), "utf8"))) {
+                if (!rel.startsWith("..")) omittedFiles.add(`/opt/python/${rel}`);
+            }
+        }
+        assert.ok([...omittedFiles].some((f) => f.startsWith("/opt/python/huggingface_hub/")), "huggingface_hub's files are among them");
+        const omittedDirs = new Set([...omittedFiles].map((f) => f.split("/").slice(0, 4).join("/")));
+        const fullFn: DeployedFunction = { ...fn, layers: [{ zip: full.zipPath, sha256: fileSha256(full.zipPath, cacheDir) }, ...fn.layers.slice(1)] };
+        const runner = createRunner(fullFn, { cacheDir, probe: true });
+        const origins = new Set<string>();
+        try {
+            await runner.start();
+            for (const [name, event] of Object.entries(EVENTS)) {
+                const inv = await runner.invoke(event);
+                assert.ok(inv.probe, name);
+                for (const o of Object.values(inv.probe.modules)) for (const p of o.replace(/^namespace:/, "").split(",")) origins.add(p);
+            }
+        } finally {
+            await runner.stop();
+        }
+        const hits = [...origins].filter((o) => omittedFiles.has(o) || [...omittedDirs].some((d) => o === d || o.startsWith(`${d}/`)));
+        assert.deepStrictEqual(hits, [], "a module of an omitted distribution was imported");
+        assert.ok([...origins].some((o) => o.startsWith("/opt/python/tokenizers/")) && [...origins].some((o) => o.startsWith("/opt/python/onnxruntime/")), "the probe saw the layer's imports");
+    });
+
+    it("Ctrl-C during the cold start stops the function and the emulator (ml-lambda invoke --stack dev)", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "run-e2e-"));
+        fs.writeFileSync(path.join(dir, "e.json"), JSON.stringify(EVENTS.seed));
+        const child = spawn(TS_NODE, ["--transpile-only", "cli/main.ts", "invoke", "--stack", "dev", "--event", path.join(dir, "e.json"), "--json"], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+        let err = "";
+        child.stderr.on("data", (c: Buffer) => { err += c.toString(); });
+        const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+        const until = Date.now() + 120_000;
+        while (!/runtime: CPython/.test(err) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+        assert.match(err, /runtime: CPython/, err);
+        await new Promise((r) => setTimeout(r, 150)); // into the runtime's init (~0.4 s with the model in a layer)
+        const pids = descendants(child.pid!);
+        assert.ok(pids.length >= 2, `the sandbox and the emulator are running: ${pids}`);
+        child.kill("SIGINT");
+        assert.strictEqual(await exited, 130, err);
+        assert.match(err, /interrupted; stopping the function, the emulator\n/);
+        assert.deepStrictEqual(await allGone(pids), []);
+    });
+
+    describe("clear errors", () => {
+        it("no interpreter for the runtime: names the variable, the version needed and how to get one", async () => {
+            const runner = createRunner(fn, { cacheDir: manifest.cacheDir, hostEnv: { ...process.env, ML_LAMBDA_RUNTIME_PYTHON: "/nonexistent/python3.12" } });
+            await assert.rejects(runner.start(), (e: Error) => e instanceof RunError && /ML_LAMBDA_RUNTIME_PYTHON=\/nonexistent\/python3\.12 does not run: the function's runtime is python3\.12; install CPython 3\.12 with `pyenv install 3\.12`/.test(e.message));
+            const py313 = path.join(os.homedir(), ".pyenv", "versions", "3.13.0", "bin", "python3.13");
+            if (fs.existsSync(py313)) {
+                const wrong = createRunner(fn, { cacheDir: manifest.cacheDir, hostEnv: { ...process.env, ML_LAMBDA_RUNTIME_PYTHON: py313 } });
+                await assert.rejects(wrong.start(), /is Python 3\.13\.0, but the function's runtime is python3\.12 \(needs 3\.12\.x\)/);
+            }
         });
 
         it("a stack whose build was never planned: exit 2, and the command that makes it", () => {

@@ -128,6 +128,10 @@ export interface ProbeReport {
     tmp_at_start: string[];
     tmp_now: string[];
     writable: Record<string, string>;
+    /** Files opened from Python since init (the "open" audit event: imports, open(); not a C++/Rust library's reads). */
+    opened?: string[];
+    /** Addresses the process connected sockets to since init (the "socket.connect" audit event). */
+    connects?: string[];
 }
 
 export interface StartInfo {

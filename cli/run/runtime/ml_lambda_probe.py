@@ -15,6 +15,26 @@ import sys
 # Before the function's module is imported: /tmp as the runtime found it.
 TMP_AT_START = sorted(os.listdir("/tmp"))
 
+# Files the process opens from Python (open(), os.open, imports: the "open" audit event; a C++ or Rust library's own
+# reads are not seen) and the sockets it connects: from init on, so a test sees where the model was read from and
+# whether anything was fetched over the network.
+OPENED = set()
+CONNECTS = []
+
+
+def _audit(event, args):
+    if event == "open":
+        path = args[0]
+        if isinstance(path, bytes):
+            path = path.decode(errors="replace")
+        if isinstance(path, str):
+            OPENED.add(path)
+    elif event == "socket.connect":
+        CONNECTS.append(repr(args[1]))
+
+
+sys.addaudithook(_audit)
+
 _target = os.environ["ML_LAMBDA_PROBE_TARGET"]
 _module_name, _, _function_name = _target.rpartition(".")
 _function = getattr(importlib.import_module(_module_name), _function_name)
@@ -75,6 +95,8 @@ def handler(event, context):
         "tmp_at_start": TMP_AT_START,
         "tmp_now": sorted(os.listdir("/tmp")),
         "writable": {p: _writable(p) for p in ("/var/task", "/opt", "/var/runtime", "/var/lang", "/tmp")},
+        "opened": sorted(p for p in OPENED if not p.startswith("/proc/")),
+        "connects": list(CONNECTS),
     }
     os.write(2, ("ML_LAMBDA_PROBE " + json.dumps(report) + "\n").encode())
     return result
