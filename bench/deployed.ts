@@ -1,7 +1,8 @@
 /**
  * What the benchmark runs, as deployed, through the faithful run (cli/run):
- *  - zip_onnx, zip_onnx_int8: the dev stack's build (code zip, layer zip, model archive in S3 via moto), planned with
- *    backend onnx / onnx-int8 by bench/plan-variant.ts, exactly as `ml-lambda plan` records it;
+ *  - zip_onnx, zip_onnx_int8: the dev stack's build (code zip and dependency layer with bytecode, the model in a
+ *    layer of its own at /opt/ml/model), planned with backend onnx / onnx-int8 by bench/plan-variant.ts, exactly as
+ *    `ml-lambda plan` records it;
  *  - seed: bench/seed/app (the seed guide's handler) as its deployed form would be: the torch requirements profile
  *    (python/requirements.txt) built for python3.12 x86_64 by the packaging code (PyPI's torch, with its CUDA
  *    wheels: 5.7 GB, so an image, never a zip), with its bytecode (an image's `pip install` compiles; here a
@@ -18,18 +19,20 @@ import { createRunner, deployedFunction, findRuntimePython } from "../cli/run";
 import type { DeployedFunction, DeploymentManifest, Invocation } from "../cli/run";
 
 const ROOT = path.resolve(__dirname, "..");
-const TS_NODE = path.join(ROOT, "node_modules", ".bin", "ts-node");
 
-/** The dev stack's build with config overrides, recorded as `ml-lambda plan` records it. */
-export function plannedVariant(overrides: Record<string, string>, env: NodeJS.ProcessEnv): { fn: DeployedFunction; manifest: DeploymentManifest } {
-    const r = spawnSync(TS_NODE, ["--transpile-only", "bench/plan-variant.ts", JSON.stringify(overrides)], {
-        cwd: ROOT, encoding: "utf8", env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024, timeout: 3600_000,
+/**
+ * The dev stack's build with config overrides, recorded as `ml-lambda plan` records it, with the component's size
+ * report. `projectDir`: another checkout of this project (e.g. an older commit, to measure what it deployed).
+ */
+export function plannedVariant(overrides: Record<string, string | boolean>, env: NodeJS.ProcessEnv, projectDir: string = ROOT): { fn: DeployedFunction; manifest: DeploymentManifest; sizeReport?: any } {
+    const r = spawnSync(path.join(projectDir, "node_modules", ".bin", "ts-node"), ["--transpile-only", "bench/plan-variant.ts", JSON.stringify(overrides)], {
+        cwd: projectDir, encoding: "utf8", env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024, timeout: 3600_000,
     });
     const line = r.stdout.trim().split("\n").filter((l) => l.startsWith("{")).pop();
-    if (r.status !== 0 || !line) throw new Error(`planning dev with ${JSON.stringify(overrides)} failed (exit ${r.status}):\n${r.stderr.slice(-3000)}`);
-    const manifest = JSON.parse(line) as DeploymentManifest;
+    if (r.status !== 0 || !line) throw new Error(`planning dev with ${JSON.stringify(overrides)} in ${projectDir} failed (exit ${r.status}):\n${r.stderr.slice(-3000)}`);
+    const { sizeReport, ...manifest } = JSON.parse(line) as DeploymentManifest & { sizeReport?: any };
     const fn = deployedFunction(manifest); // its code zip is kept by content (cli/run/manifest.ts)
-    return { fn, manifest };
+    return { fn, manifest, sizeReport };
 }
 
 /** A layer-shaped tree holding only the bytecode of `layerDir` for the runtime's Python (cached by both). */

@@ -1,7 +1,8 @@
 /**
  * The dev stack's build with some config changed, recorded as `ml-lambda plan` records a stack (cli/run/manifest.ts),
  * for the benchmark's faithful runs: `ts-node bench/plan-variant.ts '{"ml-lambda:backend": "onnx-int8"}'`.
- * Prints the manifest as one JSON line (nothing is written under .ml-lambda/: the dev stack's own record stays).
+ * Prints the manifest as one JSON line, with the component's size report beside it as `sizeReport` (nothing is
+ * written under .ml-lambda/: the dev stack's own record stays).
  * Needs the plan's environment (bench/run.ts sets it as scripts/plan.sh does: model hub cache, export Python).
  */
 import * as path from "path";
@@ -14,7 +15,8 @@ async function main(): Promise<void> {
     const projectDir = path.resolve(__dirname, "..");
     const run = await runOffline({ projectDir, stack: "dev", preview: true, configOverrides: overrides });
     const manifest = await buildManifest(run, { projectDir, cacheDir: defaultCacheDir() });
-    process.stdout.write(JSON.stringify(manifest) + "\n");
+    const component = run.resources.find((r) => r.type === "pulumi-ml-lambda:index:MlLambda");
+    process.stdout.write(JSON.stringify({ ...manifest, sizeReport: component?.inputs.sizeReport }) + "\n");
 }
 
 main().catch((e) => {

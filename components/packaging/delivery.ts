@@ -34,16 +34,19 @@ export interface DeliveryOption {
     measuredMs: number;
 }
 
-/** Where the figures below come from. */
+/** Where the figures below come from (bench/results/levers.md). */
 export const FAST_START_MEASUREMENT =
-    "faithful run, dev stack (onnx, 1,769 MB), 1 CPU, median of 5 fresh starts: bench/levers.ts";
+    "faithful run of the dev stack (onnx, 1,769 MB) on 1 CPU, median of 5 fresh starts, npm run bench:levers 2026-11-30";
 
-/** Fastest first. The figures are reported with the choice; the order is what the measurements say. */
+/**
+ * Fastest first. The figures are reported with the choice; the order is what the measurements say (the seed-style
+ * handler took 5,780 ms in the same run).
+ */
 export const DELIVERY_OPTIONS: readonly DeliveryOption[] = [
-    { model: "layer", bytecode: true, label: "model in a layer + bytecode", measuredMs: 1212 },
-    { model: "layer", bytecode: false, label: "model in a layer, no bytecode", measuredMs: 2060 },
-    { model: "s3", bytecode: true, label: "model from S3 + bytecode", measuredMs: 4357 },
-    { model: "s3", bytecode: false, label: "model from S3, no bytecode", measuredMs: 5449 },
+    { model: "layer", bytecode: true, label: "model in a layer + bytecode", measuredMs: 360 },
+    { model: "layer", bytecode: false, label: "model in a layer, no bytecode", measuredMs: 580 },
+    { model: "s3", bytecode: true, label: "model from S3 + bytecode", measuredMs: 1421 },
+    { model: "s3", bytecode: false, label: "model from S3, no bytecode", measuredMs: 1630 },
 ];
 
 export interface DeliveryInput {
