@@ -56,8 +56,8 @@ interface Deployed {
     preview: EngineRun;
     up: EngineRun;
     state: Awaited<ReturnType<typeof stateOf>>;
-    /** What the boto3 test read back: the layer and model bytes downloaded from the emulator, the code proven equal. */
-    readBack?: { configuration: any; codeZip: string; layerZip: string; model: { bucket: string; key: string; file: string } };
+    /** What the boto3 test read back: both layers' bytes downloaded from the emulator, the code proven equal. */
+    readBack?: { configuration: any; codeZip: string; layerZips: string[] };
 }
 
 function inspect(moto: Moto, what: "deployed" | "inventory", want?: unknown): any {
@@ -191,28 +191,34 @@ describe("pulumi up for real: the program on a local AWS (moto over HTTPS), poli
             assert.deepStrictEqual(mandatory, [], "no mandatory violation on the committed stacks");
         });
 
-        it(`${stackName}: boto3 sees the function, layer, model, bucket, role and logs as planned`, () => {
+        it(`${stackName}: boto3 sees the function, its layers (dependencies, model), bucket, role and logs as planned`, () => {
             const d = deployed[stackName];
             assert.ok(d, "needs the up above");
             const cfg = stackYaml(stackName);
             const of = (type: string) => d.state.filter((r) => r.type === `aws:${type}`);
             const one = (type: string) => { const f = of(type); assert.strictEqual(f.length, 1, `one ${type}`); return f[0]; };
             const fn = one("lambda/function:Function");
-            const layer = one("lambda/layerVersion:LayerVersion");
+            // Two layers: the dependencies and the model (it fits beside them on both stacks: modelDelivery "auto").
+            const layers = of("lambda/layerVersion:LayerVersion");
+            const layerNamed = (kind: string) => layers.find((l) => String(l.inputs.layerName).endsWith(`-${kind}`))!;
+            const [depsLayer, modelLayer] = [layerNamed("deps"), layerNamed("model")];
+            assert.ok(depsLayer && modelLayer && layers.length === 2, `deps and model layers: ${layers.map((l) => l.inputs.layerName)}`);
             const alias = one("lambda/alias:Alias");
             const bucket = one("s3/bucket:Bucket");
             const role = one("iam/role:Role");
             const logGroup = one("cloudwatch/logGroup:LogGroup");
             const objects = of("s3/bucketObjectv2:BucketObjectv2");
-            const model = objects.find((o) => String(o.inputs.key).startsWith("models/"))!;
+            // No model archive object: the model ships in its layer. Both layer zips (over 50 MB) go through the bucket.
+            assert.deepStrictEqual(objects.filter((o) => String(o.inputs.key).startsWith("models/")), [], "no model archive in S3");
             const depsZip = objects.find((o) => /\/deps-[0-9a-f]{64}\.zip$/.test(String(o.inputs.key)))!;
-            assert.ok(model && depsZip, `model object and layer zip object in ${objects.map((o) => o.inputs.key)}`);
-            const layerDownload = path.join(base, `${stackName}-layer.zip`);
-            const modelDownload = path.join(base, `${stackName}-model.tar.gz`);
+            const modelZip = objects.find((o) => /\/model-[0-9a-f]{64}\.zip$/.test(String(o.inputs.key)))!;
+            assert.ok(depsZip && modelZip, `both layer zip objects in ${objects.map((o) => o.inputs.key)}`);
+            const depsDownload = path.join(base, `${stackName}-deps-layer.zip`);
+            const modelDownload = path.join(base, `${stackName}-model-layer.zip`);
             say(`${stackName}: reading back with boto3 (function ${fn.outputs.name})`);
             const got = inspect(moto, "deployed", {
                 function: fn.outputs.name, alias: alias.outputs.name, layers: fn.outputs.layers, bucket: bucket.outputs.bucket,
-                objects: [model.inputs.key, depsZip.inputs.key], download: { [depsZip.inputs.key]: layerDownload, [model.inputs.key]: modelDownload },
+                objects: [depsZip.inputs.key, modelZip.inputs.key], download: { [depsZip.inputs.key]: depsDownload, [modelZip.inputs.key]: modelDownload },
                 role: role.outputs.name, log_group: logGroup.outputs.name,
             });
             const c = got.configuration;
@@ -235,36 +241,37 @@ describe("pulumi up for real: the program on a local AWS (moto over HTTPS), poli
             assert.strictEqual(c.CodeSha256, sha256(codeZip).toString("base64"), "function code sha256 = the built code zip");
             assert.strictEqual(c.CodeSize, fs.statSync(codeZip).size);
 
-            // Layer: published from the S3 copy of the built layer zip; the emulator's hash is of the bytes it got.
-            const layerZip = assetPath(depsZip.inputs.source);
-            assert.deepStrictEqual(c.Layers.map((l: any) => l.Arn), [layer.outputs.arn], "the function runs exactly our layer version");
-            const lv = got.layers[layer.outputs.arn];
-            assert.ok(!lv.error, `get_layer_version_by_arn: ${lv.error}`);
-            assert.strictEqual(lv.Content.CodeSha256, sha256(layerZip).toString("base64"), "layer bytes = the built layer zip");
-            assert.strictEqual(lv.Content.CodeSize, fs.statSync(layerZip).size);
-            assert.deepStrictEqual(lv.CompatibleRuntimes, [cfg["ml-lambda:runtime"]]);
-            assert.deepStrictEqual(lv.CompatibleArchitectures, [cfg["ml-lambda:architecture"]]);
-            assert.strictEqual(got.objects[depsZip.inputs.key].content.sha256_hex, sha256(layerZip).toString("hex"));
-            assert.strictEqual(sha256(layerDownload).toString("hex"), sha256(layerZip).toString("hex"), "downloaded layer = built layer");
+            // Layers: each published from the S3 copy of its built zip; the emulator's hash is of the bytes it got.
+            assert.deepStrictEqual(c.Layers.map((l: any) => l.Arn), [depsLayer.outputs.arn, modelLayer.outputs.arn], "the function runs exactly our layer versions: dependencies, then the model");
+            const sizes: string[] = [];
+            for (const [layer, obj, download] of [[depsLayer, depsZip, depsDownload], [modelLayer, modelZip, modelDownload]] as const) {
+                const built = assetPath(obj.inputs.source);
+                const lv = got.layers[layer.outputs.arn];
+                assert.ok(!lv.error, `get_layer_version_by_arn: ${lv.error}`);
+                assert.strictEqual(lv.Content.CodeSha256, sha256(built).toString("base64"), `${layer.inputs.layerName}: bytes = the built zip`);
+                assert.strictEqual(lv.Content.CodeSha256, layer.inputs.sourceCodeHash);
+                assert.strictEqual(lv.Content.CodeSize, fs.statSync(built).size);
+                assert.deepStrictEqual(lv.CompatibleRuntimes, [cfg["ml-lambda:runtime"]]);
+                assert.deepStrictEqual(lv.CompatibleArchitectures, [cfg["ml-lambda:architecture"]]);
+                assert.strictEqual(got.objects[obj.inputs.key].content.sha256_hex, sha256(built).toString("hex"));
+                assert.strictEqual(sha256(download).toString("hex"), sha256(built).toString("hex"), "downloaded layer = built layer");
+                sizes.push(`${layer.inputs.layerName} ${lv.Content.CodeSize} B`);
+            }
 
-            // Environment: exactly what the program asked for, pointing at the model object that exists.
+            // Environment: exactly what the program asked for: the model at the layer's fixed path, no S3 coordinates.
             assert.deepStrictEqual(c.Environment.Variables, fn.inputs.environment.variables);
             const vars = c.Environment.Variables;
-            assert.strictEqual(vars.MODEL_BUCKET, bucket.outputs.bucket);
-            assert.strictEqual(vars.MODEL_KEY, model.inputs.key);
+            assert.strictEqual(vars.MODEL_DIR, "/opt/ml/model");
+            for (const k of ["MODEL_BUCKET", "MODEL_KEY", "MODEL_SHA256"]) assert.strictEqual(vars[k], undefined, k);
             assert.strictEqual(vars.MODEL_BACKEND, cfg["ml-lambda:backend"]);
 
-            // Model object: its S3 checksum and its content are the archive the plan prepared.
-            const archive = assetPath(model.inputs.source);
-            const m = got.objects[model.inputs.key];
+            // The model layer's object: its S3 checksum and its content are the zip the plan built.
+            const m = got.objects[modelZip.inputs.key];
             const checksum = m.attributes.Checksum;
             assert.ok(checksum?.ChecksumSHA256, `GetObjectAttributes gives the object's SHA256 checksum: ${JSON.stringify(m.attributes)}`);
             assert.strictEqual(m.head.ChecksumSHA256, checksum.ChecksumSHA256);
-            assert.strictEqual(checksum.ChecksumSHA256.replace(/-\d+$/, ""), s3Sha256Checksum(archive, checksum.ChecksumType),
-                `S3's ${checksum.ChecksumType} SHA256 checksum of the model object = the planned archive's`);
-            assert.strictEqual(m.content.sha256_hex, sha256(archive).toString("hex"));
-            assert.strictEqual(m.content.sha256_hex, vars.MODEL_SHA256, "the function verifies the hash of what is there");
-            assert.strictEqual(sha256(modelDownload).toString("hex"), vars.MODEL_SHA256, "downloaded model = the planned archive");
+            assert.strictEqual(checksum.ChecksumSHA256.replace(/-\d+$/, ""), s3Sha256Checksum(assetPath(modelZip.inputs.source), checksum.ChecksumType),
+                `S3's ${checksum.ChecksumType} SHA256 checksum of the model layer's zip = the planned zip's`);
 
             // Alias: "live" on the version the up published.
             assert.strictEqual(got.alias.Name, "live");
@@ -287,37 +294,31 @@ describe("pulumi up for real: the program on a local AWS (moto over HTTPS), poli
             const planned = Object.fromEntries(of("iam/rolePolicy:RolePolicy").map((p) => [p.outputs.name, JSON.parse(p.inputs.policy)]));
             assert.deepStrictEqual(got.role_policies, planned);
             assert.deepStrictEqual(got.attached_policies, []);
-            const modelRead = Object.values(planned).find((p: any) => p.Statement[0].Action === "s3:GetObject") as any;
-            assert.strictEqual(modelRead.Statement[0].Resource, `arn:aws:s3:::${bucket.outputs.bucket}/${model.inputs.key}`, "model read is exactly the model object");
+            // The model ships in a layer: the role reads nothing from S3 (its own log group only).
+            const actions = Object.values(planned).flatMap((p: any) => p.Statement.flatMap((st: any) => [st.Action].flat()));
+            assert.deepStrictEqual(actions, ["logs:CreateLogStream", "logs:PutLogEvents"], "no S3 read on the role");
 
             // Logs: the function's group with the stack's retention.
             assert.deepStrictEqual(got.log_groups, [{ name: `/aws/lambda/${fn.outputs.name}`, retentionInDays: cfg["ml-lambda:logRetentionDays"] }]);
             // For the faithful run: moto's GetFunction gives no downloadable code location, so the code is the built
-            // zip proven byte-identical above (CodeSha256); the layer and the model are the bytes downloaded back.
-            d.readBack = { configuration: c, codeZip, layerZip: layerDownload, model: { bucket: bucket.outputs.bucket, key: model.inputs.key, file: modelDownload } };
-            say(`${stackName}: function ${c.MemorySize} MB / ${c.Timeout} s / ${c.Runtime} / ${c.Architectures}, layer ${lv.Content.CodeSize} B, model ${m.content.bytes} B: as planned`);
+            // zip proven byte-identical above (CodeSha256); both layers are the bytes downloaded back.
+            d.readBack = { configuration: c, codeZip, layerZips: [depsDownload, modelDownload] };
+            say(`${stackName}: function ${c.MemorySize} MB / ${c.Timeout} s / ${c.Runtime} / ${c.Architectures}, ${sizes.join(", ")}: as planned`);
         });
 
-        it(`${stackName}: the code and layer read back from the emulator answer 200 with 384-dimension vectors in the faithful run`, async function () {
-            // The faithful run (issue 10) lives in cli/run; until that branch is merged this test says so and skips.
-            // TODO(issue 10): drop this guard once cli/run is on main.
-            const runDir = path.join(REPO, "cli", "run");
-            if (!fs.existsSync(path.join(runDir, "index.ts"))) {
-                say(`${stackName}: TODO faithful run: cli/run (issue 10) is not on this branch yet: skipped`);
-                this.skip();
-            }
+        it(`${stackName}: the code and both layers read back from the emulator answer 200 with 384-dimension vectors in the faithful run`, async function () {
             const d = deployed[stackName];
             assert.ok(d?.readBack, "needs the read-back above");
-            const run = require(runDir);
+            const run = require(path.join(REPO, "cli", "run"));
             const r = d.readBack!;
-            say(`${stackName}: faithful run of the read-back code + layer (model served at ${r.model.bucket}/${r.model.key})`);
+            say(`${stackName}: faithful run of the read-back code + dependency layer + model layer (nothing in S3)`);
             const runner = run.createRunner({
                 name: r.configuration.FunctionName, packageType: "Zip", runtime: r.configuration.Runtime, handler: r.configuration.Handler,
                 architecture: r.configuration.Architectures[0], memoryMb: r.configuration.MemorySize, timeoutS: r.configuration.Timeout,
                 ephemeralStorageMb: r.configuration.EphemeralStorage.Size, region: "us-east-1",
                 environment: r.configuration.Environment.Variables,
-                code: { zip: r.codeZip }, layers: [{ zip: r.layerZip }],
-                s3Objects: [{ bucket: r.model.bucket, key: r.model.key, file: r.model.file }],
+                code: { zip: r.codeZip }, layers: r.layerZips.map((zip) => ({ zip })),
+                s3Objects: [],
             }, { cacheDir: env.ML_LAMBDA_CACHE_DIR, cpus: 1, log: engineLog(`${stackName} faithful`) });
             try {
                 await runner.start();
@@ -380,7 +381,7 @@ describe("pulumi up for real: the program on a local AWS (moto over HTTPS), poli
         assert.deepStrictEqual(left.roles, []);
         assert.deepStrictEqual(left.log_groups, []);
         assert.deepStrictEqual(Object.keys(left.buckets), [prodBucket], "only prod's bucket (retainData); dev's went with forceDestroy");
-        assert.deepStrictEqual(left.buckets[prodBucket], prodObjects, "prod keeps its model archive and layer zip");
+        assert.deepStrictEqual(left.buckets[prodBucket], prodObjects, "prod keeps its layer zips (the dependencies', the model's)");
         if (Array.isArray(left.scalable_targets)) assert.deepStrictEqual(left.scalable_targets, []);
     });
 });
