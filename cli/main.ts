@@ -59,9 +59,12 @@ export async function main(argv: string[]): Promise<number> {
     return runCommand(await entry(), rest);
 }
 
-if (require.main === module) {
-    main(process.argv.slice(2)).then(
+/** Runs the command line and exits with its code (the `ml-lambda` bin, bin/ml-lambda.js, calls this). */
+export function runMain(argv: string[]): void {
+    main(argv).then(
         (code) => process.exit(code),
         (err) => process.exit(reportError(undefined, err)),
     );
 }
+
+if (require.main === module) runMain(process.argv.slice(2));

@@ -4,6 +4,10 @@
  * (size) and plan.spec.ts (plan).
  */
 import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { defineCommand, EXIT, runCommand, usageText } from "../cli/command";
 import { COMMANDS, helpText } from "../cli/main";
 import { MlLambdaError } from "../components/errors";
@@ -75,5 +79,51 @@ describe("cli: the command framework", () => {
         assert.strictEqual(bug.result, EXIT.failed);
         assert.match(bug.err, /TypeError: x is undefined/);
         assert.deepStrictEqual([EXIT.ok, EXIT.failed, EXIT.usage], [0, 1, 2]);
+    });
+});
+
+describe("cli: the ml-lambda bin in a clone of the repository (bin/ml-lambda.js)", function () {
+    this.timeout(180_000);
+    const REPO = path.resolve(__dirname, "..");
+    let clone: string;
+
+    before(() => {
+        // What a fresh clone has after `npm ci`: the sources and node_modules, no dist/ (nothing builds on install).
+        clone = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), "ml-lambda-clone-"));
+        for (const p of ["package.json", "tsconfig.json", "bin", "cli", "components", "python/src", "python/requirements-onnx.txt", "python/requirements.txt"]) {
+            fs.cpSync(path.join(REPO, p), path.join(clone, p), { recursive: true });
+        }
+        fs.symlinkSync(fs.realpathSync(path.join(REPO, "node_modules")), path.join(clone, "node_modules"));
+    });
+    after(() => fs.rmSync(clone, { recursive: true, force: true }));
+
+    it("`npx ml-lambda` resolves the package's own bin and runs the sources (no dist/, no build)", () => {
+        assert.ok(!fs.existsSync(path.join(clone, "dist")));
+        // npx installs the local package into its cache to link its bin: a private npm cache, removed with the clone.
+        const env = { ...process.env, npm_config_cache: path.join(clone, ".npm-cache"), npm_config_update_notifier: "false" };
+        const version = spawnSync("npx", ["ml-lambda", "--version"], { cwd: clone, encoding: "utf8", env });
+        assert.strictEqual(version.status, 0, version.stderr);
+        assert.strictEqual(version.stdout.trim(), JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")).version);
+        const help = spawnSync("npx", ["ml-lambda", "--help"], { cwd: clone, encoding: "utf8", env });
+        assert.strictEqual(help.status, 0, help.stderr);
+        assert.match(help.stdout, /^Usage: ml-lambda <command>/);
+        assert.match(help.stdout, /^ {2}invoke /m);
+    });
+
+    it("the launcher prefers the sources over a stale dist/, and runs dist/ where the sources are not shipped", () => {
+        const stale = path.join(clone, "dist", "cli");
+        fs.mkdirSync(stale, { recursive: true });
+        fs.writeFileSync(path.join(stale, "main.js"), "exports.runMain = () => { console.log('stale dist'); process.exit(0); };\n");
+        const fromSources = spawnSync(process.execPath, [path.join(clone, "bin", "ml-lambda.js"), "--version"], { cwd: clone, encoding: "utf8" });
+        assert.strictEqual(fromSources.stdout.trim(), JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")).version);
+        // An npm install ships dist/ and bin/ but no cli/*.ts: the compiled CLI runs.
+        fs.renameSync(path.join(clone, "cli", "main.ts"), path.join(clone, "cli", "main.ts.off"));
+        try {
+            const fromDist = spawnSync(process.execPath, [path.join(clone, "bin", "ml-lambda.js"), "--version"], { cwd: clone, encoding: "utf8" });
+            assert.strictEqual(fromDist.stdout.trim(), "stale dist");
+        } finally {
+            fs.renameSync(path.join(clone, "cli", "main.ts.off"), path.join(clone, "cli", "main.ts"));
+            fs.rmSync(path.join(clone, "dist"), { recursive: true, force: true });
+        }
     });
 });

@@ -120,6 +120,7 @@ describe("the npm tarball, installed in an empty directory", function () {
             /^python\/docker\/[a-z_]+\.py$/,
             /^python\/requirements(-(?!dev\b)[a-z0-9]+)?\.txt$/,
             /^(package\.json|README\.md|LICENSE|CHANGELOG\.md)$/,
+            /^bin\/ml-lambda\.js$/,
         ];
 
         it("ships only dist/ (JS + .d.ts + the build's assets), the Python function, README, LICENSE and CHANGELOG", () => {
@@ -144,7 +145,7 @@ describe("the npm tarball, installed in an empty directory", function () {
                 "dist/policy/index.js", "dist/policy/PulumiPolicy.yaml", "README.md", "LICENSE", "CHANGELOG.md"]) {
                 assert.ok(paths.has(p), `${p} missing`);
             }
-            const js = [...paths].filter((p) => p.endsWith(".js"));
+            const js = [...paths].filter((p) => p.endsWith(".js") && !p.startsWith("bin/")); // bin/: the launcher, not an API
             assert.deepStrictEqual(js.filter((p) => !paths.has(p.replace(/\.js$/, ".d.ts"))), []);
         });
 
@@ -158,11 +159,14 @@ describe("the npm tarball, installed in an empty directory", function () {
             assert.ok(fs.existsSync(path.join(installed, "dist", "policy", pack.main)), "the policy pack's main");
         });
 
-        it("the ml-lambda bin keeps its #! line and exec bit", () => {
-            const bin = path.join(installed, "dist", "cli", "main.js");
-            assert.ok(fs.readFileSync(bin, "utf8").startsWith("#!/usr/bin/env node\n"));
-            assert.ok((fs.statSync(bin).mode & 0o111) !== 0, "not executable");
-            assert.ok((packed.files.find((f) => f.path === "dist/cli/main.js")!.mode & 0o111) !== 0, "not executable in the tarball");
+        it("the ml-lambda bin (bin/ml-lambda.js, which runs dist/cli/main.js here) keeps its #! line and exec bit", () => {
+            for (const rel of ["bin/ml-lambda.js", "dist/cli/main.js"]) {
+                const bin = path.join(installed, rel);
+                assert.ok(fs.readFileSync(bin, "utf8").startsWith("#!/usr/bin/env node\n"), rel);
+                assert.ok((fs.statSync(bin).mode & 0o111) !== 0, `${rel} not executable`);
+                assert.ok((packed.files.find((f) => f.path === rel)!.mode & 0o111) !== 0, `${rel} not executable in the tarball`);
+            }
+            assert.ok(!fs.existsSync(path.join(installed, "cli", "main.ts")), "no sources: the launcher takes dist/");
         });
     });
 
@@ -173,7 +177,7 @@ describe("the npm tarball, installed in an empty directory", function () {
             for (const c of ["size", "plan", "invoke"]) assert.match(help.stdout, new RegExp(`^  ${c} `, "m"));
             assert.strictEqual(ok(run("npx", ["--no-install", "ml-lambda", "--version"], app), "--version").stdout.trim(), PKG.version);
             // The bin link is the installed package's, not something on PATH.
-            assert.strictEqual(fs.realpathSync(path.join(app, "node_modules", ".bin", "ml-lambda")), path.join(installed, "dist", "cli", "main.js"));
+            assert.strictEqual(fs.realpathSync(path.join(app, "node_modules", ".bin", "ml-lambda")), path.join(installed, "bin", "ml-lambda.js"));
         });
     });
 
@@ -199,18 +203,22 @@ describe("the npm tarball, installed in an empty directory", function () {
                 graph = JSON.parse(fs.readFileSync(out, "utf8"));
             });
 
-            it("own code, auto packaging: a zip function on one dependency layer, with bucket, role and alias", () => {
+            it("own code, auto packaging: a zip function on its dependency layer and its model's layer, with bucket, role and alias", () => {
                 const fn = of("aws:lambda/function:Function", "embed");
                 assert.strictEqual(fn.length, 1);
                 assert.strictEqual(fn[0].inputs.packageType, "Zip");
                 assert.strictEqual(fn[0].inputs.handler, "app.handler.lambda_handler");
                 assert.strictEqual(fn[0].inputs.memorySize, 2048);
                 assert.deepStrictEqual(fn[0].inputs.snapStart, { applyOn: "PublishedVersions" });
-                assert.strictEqual(fn[0].inputs.layers.length, 1);
+                // The small model fits beside the dependencies: a layer of its own at /opt/ml/model, no S3 object to fetch.
+                assert.strictEqual(fn[0].inputs.layers.length, 2);
                 assert.strictEqual(of("aws:lambda/layerVersion:LayerVersion", "embed-deps").length, 1);
-                for (const t of ["aws:s3/bucket:Bucket", "aws:iam/role:Role", "aws:lambda/alias:Alias", "aws:cloudwatch/logGroup:LogGroup", "aws:s3/bucketObjectv2:BucketObjectv2"]) {
+                assert.strictEqual(of("aws:lambda/layerVersion:LayerVersion", "embed-model").length, 1);
+                assert.strictEqual(fn[0].inputs.environment.variables.MODEL_DIR, "/opt/ml/model");
+                for (const t of ["aws:s3/bucket:Bucket", "aws:iam/role:Role", "aws:lambda/alias:Alias", "aws:cloudwatch/logGroup:LogGroup"]) {
                     assert.strictEqual(of(t).filter((r) => r.name.startsWith("embed")).length, 1, t);
                 }
+                assert.strictEqual(of("aws:s3/bucketObjectv2:BucketObjectv2").filter((r) => r.name.startsWith("embed")).length, 0, "no model object, zips under 50 MB");
                 assert.strictEqual(graph.outputs.ownPackaging, "zip");
                 const url = of("aws:lambda/functionUrl:FunctionUrl", "embed-url");
                 assert.strictEqual(url.length, 1);
@@ -250,7 +258,7 @@ describe("the npm tarball, installed in an empty directory", function () {
             });
 
             it("the model was prepared by the shipped prepare_model.py, and nothing refers to the repository", () => {
-                assert.match(graph.outputs.bundledModelKey, /^models\/tiny\/[0-9a-f]{64}\.tar\.gz$/);
+                assert.match(graph.outputs.bundledModelKey, /^models\/tiny\/[0-9a-f]{64}\.tar$/);
                 const text = JSON.stringify(graph);
                 assert.ok(!text.includes(REPO), "a resource input points into the repository");
                 assert.ok(!text.includes("DECOY"));
