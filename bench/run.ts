@@ -4,13 +4,15 @@
  * quick run never replaces the committed figures). Not a test: it measures and prints, and says which targets
  * the figures meet, by how much, and why not where they do not.
  *
- *   cold_first_response_ms  the faithful run (cli/run: the artifacts as deployed, in a private root under aws-lambda-rie,
- *                       moto serving the model object; see bench/deployed.ts for how each is packaged): time from
- *                       starting the runtime to the first response, for the seed-style handler and ours on the zip path
- *                       (onnx, onnx-int8), median of >= 5 fresh starts each (interleaved, so load on this shared
+ *   cold_first_response_ms  the faithful run (cli/run: the artifacts as deployed, in a private root under aws-lambda-rie;
+ *                       see bench/deployed.ts for how each is packaged): time from starting the runtime to the first
+ *                       response, for the seed-style handler, ours on the zip path as the dev stack deploys it (onnx,
+ *                       onnx-int8: the model in a layer of its own, bytecode in the zips) and ours on the image path
+ *                       (image_onnx: bench/image.ts, the component's image run by cli/imageRunner.ts in Docker, from
+ *                       the container's start), median of >= 5 fresh starts each (interleaved, so load on this shared
  *                       machine spreads over all), on 1 CPU (the dev stack's 1,769 MB = 1 vCPU) and on 2; with the
  *                       emulator's INIT, the first invoke alone, peak RSS, /tmp used and warm invokes of the same runs
- *                       (cold_start). `image_onnx` joins when the image runner exists.
+ *                       (cold_start), and the seed's ratio to each paired round by round (cold_ratio_paired).
  *   request             the worst request the default limits allow (MAX_TEXTS texts of 256 word pieces, clustered,
  *                       base64) per backend through the faithful run, pinned to one CPU: its duration against the 60 s
  *                       timeout, and the runtime's peak RSS (max memory per backend)
@@ -32,6 +34,7 @@ import * as path from "path";
 import { prepareModel } from "../components/model";
 import type { DeployedFunction } from "../cli/run";
 import { ColdSample, coldStart, heavyRequest, plannedVariant, seedVariant, torchVariant } from "./deployed";
+import { imageBench, ImageBench } from "./image";
 
 const ROOT = path.resolve(__dirname, "..");
 const PY = path.join(ROOT, ".cache", "venv", "bin", "python");
@@ -108,45 +111,63 @@ function planEnv(): NodeJS.ProcessEnv {
     return { ML_LAMBDA_CACHE_DIR: CACHE, ML_LAMBDA_EXPORT_PYTHON: process.env.ML_LAMBDA_EXPORT_PYTHON ?? PY, ...(hub ? { HF_HUB_CACHE: hub } : {}) };
 }
 
-interface Deployed { zip_onnx: DeployedFunction; zip_onnx_int8: DeployedFunction; seed: DeployedFunction; torch: DeployedFunction }
+interface Deployed {
+    zip_onnx: DeployedFunction; zip_onnx_int8: DeployedFunction; seed: DeployedFunction; torch: DeployedFunction;
+    /** The dev stack's size report as planned (what zip_onnx is). */
+    sizeReport?: any;
+    image?: ImageBench;
+    imageSkipped?: string;
+}
 
-function deployed(m: Models): Deployed {
+async function deployed(m: Models): Promise<Deployed> {
     const env = planEnv();
     log("planning the dev stack (onnx) and its onnx-int8 variant: the builds the faithful run starts");
     const onnx = plannedVariant({}, env);
     const int8 = plannedVariant({ "ml-lambda:backend": "onnx-int8" }, env);
+    log(`dev as planned: ${(onnx.sizeReport?.reasons ?? []).join("; ")}`);
     log("the seed's and the torch backend's image-like layout: the torch profile for python3.12 and its bytecode");
     const seed = seedVariant({ cacheDir: CACHE, torchModelDir: m.torchDir, log });
+    // Our torch backend in the seed's image-like layout: the S3 variables go (the model is baked there).
     const torch = torchVariant({ cacheDir: CACHE, codeZip: onnx.fn.code && "zip" in onnx.fn.code ? onnx.fn.code.zip : "", torchModelDir: m.torchDir, log, environment: onnx.fn.environment });
-    return { zip_onnx: onnx.fn, zip_onnx_int8: int8.fn, seed, torch };
+    log("the image path: the dev stack planned with packaging image, built in Docker (bench/image.ts)");
+    const image = process.env.ML_LAMBDA_BENCH_IMAGE === "0" ? { skipped: "ML_LAMBDA_BENCH_IMAGE=0" } : await imageBench(env, log);
+    if ("skipped" in image) log(`image path not measured: ${image.skipped}`);
+    return { zip_onnx: onnx.fn, zip_onnx_int8: int8.fn, seed, torch, sizeReport: onnx.sizeReport, ...("skipped" in image ? { imageSkipped: image.skipped } : { image }) };
 }
 
 const stats = (xs: number[]) => ({ median: round(median(xs), 0), min: round(Math.min(...xs), 0), max: round(Math.max(...xs), 0), samples: xs.map((x) => round(x, 0)) });
 
 async function coldStarts(d: Deployed) {
-    const variants: Record<string, DeployedFunction> = { seed: d.seed, zip_onnx: d.zip_onnx, zip_onnx_int8: d.zip_onnx_int8 };
+    const variants: Record<string, DeployedFunction | ImageBench> = { seed: d.seed, zip_onnx: d.zip_onnx, zip_onnx_int8: d.zip_onnx_int8, ...(d.image ? { image_onnx: d.image } : {}) };
     const out: Record<string, Record<string, unknown>> = {};
+    const paired: Record<string, Record<string, number>> = {};
     for (const cpus of CPU_COUNTS) {
         const samples: Record<string, ColdSample[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
         for (let i = 0; i < COLD_STARTS; i++) {
             for (const [name, fn] of Object.entries(variants)) {
-                const sample = await coldStart(fn, { cacheDir: CACHE, cpus, event: { texts: ["a cold start"] }, warm: WARM_INVOKES });
+                const event = { texts: ["a cold start"] };
+                const sample = "coldStart" in fn
+                    ? await fn.coldStart({ cpus, event, warm: WARM_INVOKES })
+                    : await coldStart(fn, { cacheDir: CACHE, cpus, event, warm: WARM_INVOKES });
                 samples[name].push(sample);
                 log(`cold start ${i + 1}/${COLD_STARTS} on ${cpus} CPU(s), ${name}: first response ${round(sample.firstResponseMs, 0)} ms ` +
                     `(init ${round(sample.initMs, 0)}, first invoke ${round(sample.firstInvokeMs, 1)}), peak RSS ${round(sample.peakRssMb, 0)} MB, ` +
                     `/tmp ${round(sample.tmpUsedMb, 1)} MiB, warm ${round(median(sample.warmInvokeMs), 1)} ms`);
             }
         }
+        // The seed's time over each variant's, round by round (the same load), then the median of those.
+        paired[`cpus_${cpus}`] = Object.fromEntries(Object.entries(samples).filter(([k]) => k !== "seed")
+            .map(([k, ss]) => [k, round(median(ss.map((x, i) => samples.seed[i].firstResponseMs / x.firstResponseMs)), 1)]));
         out[`cpus_${cpus}`] = Object.fromEntries(Object.entries(samples).map(([name, ss]) => [name, {
             first_response_ms: stats(ss.map((x) => x.firstResponseMs)),
             init_ms: stats(ss.map((x) => x.initMs)),
-            first_invoke_ms: { median: round(median(ss.map((x) => x.firstInvokeMs)), 1) },
-            peak_rss_mb: round(median(ss.map((x) => x.peakRssMb)), 0),
+            first_invoke_ms: { median: ss.some((x) => Number.isNaN(x.firstInvokeMs)) ? null : round(median(ss.map((x) => x.firstInvokeMs)), 1) },
+            peak_rss_mb: ss.some((x) => Number.isNaN(x.peakRssMb)) ? null : round(median(ss.map((x) => x.peakRssMb)), 0),
             tmp_used_mib: round(median(ss.map((x) => x.tmpUsedMb)), 1),
             warm_invoke_ms: { median: round(median(ss.flatMap((x) => x.warmInvokeMs)), 1), round_trip_median: round(median(ss.flatMap((x) => x.warmRoundTripMs)), 1), invokes: ss.flatMap((x) => x.warmInvokeMs).length },
         }]));
     }
-    return out;
+    return { out, paired };
 }
 
 /** The request the limits are about, per backend, on one CPU: MAX_TEXTS (default) texts of 256 tokens, clustered. */
@@ -267,10 +288,14 @@ function targets(r: any): Target[] {
     if (cold) {
         const seedOnnx = cold.seed.median / cold.zip_onnx.median;
         const two = r.cold_first_response_ms_cpus2;
+        const pairs = r.cold_ratio_paired?.cpus_1;
         t.push({
-            name: "cold time to first response, seed / ours as deployed (zip, onnx), 1 CPU", value: round(seedOnnx), target: ">= 8x", met: seedOnnx >= 8,
+            name: "cold time to first response, seed / ours as deployed (dev stack: zip, onnx), 1 CPU", value: round(seedOnnx), target: ">= 8x", met: seedOnnx >= 8,
             detail: `median ${fmtInt(cold.seed.median)} ms (seed: torch profile, sentence-transformers, model baked in) vs ${fmtInt(cold.zip_onnx.median)} ms ` +
-                `(dev stack's zip: layer + model fetched from S3 at init); onnx-int8 ${fmtInt(cold.zip_onnx_int8.median)} ms (${round(cold.seed.median / cold.zip_onnx_int8.median)}x)` +
+                `(dev stack's zip: code and dependency layer with bytecode, the model in a layer of its own at /opt/ml/model, nothing fetched at init)` +
+                (pairs ? `; paired round by round: ${pairs.zip_onnx}x` : "") +
+                `; onnx-int8 ${fmtInt(cold.zip_onnx_int8.median)} ms (${round(cold.seed.median / cold.zip_onnx_int8.median)}x)` +
+                (cold.image_onnx ? `; image path (onnx, model baked, from the container's start) ${fmtInt(cold.image_onnx.median)} ms (${round(cold.seed.median / cold.image_onnx.median)}x)` : "") +
                 (two ? `; on 2 CPUs ${fmtInt(two.seed.median)} vs ${fmtInt(two.zip_onnx.median)} ms (${round(two.seed.median / two.zip_onnx.median)}x)` : ""),
         });
     }
@@ -332,19 +357,26 @@ function markdown(r: any): string {
     if (r.cold_start) {
         const n = r.cold_first_response_ms.zip_onnx.samples.length;
         L.push("", `## Cold start as deployed (the faithful run; median of ${n} fresh starts each, ms)`, "",
-            "| handler, as deployed | CPUs | time to first response: median (min-max) | INIT (emulator) | first invoke alone | peak RSS MB | /tmp MiB | warm invoke (median) |",
-            "|---|---|---|---|---|---|---|---|");
+            "| handler, as deployed | CPUs | time to first response: median (min-max) | seed ÷ it, paired by round | INIT (emulator) | first invoke alone | peak RSS MB | /tmp MiB | warm invoke (median) |",
+            "|---|---|---|---|---|---|---|---|---|");
         for (const [cpus, rows] of Object.entries<any>(r.cold_start)) {
             for (const [k, v] of Object.entries<any>(rows)) {
-                L.push(`| ${k} | ${cpus.replace("cpus_", "")} | ${fmtInt(v.first_response_ms.median)} (${fmtInt(v.first_response_ms.min)}-${fmtInt(v.first_response_ms.max)}) | ` +
-                    `${fmtInt(v.init_ms.median)} | ${v.first_invoke_ms.median} | ${v.peak_rss_mb} | ${v.tmp_used_mib} | ${v.warm_invoke_ms.median} |`);
+                const ratio = k === "seed" ? "1" : r.cold_ratio_paired?.[cpus]?.[k] ?? "-";
+                L.push(`| ${k} | ${cpus.replace("cpus_", "")} | ${fmtInt(v.first_response_ms.median)} (${fmtInt(v.first_response_ms.min)}-${fmtInt(v.first_response_ms.max)}) | ${ratio}x | ` +
+                    `${fmtInt(v.init_ms.median)} | ${v.first_invoke_ms.median ?? "-"} | ${v.peak_rss_mb ?? "-"} | ${v.tmp_used_mib} | ${v.warm_invoke_ms.median} |`);
             }
         }
         L.push("", "Time to first response = from starting the runtime (the emulator starts it on the first invoke) to the first response received; " +
             "INIT = the emulator's INIT REPORT (runtime start to ready); first invoke alone = the emulator's INVOKE RTDONE. " +
             "seed = bench/seed/app on the torch profile (python/requirements.txt for python3.12, 5.7 GB: an image; here with its bytecode, as an image's pip install compiles) " +
-            "with the model baked at /opt/ml/model; zip_onnx / zip_onnx_int8 = the dev stack's code zip + layer zip, the model archive fetched from S3 (moto on 127.0.0.1, " +
-            "on the other CPU) at init. See bench/README.md.", "");
+            "with the model baked at /opt/ml/model; zip_onnx / zip_onnx_int8 = the dev stack's build as `ml-lambda plan` records it: the code zip and the dependency layer " +
+            "with bytecode, the model in a layer of its own at /opt/ml/model, nothing fetched at init" +
+            (r.dev_size_report ? ` (${fmtInt(r.dev_size_report.total_bytes)} of ${fmtInt(r.dev_size_report.available_bytes)} bytes available)` : "") +
+            (r.cold_start.cpus_1?.image_onnx
+                ? "; image_onnx = the dev stack planned with packaging image, built in Docker on a stand-in of AWS's base image and run by cli/imageRunner.ts " +
+                  "(read-only, non-root, a CPU quota of the given count instead of pinning; timed from the container's start, and its REPORT gives no peak RSS)"
+                : `; image_onnx not measured${r.image_onnx_not_measured ? `: ${r.image_onnx_not_measured}` : ""}`) +
+            ". See bench/README.md.", "");
     }
     L.push(`## The largest request the defaults allow: ${r.request.torch.texts} texts (MAX_TEXTS ${r.request.torch.max_texts_default}) of 256 word pieces, clustered, base64; one CPU, the faithful run`, "",
         "| backend | duration ms (timeout: 60,000) | peak RSS MB (runtime; dev: 1,769, prod: 3,008) |", "|---|---|---|");
@@ -421,8 +453,20 @@ async function main(): Promise<void> {
     log("models: torch files, ONNX fp32 and int8 exports (cached by content under the build cache)");
     const m = models();
     result.model_bytes = { torch: m.torchBytes, onnx: m.onnxBytes, onnx_int8: m.int8Bytes };
-    const d = deployed(m);
-    result.cold_start = await coldStarts(d);
+    const d = await deployed(m);
+    let cold: Awaited<ReturnType<typeof coldStarts>>;
+    try {
+        cold = await coldStarts(d);
+    } finally {
+        await d.image?.close();
+    }
+    result.cold_start = cold.out;
+    result.cold_ratio_paired = cold.paired;
+    result.dev_size_report = d.sizeReport ? {
+        total_bytes: d.sizeReport.totalBytes, available_bytes: d.sizeReport.availableBytes, code_bytes: d.sizeReport.codeBytes, layer_bytes: d.sizeReport.layerBytes,
+        model: d.sizeReport.model, bytecode: d.sizeReport.bytecode, omitted_bytes: (d.sizeReport.omitted ?? []).reduce((a: number, o: any) => a + o.bytes, 0),
+    } : undefined;
+    if (d.imageSkipped) result.image_onnx_not_measured = d.imageSkipped;
     const headline = (cpus: number) => Object.fromEntries(Object.entries<any>(result.cold_start[`cpus_${cpus}`] ?? {}).map(([k, v]) => [k, v.first_response_ms]));
     result.cold_first_response_ms = headline(1);
     if (result.cold_start.cpus_2) result.cold_first_response_ms_cpus2 = headline(2);

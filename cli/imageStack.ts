@@ -33,8 +33,8 @@ export interface ImageStackPlan {
 }
 
 /** The image path's resources of a stack, from the program run offline. Fails clearly on a zip-path stack. */
-export async function planImageStack(projectDir: string, stack: string): Promise<ImageStackPlan> {
-    const run = await runOffline({ projectDir, stack, preview: true });
+export async function planImageStack(projectDir: string, stack: string, configOverrides?: Record<string, string>): Promise<ImageStackPlan> {
+    const run = await runOffline({ projectDir, stack, preview: true, configOverrides });
     const comp = run.resources.find((r) => r.type === "pulumi-ml-lambda:index:MlLambda");
     const img = run.resources.find((r) => r.type === "docker:index/image:Image");
     const fn = run.resources.find((r) => r.type === "aws:lambda/function:Function");
