@@ -22,7 +22,7 @@ export const lambdaMaxLayers = resourcePolicy({
     validate: (fn, args, report, cfg: LayersConfig) => {
         const n = fn.layers?.length ?? 0;
         if (!isZip(fn) && n > 0) report(`container image functions cannot use layers (${n} given): put the dependencies in the image.`);
-        else if (n > cfg.maxLayers) report(`${n} layers exceed the limit of ${cfg.maxLayers}; merge layers (the component builds one dependency layer) or use the image path.`);
+        else if (n > cfg.maxLayers) report(`${n} layers exceed the limit of ${cfg.maxLayers}; merge layers (the component builds a dependency layer, and a model layer when the model fits) or use the image path.`);
     },
 });
 
