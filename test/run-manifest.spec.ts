@@ -40,7 +40,7 @@ function graph(files: Record<string, string>, over: { codeHash?: string; extraLa
     return {
         stack: { project: "p", stack: "dev", config: { "aws:region": "eu-west-1" } } as any,
         resources: [
-            res("aws:s3/bucketObjectv2:BucketObjectv2", "embeddings-model", { bucket: "models-1", key: `models/m/${modelSha}.tar.gz`, source: asset(files.model) }),
+            res("aws:s3/bucketObjectv2:BucketObjectv2", "embeddings-model", { bucket: "models-1", key: `models/m/${modelSha}.tar`, source: asset(files.model) }),
             res("aws:s3/bucketObjectv2:BucketObjectv2", "embeddings-deps-zip", { bucket: "models-1", key: "artifacts/fn/deps.zip", source: asset(files.layer) }),
             res("aws:lambda/layerVersion:LayerVersion", "embeddings-deps", { layerName: "fn-deps", s3Bucket: "models-1", s3Key: "artifacts/fn/deps.zip", sourceCodeHash: sha("layer zip").toString("base64") }, { arn: layerArn }),
             res("aws:lambda/function:Function", "embeddings", {
@@ -48,7 +48,7 @@ function graph(files: Record<string, string>, over: { codeHash?: string; extraLa
                 memorySize: 1769, timeout: 60, ephemeralStorage: { size: 1024 }, snapStart: { applyOn: "PublishedVersions" },
                 code: archive(files.code), sourceCodeHash: over.codeHash ?? sha("code zip").toString("base64"),
                 layers: [layerArn, ...(over.extraLayer ? [over.extraLayer] : [])],
-                environment: { variables: { MODEL_BUCKET: "models-1", MODEL_KEY: `models/m/${modelSha}.tar.gz`, MODEL_SHA256: modelSha, MODEL_BACKEND: "onnx" } },
+                environment: { variables: { MODEL_BUCKET: "models-1", MODEL_KEY: `models/m/${modelSha}.tar`, MODEL_SHA256: modelSha, MODEL_BACKEND: "onnx" } },
                 loggingConfig: { logFormat: "JSON", applicationLogLevel: "INFO", systemLogLevel: "INFO", logGroup: "/aws/lambda/fn" },
             }),
         ],
@@ -82,6 +82,24 @@ describe("faithful run: the deployment manifest", () => {
         assert.deepStrictEqual(fn.code, { zip: kept, sha256: sha("code zip").toString("hex") });
         assert.deepStrictEqual(fn.s3Objects[0].file, files.model);
         assert.strictEqual(fn.region, "eu-west-1");
+    });
+
+    it("the model in a layer of its own is just another built layer: recorded in order, nothing in S3", async () => {
+        const { dir, files } = project(true);
+        const base = graph(files);
+        const modelArn = "arn:aws:lambda:eu-west-1:123456789012:layer:fn-model:1";
+        const resources = base.resources
+            .filter((r) => r.name !== "embeddings-model")
+            .map((r) => r.type !== "aws:lambda/function:Function" ? r : { ...r, inputs: { ...r.inputs, layers: [...r.inputs.layers, modelArn], environment: { variables: { MODEL_DIR: "/opt/ml/model", MODEL_BACKEND: "onnx" } } } });
+        resources.push(res("aws:s3/bucketObjectv2:BucketObjectv2", "embeddings-model-zip", { bucket: "models-1", key: "artifacts/fn/model.zip", source: asset(files.model) }));
+        resources.push(res("aws:lambda/layerVersion:LayerVersion", "embeddings-model", { layerName: "fn-model", s3Bucket: "models-1", s3Key: "artifacts/fn/model.zip", sourceCodeHash: sha("model archive").toString("base64") }, { arn: modelArn }));
+        const m = await buildManifest({ ...base, resources }, { projectDir: dir, cacheDir: path.join(dir, "cache") });
+        const f = m.functions[0];
+        assert.deepStrictEqual(f.layers.map((l) => l.kind === "built" && [l.resource, l.path]), [["embeddings-deps", files.layer], ["embeddings-model", files.model]]);
+        assert.deepStrictEqual(f.s3Objects, [], "no MODEL_BUCKET: nothing for moto to serve");
+        const fn = deployedFunction(m);
+        assert.deepStrictEqual(fn.layers.map((l) => "zip" in l && l.zip), [files.layer, files.model]);
+        assert.strictEqual(fn.environment.MODEL_DIR, "/opt/ml/model");
     });
 
     it("marks a layer the plan did not build as not runnable, and the runner refuses it by name", async () => {
