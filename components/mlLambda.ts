@@ -253,7 +253,8 @@ export class MlLambda extends pulumi.ComponentResource {
         const layer = new aws.lambda.LayerVersion(`${name}-deps`, {
             layerName: `${cfg.functionName}-deps`,
             description: `Python dependencies of ${cfg.functionName}: ${path.basename(cfg.requirements)}, ${layerBuild.measurement.unzippedBytes} bytes unzipped` +
-                (layerBuild.bytecode ? `, with bytecode for CPython ${layerBuild.bytecode.python}` : ""),
+                // The runtime, not the compiler's patch release: another deploy host's 3.12.x must not replace the layer.
+                (layerBuild.bytecode ? `, with ${cfg.runtime} bytecode` : ""),
             compatibleRuntimes: [cfg.runtime],
             compatibleArchitectures: [cfg.architecture],
             sourceCodeHash: layerBuild.zipSha256,
