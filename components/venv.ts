@@ -3,9 +3,10 @@
  * (torch & co.) are both created here, under the build cache, on first use, so a fresh machine needs nothing but
  * `python3`.
  *
- * One scheme for both: a venv is built in a temporary directory beside its final place, marked ready last, and
- * renamed into place, so an interrupted setup never leaves a half-made venv that a later run trusts; and it is
- * built under a lock (a directory `<venv>.lock` holding the owner's pid, created atomically), so a second process
+ * One scheme for both: a venv is built in its final place and marked ready last, so an interrupted setup never
+ * leaves a half-made venv that a later run trusts (a directory without the mark is removed and built again). Not
+ * in a temporary directory renamed into place: pip writes the venv's path into every console script's #! line
+ * (moto_server, uv's wrappers), and those would point at the vanished temporary name. It is built under a lock (a directory `<venv>.lock` holding the owner's pid, created atomically), so a second process
  * (two previews at once) waits for the first instead of building the same gigabytes again. A lock whose owner is
  * gone is taken over.
  */
@@ -44,20 +45,19 @@ export function ensureVenv(spec: VenvSpec): string {
     const release = lock(`${spec.dir}.lock`, () => log(`ml-lambda: waiting for another process creating ${spec.what} in ${spec.dir}`));
     try {
         if (fs.existsSync(path.join(spec.dir, READY))) return bin; // the process we waited for made it
-        const tmp = `${spec.dir}.tmp-${process.pid}-${Date.now()}`;
         log(`ml-lambda: creating ${spec.what} in ${spec.dir}`);
+        fs.rmSync(spec.dir, { recursive: true, force: true }); // a leftover without the ready mark
         try {
             const python = spec.python ?? hostPython();
-            run(python, ["-m", "venv", tmp], `create a virtualenv with ${python} (on Debian/Ubuntu: apt-get install python3-venv)`, spec);
+            run(python, ["-m", "venv", spec.dir], `create a virtualenv with ${python} (on Debian/Ubuntu: apt-get install python3-venv)`, spec);
             for (const args of spec.installs) {
-                run(path.join(tmp, "bin", "python"), ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off", ...args],
+                run(path.join(bin, "python"), ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off", ...args],
                     `install ${args.join(" ")} into ${spec.what}`, spec);
             }
-            fs.writeFileSync(path.join(tmp, READY), `${spec.installs.map((a) => a.join(" ")).join("\n")}\n`);
-            fs.rmSync(spec.dir, { recursive: true, force: true }); // a leftover without the ready mark
-            fs.renameSync(tmp, spec.dir); // a venv run as bin/python finds itself wherever it lives
-        } finally {
-            fs.rmSync(tmp, { recursive: true, force: true });
+            fs.writeFileSync(path.join(spec.dir, READY), `${spec.installs.map((a) => a.join(" ")).join("\n")}\n`);
+        } catch (e) {
+            fs.rmSync(spec.dir, { recursive: true, force: true }); // "nothing was kept", as the error says
+            throw e;
         }
         return bin;
     } finally {
