@@ -15,18 +15,16 @@
  * handler in _HANDLER) with its two addresses pinned to free loopback ports instead. Everything after that
  * (bootstrap, awslambdaric, the handler) is the image's own.
  */
-import * as net from "net";
 import * as os from "os";
 import * as crypto from "crypto";
-import * as http from "http";
 import { DockerEngine, DockerError } from "../components/docker/engine";
 import { lambdaEnvironment as sharedEnvironment, logStreamName } from "./run/environment";
+import { connects, freePort, postInvoke } from "./proc";
 import { initReportMs, parseReportLine, Report } from "./run/report";
 
 /** Lambda gives a function one vCPU at 1,769 MB of memory, proportionally below and above. */
 export const MB_PER_VCPU = 1769;
 export const LAMBDA_USER = "993:990";
-const INVOKE_PATH = "/2015-03-31/functions/function/invocations";
 const RIE = "/usr/local/bin/aws-lambda-rie";
 const BOOTSTRAP = "/var/runtime/bootstrap";
 
@@ -78,25 +76,6 @@ export interface ImageRunnerOptions {
     log?: (line: string) => void;
     /** How long to wait for the emulator to listen. */
     startTimeoutMs?: number;
-}
-
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.once("error", reject);
-        s.listen(0, "127.0.0.1", () => {
-            const port = (s.address() as net.AddressInfo).port;
-            s.close(() => resolve(port));
-        });
-    });
-}
-
-function connects(port: number): Promise<boolean> {
-    return new Promise((resolve) => {
-        const sock = net.connect(port, "127.0.0.1");
-        sock.once("connect", () => { sock.destroy(); resolve(true); });
-        sock.once("error", () => resolve(false));
-    });
 }
 
 export class ImageRunner {
@@ -173,22 +152,10 @@ export class ImageRunner {
         const payload = typeof event === "string" ? event : JSON.stringify(event);
         const before = this.lines.length;
         const t0 = performance.now();
-        const res = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
-            const req = http.request({
-                host: "127.0.0.1", port: this.port, path: INVOKE_PATH, method: "POST",
-                headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) },
-                timeout: (this.opts.spec.timeoutS + 30) * 1000,
-            }, (r) => {
-                const chunks: Buffer[] = [];
-                r.on("data", (c: Buffer) => chunks.push(c));
-                r.on("end", () => resolve({ status: r.statusCode ?? 0, headers: r.headers, body: Buffer.concat(chunks).toString("utf8") }));
+        const res = await postInvoke(this.port, payload, (this.opts.spec.timeoutS + 30) * 1000, (m) => new DockerError(m))
+            .catch(async (e) => {
+                throw new DockerError(`the image did not answer the invocation: ${(e as Error).message}`, await this.engine.containerLogs(this.id).catch(() => this.logs()));
             });
-            req.on("timeout", () => req.destroy(new DockerError(`no response within ${this.opts.spec.timeoutS + 30} s`)));
-            req.on("error", reject);
-            req.end(payload);
-        }).catch(async (e) => {
-            throw new DockerError(`the image did not answer the invocation: ${(e as Error).message}`, await this.engine.containerLogs(this.id).catch(() => this.logs()));
-        });
         const t1 = performance.now();
         if (this.invokes++ === 0) this.firstResponseMs = t1 - this.startedAt;
         // The REPORT line may trail the response through the log stream.

@@ -14,18 +14,18 @@
  * "Init Duration" (the emulator's own sandbox.Init, under 1 ms; the runtime's init is in its INIT REPORT log
  * line, which we print) and "Max Memory Used" (repeats the memory size; we print peak RSS instead).
  */
-import { ChildProcess, spawn, spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
-import * as http from "http";
-import * as net from "net";
 import * as path from "path";
 import { parseArgs as parseArgv } from "util";
 import { DEFAULT_HANDLER, packageRoot } from "../components/assets";
 import { defineCommand, EXIT, OptionSpec, runCommand, UsageError } from "./command";
+import { defaultCacheDir } from "../components/validate";
+import { descendants, EmulatorResponse, freePort, isExecutable, peakRssMb, postInvoke, stopChild, waitForPort } from "./proc";
 import { handlerDurationMs, initReportMs, parseReportLine, Report } from "./run/report";
+import { findRie } from "./run/tools";
 
 export { packageRoot } from "../components/assets";
-const INVOKE_PATH = "/2015-03-31/functions/function/invocations";
 
 /** A mistake in how the command was called or set up, or a setup failure; the message says what to do. */
 export class InvokeError extends Error {
@@ -157,30 +157,6 @@ export function run(argv: string[]): Promise<number> {
     return runCommand(command, argv);
 }
 
-function isExecutable(file: string): boolean {
-    try {
-        fs.accessSync(file, fs.constants.X_OK);
-        return fs.statSync(file).isFile();
-    } catch {
-        return false;
-    }
-}
-
-/** ML_LAMBDA_RIE, then .cache/bin/aws-lambda-rie, then PATH. */
-export function findRie(root: string, env: NodeJS.ProcessEnv = process.env): string {
-    const fromEnv = env.ML_LAMBDA_RIE;
-    if (fromEnv) {
-        if (isExecutable(fromEnv)) return fromEnv;
-        throw new InvokeError(`aws-lambda-rie not found at ML_LAMBDA_RIE=${fromEnv}: fix the path, or unset it and run bash scripts/setup-python.sh`);
-    }
-    const cached = path.join(root, ".cache", "bin", "aws-lambda-rie");
-    if (isExecutable(cached)) return cached;
-    for (const dir of (env.PATH ?? "").split(path.delimiter)) {
-        if (dir && isExecutable(path.join(dir, "aws-lambda-rie"))) return path.join(dir, "aws-lambda-rie");
-    }
-    throw new InvokeError(`aws-lambda-rie not found (looked at ML_LAMBDA_RIE, ${cached} and PATH): run bash scripts/setup-python.sh`);
-}
-
 /** The test venv's interpreter, checked to have the runtime interface client. */
 export function findPython(root: string): string {
     const python = path.join(root, ".cache", "venv", "bin", "python");
@@ -196,103 +172,6 @@ export function findPython(root: string): string {
 
 export { parseReportLine, initReportMs, handlerDurationMs } from "./run/report";
 export type { Report } from "./run/report";
-
-function childPids(pid: number): number[] {
-    const out: number[] = [];
-    try {
-        for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
-            const children = fs.readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim();
-            for (const c of children ? children.split(/\s+/) : []) out.push(Number(c));
-        }
-    } catch {
-        // Not Linux, or the process is gone.
-    }
-    return out;
-}
-
-/**
- * Peak resident memory (VmHWM, MiB) summed over the processes the emulator started (the runtime and anything it
- * spawned), excluding the emulator itself, which Lambda does not bill. Linux only (/proc).
- */
-export function runtimePeakRssMb(emulatorPid: number): number | undefined {
-    let totalKb = 0;
-    let seen = false;
-    const visit = (p: number): void => {
-        try {
-            const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p}/status`, "utf8"));
-            if (m) {
-                totalKb += Number(m[1]);
-                seen = true;
-            }
-        } catch {
-            // Exited between listing and reading: count what we could read.
-        }
-        for (const c of childPids(p)) visit(c);
-    };
-    for (const c of childPids(emulatorPid)) visit(c);
-    return seen ? totalKb / 1024 : undefined;
-}
-
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const port = (server.address() as net.AddressInfo).port;
-            server.close(() => resolve(port));
-        });
-    });
-}
-
-async function waitForPort(port: number, deadline: number, child: ChildProcess): Promise<void> {
-    while (Date.now() < deadline) {
-        if (child.exitCode !== null) throw new InvokeError(`aws-lambda-rie exited early (code ${child.exitCode})`, 1);
-        const ok = await new Promise<boolean>((resolve) => {
-            const socket = net.connect(port, "127.0.0.1");
-            socket.once("connect", () => { socket.destroy(); resolve(true); });
-            socket.once("error", () => resolve(false));
-        });
-        if (ok) return;
-        await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new InvokeError(`aws-lambda-rie did not listen on 127.0.0.1:${port} in time`, 1);
-}
-
-interface InvokeResult {
-    status: number;
-    headers: http.IncomingHttpHeaders;
-    body: string;
-    wallMs: number;
-}
-
-function post(port: number, payload: string, timeoutMs: number): Promise<InvokeResult> {
-    return new Promise((resolve, reject) => {
-        const started = process.hrtime.bigint();
-        const req = http.request(
-            {
-                host: "127.0.0.1",
-                port,
-                path: INVOKE_PATH,
-                method: "POST",
-                headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) },
-                timeout: timeoutMs,
-            },
-            (res) => {
-                const chunks: Buffer[] = [];
-                res.on("data", (c: Buffer) => chunks.push(c));
-                res.on("end", () => resolve({
-                    status: res.statusCode ?? 0,
-                    headers: res.headers,
-                    body: Buffer.concat(chunks).toString("utf8"),
-                    wallMs: Number(process.hrtime.bigint() - started) / 1e6,
-                }));
-            },
-        );
-        req.on("timeout", () => req.destroy(new InvokeError(`no response within ${timeoutMs / 1000} s`, 1)));
-        req.on("error", reject);
-        req.end(payload);
-    });
-}
 
 export function readEvent(file: string): string {
     let text: string;
@@ -359,7 +238,7 @@ async function invoke(opts: InvokeOptions): Promise<number> {
         throw new InvokeError(`no app/handler.py under --handler-dir ${handlerDir}`);
     }
     const payload = readEvent(opts.event);
-    const rie = findRie(root);
+    const rie = findRie(defaultCacheDir(), process.env, (line) => process.stderr.write(`${line}\n`));
     const python = findPython(root);
     const env = functionEnv(opts, handlerDir);
     const [port, apiPort] = [await freePort(), await freePort()];
@@ -409,29 +288,28 @@ async function invoke(opts: InvokeOptions): Promise<number> {
         const unseen = log.map((line, i) => ({ line, i })).filter(({ i }) => !shown.has(i));
         for (const { line } of unseen.slice(-40)) note(`  | ${line}`);
     };
-    const stop = (): void => {
-        try {
-            if (child.pid && child.exitCode === null) process.kill(-child.pid, "SIGTERM");
-        } catch {
-            // Already gone.
-        }
+    const onSignal = (): void => {
+        try { if (child.pid) process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ }
+        process.exit(130);
     };
-    const onSignal = (): void => { stop(); process.exit(130); };
     process.once("SIGINT", onSignal);
 
     try {
-        await waitForPort(port, Date.now() + 10_000, child);
-        let last: InvokeResult | undefined;
+        const listening = await waitForPort(port, 10_000, () => {
+            if (child.exitCode !== null) throw new InvokeError(`aws-lambda-rie exited early (code ${child.exitCode})`, 1);
+        }, 50);
+        if (!listening) throw new InvokeError(`aws-lambda-rie did not listen on 127.0.0.1:${port} in time`, 1);
+        let last: EmulatorResponse | undefined;
         let failed = false;
         for (let i = 0; i < opts.repeat; i++) {
             const before = reports.length;
-            last = await post(port, payload, (opts.timeoutS + 30) * 1000);
+            last = await postInvoke(port, payload, (opts.timeoutS + 30) * 1000, (m) => new InvokeError(m, 1));
             // The REPORT and log lines travel through pipes and may trail the response; wait briefly for them.
             const until = Date.now() + 2000;
             const complete = (): boolean => reports.length > before && handlerMs.has(reports[before].requestId);
             while (!complete() && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
             const report = reports[before];
-            const peak = child.pid ? runtimePeakRssMb(child.pid) : undefined;
+            const peak = child.pid ? peakRssMb(descendants(child.pid)) : undefined;
             const label = opts.repeat > 1 ? `[${i + 1}/${opts.repeat} ${i === 0 ? "cold" : "warm"}] ` : "";
             note(`${label}${report ? report.line : "(no REPORT line from the emulator)"}`);
             const measured = [`round trip ${last.wallMs.toFixed(1)} ms`];
@@ -476,15 +354,7 @@ async function invoke(opts: InvokeOptions): Promise<number> {
         throw e;
     } finally {
         process.removeListener("SIGINT", onSignal);
-        stop();
-        await new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            // The emulator does not always exit on SIGTERM; do not leave it (or its runtime) behind.
-            const t = setTimeout(() => {
-                try { if (child.pid) process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ }
-                resolve();
-            }, 1000);
-            child.once("exit", () => { clearTimeout(t); resolve(); });
-        });
+        // The emulator does not always exit on SIGTERM; do not leave it (or its runtime) behind.
+        await stopChild(child, 1000);
     }
 }

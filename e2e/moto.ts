@@ -11,25 +11,14 @@
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as https from "https";
-import * as net from "net";
 import * as path from "path";
+import { freePort } from "../cli/proc";
 
 export interface Moto {
     endpoint: string;
     /** PEM of the server's self-signed certificate (trust it as a CA). */
     caBundle: string;
     stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.once("error", reject);
-        srv.listen(0, "127.0.0.1", () => {
-            const port = (srv.address() as net.AddressInfo).port;
-            srv.close(() => resolve(port));
-        });
-    });
 }
 
 function makeCertificate(dir: string): { cert: string; key: string } {

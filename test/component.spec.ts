@@ -16,18 +16,13 @@ import { bytecodeCompiler } from "../components/packaging/bytecode";
 import { tmpDir as tmpDirFor } from "./packaging-helpers";
 import { modelObjectKey } from "../components/model";
 import { normalizeArgs } from "../components/validate";
-import { MockSession, NO_EXPORT_PYTHON, offlineHubCache, settle, startMocks, TEST_CACHE, useTestExportPython, value } from "./mocks";
+import { fixtureArgs, MockSession, NO_EXPORT_PYTHON, offlineHubCache, settle, startMocks, TEST_CACHE, useTestExportPython, value } from "./mocks";
 
 const FIX = path.join(__dirname, "fixtures", "component");
 
 function args(extra: Partial<MlLambdaArgs> = {}): MlLambdaArgs {
     return {
-        handlerDir: path.join(FIX, "handler"),
-        requirements: path.join(FIX, "requirements.txt"),
-        dockerfile: path.join(FIX, "Dockerfile"),
-        model: { path: path.join(FIX, "tiny-model"), name: "tiny" },
-        backend: "torch", // the stand-in tiny model has no ONNX graph and cannot be exported; onnx is tested below
-        cacheDir: TEST_CACHE,
+        ...fixtureArgs(),
         ...extra,
     };
 }

@@ -7,7 +7,6 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-    findRie,
     functionEnv,
     handlerDurationMs,
     initReportMs,
@@ -18,6 +17,7 @@ import {
     summarize,
 } from "../cli/invoke";
 import { UsageError } from "../cli/command";
+import { findRie, RIE_VERSION } from "../cli/run/tools";
 
 // Verbatim from aws-lambda-rie v0.0.0-20261030222936-bef5c4ba774d (tab-separated, trailing tab).
 const COLD_REPORT = "REPORT RequestId: 86bc28e6-c04a-41f1-ac74-449ce3c3e655\tInit Duration: 0.02 ms\tDuration: 5898.83 ms\tBilled Duration: 5899 ms\tMemory Size: 3008 MB\tMax Memory Used: 3008 MB\t";
@@ -139,23 +139,36 @@ describe("ml-lambda invoke", () => {
             assert.ok(fs.existsSync(path.join(packageRoot(), "python", "src", "app", "handler.py")));
         });
 
+        // One lookup serves the faithful run and the source run (cli/run/tools.ts).
+        const noLog = (): void => undefined;
         it("ML_LAMBDA_RIE pointing nowhere", () => {
-            assert.throws(() => findRie(tmpdir(), { ML_LAMBDA_RIE: "/nonexistent/aws-lambda-rie", PATH: "" }),
-                /aws-lambda-rie not found at ML_LAMBDA_RIE=.*run bash scripts\/setup-python.sh/);
+            assert.throws(() => findRie(tmpdir(), { ML_LAMBDA_RIE: "/nonexistent/aws-lambda-rie", PATH: "" }, noLog, null),
+                /aws-lambda-rie not found at ML_LAMBDA_RIE=\/nonexistent\/aws-lambda-rie: fix the path/);
         });
 
-        it("no emulator anywhere", () => {
-            assert.throws(() => findRie(tmpdir(), { PATH: "" }), /aws-lambda-rie not found .*run bash scripts\/setup-python.sh/);
+        it("no emulator anywhere and no Go to build it", () => {
+            assert.throws(() => findRie(tmpdir(), { PATH: "" }, noLog, null),
+                new RegExp(`aws-lambda-rie not found .*no Go toolchain to build it: install Go >= 1.26 .*@${RIE_VERSION}.*set ML_LAMBDA_RIE`));
         });
 
-        it("prefers .cache/bin, then PATH", () => {
-            const root = tmpdir();
+        it("prefers the pinned build in the cache, then the repository's of the same version, then PATH", () => {
+            const cache = tmpdir();
+            const repo = tmpdir();
             const onPath = tmpdir();
-            fs.writeFileSync(path.join(onPath, "aws-lambda-rie"), "#!/bin/sh\n", { mode: 0o755 });
-            assert.strictEqual(findRie(root, { PATH: onPath }), path.join(onPath, "aws-lambda-rie"));
-            fs.mkdirSync(path.join(root, ".cache", "bin"), { recursive: true });
-            fs.writeFileSync(path.join(root, ".cache", "bin", "aws-lambda-rie"), "#!/bin/sh\n", { mode: 0o755 });
-            assert.strictEqual(findRie(root, { PATH: onPath }), path.join(root, ".cache", "bin", "aws-lambda-rie"));
+            const exe = (file: string): string => {
+                fs.mkdirSync(path.dirname(file), { recursive: true });
+                fs.writeFileSync(file, "#!/bin/sh\n", { mode: 0o755 });
+                return file;
+            };
+            exe(path.join(onPath, "aws-lambda-rie"));
+            assert.strictEqual(findRie(cache, { PATH: onPath }, noLog, repo), path.join(onPath, "aws-lambda-rie"));
+            const repoRie = exe(path.join(repo, ".cache", "bin", "aws-lambda-rie"));
+            fs.writeFileSync(path.join(repo, ".cache", "bin", "aws-lambda-rie.version"), "v0.0.0-some-other\n");
+            assert.strictEqual(findRie(cache, { PATH: onPath }, noLog, repo), path.join(onPath, "aws-lambda-rie"), "another version is not taken");
+            fs.writeFileSync(path.join(repo, ".cache", "bin", "aws-lambda-rie.version"), `${RIE_VERSION}\n`);
+            assert.strictEqual(findRie(cache, { PATH: onPath }, noLog, repo), repoRie);
+            const pinned = exe(path.join(cache, "tools", `aws-lambda-rie-${RIE_VERSION}`, "aws-lambda-rie"));
+            assert.strictEqual(findRie(cache, { PATH: onPath }, noLog, repo), pinned);
         });
 
         it("no model given", () => {

@@ -8,7 +8,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { mockCall, mockState, RecordedResource } from "../cli/offline";
 import { DEFAULT_MODEL_ID, DEFAULT_MODEL_REVISION } from "../components/model";
-import { REPO } from "./paths";
+import { REPO, TEST_CACHE } from "./paths";
 export { REPO, TEST_CACHE } from "./paths";
 
 export interface Recorded extends RecordedResource {
@@ -113,5 +113,23 @@ export function useTestExportPython(): () => void {
     return () => {
         if (before === undefined) delete process.env.ML_LAMBDA_EXPORT_PYTHON;
         else process.env.ML_LAMBDA_EXPORT_PYTHON = before;
+    };
+}
+
+/** The component fixture (test/fixtures/component): a tiny handler, requirements, Dockerfile and model. */
+export const COMPONENT_FIXTURE = path.join(__dirname, "fixtures", "component");
+
+/**
+ * MlLambda's arguments for the component fixture, built in the test cache. Backend torch: the stand-in tiny model
+ * has no ONNX graph and cannot be exported (onnx is tested on its own).
+ */
+export function fixtureArgs(): { handlerDir: string; requirements: string; dockerfile: string; model: { path: string; name: string }; backend: "torch"; cacheDir: string } {
+    return {
+        handlerDir: path.join(COMPONENT_FIXTURE, "handler"),
+        requirements: path.join(COMPONENT_FIXTURE, "requirements.txt"),
+        dockerfile: path.join(COMPONENT_FIXTURE, "Dockerfile"),
+        model: { path: path.join(COMPONENT_FIXTURE, "tiny-model"), name: "tiny" },
+        backend: "torch",
+        cacheDir: TEST_CACHE,
     };
 }

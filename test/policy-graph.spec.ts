@@ -9,20 +9,14 @@ import { mockState } from "../cli/offline";
 import { MlLambdaArgs } from "../components/args";
 import { MlLambda } from "../components/mlLambda";
 import { evaluatePolicies, loadPolicyConfig, mandatoryViolations, PlanResource, PolicyPackConfig, PolicyVerdict } from "../policy/evaluate";
-import { Recorded, settle, startMocks, TEST_CACHE } from "./mocks";
+import { fixtureArgs, Recorded, settle, startMocks } from "./mocks";
 
-const FIX = path.join(__dirname, "fixtures", "component");
 const PROD = path.resolve(__dirname, "..", "policy", "config.prod.json");
 
 async function record(name: string, extra: Partial<MlLambdaArgs>): Promise<Recorded[]> {
     const m = await startMocks({ preview: true });
     const c = new MlLambda(name, {
-        handlerDir: path.join(FIX, "handler"),
-        requirements: path.join(FIX, "requirements.txt"),
-        dockerfile: path.join(FIX, "Dockerfile"),
-        model: { path: path.join(FIX, "tiny-model"), name: "tiny" },
-        backend: "torch", // the stand-in tiny model has no ONNX graph
-        cacheDir: TEST_CACHE,
+        ...fixtureArgs(),
         logRetentionDays: 30,
         ...extra,
     });

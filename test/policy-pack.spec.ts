@@ -8,7 +8,7 @@ import { ChildProcess, spawn } from "child_process";
 import * as path from "path";
 import { loadPolicyConfig, evaluatePolicies, PlanResource, PolicyPackConfig } from "../policy/evaluate";
 import { mlLambdaPolicies } from "../policy/policies";
-import { settle, startMocks, TEST_CACHE } from "./mocks";
+import { fixtureArgs, settle, startMocks } from "./mocks";
 import { MlLambda } from "../components/mlLambda";
 
 const grpc = require("@grpc/grpc-js");
@@ -17,7 +17,6 @@ const analyzerproto = require("@pulumi/pulumi/proto/analyzer_pb");
 const structproto = require("google-protobuf/google/protobuf/struct_pb");
 
 const POLICY_DIR = path.resolve(__dirname, "..", "policy");
-const FIX = path.join(__dirname, "fixtures", "component");
 
 interface Finding {
     policy: string;
@@ -136,12 +135,7 @@ describe("the served policy pack agrees with the offline evaluator (gRPC, like t
     before(async () => {
         const m = await startMocks({ preview: true });
         const c = new MlLambda("packzip", {
-            handlerDir: path.join(FIX, "handler"),
-            requirements: path.join(FIX, "requirements.txt"),
-            dockerfile: path.join(FIX, "Dockerfile"),
-            model: { path: path.join(FIX, "tiny-model"), name: "tiny" },
-            backend: "torch", // the stand-in tiny model has no ONNX graph
-            cacheDir: TEST_CACHE,
+            ...fixtureArgs(),
             packaging: "zip",
             snapStart: true,
             logRetentionDays: 30,

@@ -8,6 +8,7 @@ import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
+import { freePort, stopChild } from "../proc";
 import type { S3Object } from "./types";
 import { RunError } from "./types";
 
@@ -26,17 +27,6 @@ export function checkPortFree(port: number, what: string): Promise<void> {
             reject(new RunError(`${what}: port ${port} on 127.0.0.1 is in use (${e.code}); stop what holds it or choose another port (omit it to pick a free one)`));
         });
         server.listen(port, "127.0.0.1", () => server.close(() => resolve()));
-    });
-}
-
-export function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const port = (server.address() as net.AddressInfo).port;
-            server.close(() => resolve(port));
-        });
     });
 }
 
@@ -126,19 +116,4 @@ export async function putObjects(moto: MotoServer, objects: S3Object[], region: 
     }
 }
 
-/** SIGTERM to the process group, SIGKILL after a grace period; resolves when the child is gone. */
-export function stopChild(child: ChildProcess, graceMs = 1500): Promise<void> {
-    return new Promise((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null || !child.pid) return resolve();
-        const kill = (sig: NodeJS.Signals) => {
-            try {
-                process.kill(-child.pid!, sig);
-            } catch {
-                // gone
-            }
-        };
-        const t = setTimeout(() => kill("SIGKILL"), graceMs);
-        child.once("exit", () => { clearTimeout(t); resolve(); });
-        kill("SIGTERM");
-    });
-}
+export { freePort, stopChild };

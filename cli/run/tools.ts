@@ -15,7 +15,9 @@ import * as fs from "fs";
 import * as path from "path";
 import type { Architecture, Runtime } from "../../components/limits";
 import { PIP, platformTags, toolsVenv } from "../../components/packaging/installers";
+import { packageRoot } from "../../components/assets";
 import { ensureVenv } from "../../components/venv";
+import { isExecutable, onPath } from "../proc";
 import { RunError } from "./types";
 
 /** The emulator has no semver tags the Go proxy serves; the same pseudo-version as scripts/setup-python.sh. */
@@ -45,37 +47,13 @@ export const RUNTIME_FILES = ["bootstrap", "bootstrap.py", "ml_lambda_probe.py"]
 
 type Log = (line: string) => void;
 
-function isExecutable(file: string): boolean {
+/** This package's root (the repository, or the installed package), or undefined when it cannot be found. */
+function ownRoot(): string | undefined {
     try {
-        fs.accessSync(file, fs.constants.X_OK);
-        return fs.statSync(file).isFile();
+        return packageRoot();
     } catch {
-        return false;
+        return undefined;
     }
-}
-
-function onPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
-    for (const dir of (env.PATH ?? "").split(path.delimiter)) {
-        if (dir && isExecutable(path.join(dir, name))) return path.join(dir, name);
-    }
-    return undefined;
-}
-
-/** The package root (package.json named pulumi-ml-lambda) above `from`: the repository, or the installed package. */
-export function packageRoot(from: string = __dirname): string | undefined {
-    let dir = from;
-    for (let i = 0; i < 5; i++) {
-        const file = path.join(dir, "package.json");
-        if (fs.existsSync(file)) {
-            try {
-                if (JSON.parse(fs.readFileSync(file, "utf8")).name === "pulumi-ml-lambda") return dir;
-            } catch {
-                // not ours
-            }
-        }
-        dir = path.dirname(dir);
-    }
-    return undefined;
 }
 
 // ---------------------------------------------------------------- sha256 with a stat-keyed memo
@@ -125,7 +103,11 @@ export function fileSha256(file: string, cacheDir: string): string {
 
 // ---------------------------------------------------------------- aws-lambda-rie
 
-export function findRie(cacheDir: string, env: NodeJS.ProcessEnv, log: Log): string {
+/**
+ * ML_LAMBDA_RIE, then the pinned build under the cache, then the one this repository's setup script built (same
+ * version), then PATH, then `go install` of the pinned version into the cache.
+ */
+export function findRie(cacheDir: string, env: NodeJS.ProcessEnv, log: Log, root: string | null = ownRoot() ?? null): string {
     const fromEnv = env.ML_LAMBDA_RIE;
     if (fromEnv) {
         if (isExecutable(fromEnv)) return fromEnv;
@@ -134,7 +116,6 @@ export function findRie(cacheDir: string, env: NodeJS.ProcessEnv, log: Log): str
     const cachedDir = path.join(cacheDir, "tools", `aws-lambda-rie-${RIE_VERSION}`);
     const cached = path.join(cachedDir, "aws-lambda-rie");
     if (isExecutable(cached)) return cached;
-    const root = packageRoot();
     if (root) {
         // This repository's scripts/setup-python.sh builds the same version into .cache/bin.
         const repo = path.join(root, ".cache", "bin", "aws-lambda-rie");

@@ -11,12 +11,11 @@
 import { ChildProcess, spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as http from "http";
-import * as net from "net";
 import * as path from "path";
 import type { Architecture, Runtime } from "../../components/limits";
 import { initReportMs, invokeRtDoneMs, parseReportLine, Report } from "./report";
-import { checkPortFree, freePort, MotoServer, putObjects, startMoto, stopChild } from "./moto";
+import { checkPortFree, MotoServer, putObjects, startMoto } from "./moto";
+import { descendants, freePort, peakRssMb, postInvoke, stopChild, waitForPort } from "../proc";
 import { findRuntimePython, RuntimePython, runtimeMinor } from "./python";
 import { lambdaEnvironment, logStreamName } from "./environment";
 import { cpuList, GROUP, parseCpuList, PASSWD, sandboxScript } from "./sandbox";
@@ -25,7 +24,7 @@ import type { Artifact, DeployedFunction, FunctionRunner, Invocation, ProbeRepor
 import { RunError } from "./types";
 import { unpackZip } from "./unpack";
 
-export const INVOKE_PATH = "/2015-03-31/functions/function/invocations";
+export { INVOKE_PATH } from "../proc";
 
 function which(name: string, env: NodeJS.ProcessEnv): string | undefined {
     const dirs = (env.PATH ?? "").split(path.delimiter).concat(["/usr/bin", "/usr/sbin", "/bin", "/sbin"]);
@@ -45,32 +44,6 @@ function hostArch(): Architecture {
     return process.arch === "arm64" ? "arm64" : "x86_64";
 }
 
-/** Children of a process (Linux /proc), all threads. */
-export function childPids(pid: number): number[] {
-    const out: number[] = [];
-    try {
-        for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
-            const children = fs.readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim();
-            for (const c of children ? children.split(/\s+/) : []) out.push(Number(c));
-        }
-    } catch {
-        // gone
-    }
-    return out;
-}
-
-export function descendants(pid: number): number[] {
-    const out: number[] = [];
-    const walk = (p: number) => {
-        for (const c of childPids(p)) {
-            out.push(c);
-            walk(c);
-        }
-    };
-    walk(pid);
-    return out;
-}
-
 function comm(pid: number): string {
     try {
         return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
@@ -79,48 +52,6 @@ function comm(pid: number): string {
     }
 }
 
-function vmHwmKb(pid: number): number | undefined {
-    try {
-        const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
-        return m ? Number(m[1]) : undefined;
-    } catch {
-        return undefined;
-    }
-}
-
-function post(port: number, payload: string, timeoutMs: number): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; wallMs: number }> {
-    return new Promise((resolve, reject) => {
-        const started = process.hrtime.bigint();
-        const req = http.request({
-            host: "127.0.0.1", port, path: INVOKE_PATH, method: "POST",
-            headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) }, timeout: timeoutMs,
-        }, (res) => {
-            const chunks: Buffer[] = [];
-            res.on("data", (c: Buffer) => chunks.push(c));
-            res.on("end", () => resolve({
-                status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8"),
-                wallMs: Number(process.hrtime.bigint() - started) / 1e6,
-            }));
-        });
-        req.on("timeout", () => req.destroy(new RunError(`no response within ${Math.round(timeoutMs / 1000)} s`, 1)));
-        req.on("error", reject);
-        req.end(payload);
-    });
-}
-
-async function waitForPort(port: number, deadline: number, alive: () => boolean, what: () => string): Promise<void> {
-    while (Date.now() < deadline) {
-        if (!alive()) throw new RunError(`the sandbox exited before the emulator listened:\n${what()}`, 1);
-        const ok = await new Promise<boolean>((resolve) => {
-            const s = net.connect(port, "127.0.0.1");
-            s.once("connect", () => { s.destroy(); resolve(true); });
-            s.once("error", () => resolve(false));
-        });
-        if (ok) return;
-        await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new RunError(`the emulator did not listen on 127.0.0.1:${port} in time:\n${what()}`, 1);
-}
 
 /** Every process this module started and has not stopped: killed on exit, whatever the caller does. */
 const live = new Set<ChildProcess>();
@@ -287,7 +218,10 @@ export class ZipRunner implements FunctionRunner {
         let spawnError: Error | undefined;
         child.once("error", (e) => { spawnError = e; });
         try {
-            await waitForPort(this.port, Date.now() + 15_000, () => !spawnError && child.exitCode === null && child.signalCode === null, () => this.tail(30));
+            const listening = await waitForPort(this.port, 15_000, () => {
+                if (spawnError || child.exitCode !== null || child.signalCode !== null) throw new RunError(`the sandbox exited before the emulator listened:\n${this.tail(30)}`, 1);
+            }, 20);
+            if (!listening) throw new RunError(`the emulator did not listen on 127.0.0.1:${this.port} in time:\n${this.tail(30)}`, 1);
         } catch (e) {
             const text = this.log.join("\n");
             if (/permission denied|Operation not permitted|cannot open|unshare failed/i.test(text)) {
@@ -349,13 +283,8 @@ export class ZipRunner implements FunctionRunner {
 
     private measure(): void {
         const pids = this.runtimePids();
-        let kb = 0;
-        let seen = false;
-        for (const p of pids) {
-            const v = vmHwmKb(p);
-            if (v !== undefined) { kb += v; seen = true; }
-        }
-        if (seen) this.peakRssMb = Math.max(this.peakRssMb ?? 0, kb / 1024);
+        const mb = peakRssMb(pids);
+        if (mb !== undefined) this.peakRssMb = Math.max(this.peakRssMb ?? 0, mb);
         for (const p of pids) {
             try {
                 const s = fs.statfsSync(`/proc/${p}/root/tmp`);
@@ -373,7 +302,7 @@ export class ZipRunner implements FunctionRunner {
         const cold = this.invocations === 0;
         this.invocations++;
         const before = { reports: this.reports.length, probes: this.probes.length, rtDone: this.rtDone.length };
-        const res = await post(this.port, payload, (this.fn.timeoutS + 30) * 1000);
+        const res = await postInvoke(this.port, payload, (this.fn.timeoutS + 30) * 1000, (m) => new RunError(m, 1));
         // The REPORT (and probe) lines travel through a pipe and may trail the response.
         const until = Date.now() + 3000;
         while (Date.now() < until && (this.reports.length <= before.reports || (this.opts.probe && this.probes.length <= before.probes))) {
@@ -481,3 +410,4 @@ export function groupGone(pgid: number): boolean {
     }
 }
 
+export { childPids, descendants } from "../proc";

@@ -11,7 +11,7 @@
  * Only these fields are read; unknown fields are skipped by wire type, so newer engines decode too.
  */
 
-export interface VertexProgress {
+export interface DecodedVertex {
     digest: string;
     name: string;
     cached: boolean;
@@ -19,16 +19,10 @@ export interface VertexProgress {
     started?: number;
     completed?: number;
     error?: string;
-    logs: string[];
 }
 
-export interface DecodedVertex {
-    digest: string;
-    name: string;
-    cached: boolean;
-    started?: number;
-    completed?: number;
-    error?: string;
+export interface VertexProgress extends DecodedVertex {
+    logs: string[];
 }
 
 export interface DecodedLog {

@@ -93,6 +93,16 @@ class UserError(Exception):
         self.setting, self.value, self.limit, self.fix = setting, value, limit, fix
 
 
+def run_child(cmd: list[str]) -> tuple[bool, dict, str]:
+    """Runs a helper script (export / check, in its own venv) whose last stdout line starting with { is its JSON
+    answer; its stderr passes through. Returns (succeeded, answer, what went wrong)."""
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+    lines = [line for line in r.stdout.strip().splitlines() if line.startswith("{")]
+    answer = json.loads(lines[-1]) if lines else {}
+    ok = r.returncode == 0 and bool(answer.get("ok"))
+    return ok, answer, answer.get("error") or f"exit {r.returncode}, see the output above"
+
+
 def hub_cache_dirs(own_cache: str) -> list[str]:
     """Hugging Face's own cache locations, in its precedence order, then ours."""
     dirs = []
@@ -485,11 +495,8 @@ def prepare_onnx(src: str, rels: list[str], args) -> tuple[str, list[str], dict]
         cmd = [python, EXPORT_SCRIPT, "--source", src, "--out", tmp, "--backend", args.backend]
         if args.function_src:
             cmd += ["--function-src", args.function_src]
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
-        lines = [line for line in r.stdout.strip().splitlines() if line.startswith("{")]
-        answer = json.loads(lines[-1]) if lines else {}
-        if r.returncode != 0 or not answer.get("ok"):
-            detail = answer.get("error") or f"exit {r.returncode}, see the output above"
+        ok, answer, detail = run_child(cmd)
+        if not ok:
             raise UserError("backend", args.backend, f"exporting the model to ONNX failed: {detail}",
                             answer.get("fix") or "use backend torch for this model, or fix the cause above")
         os.replace(tmp, out)
@@ -742,11 +749,8 @@ def prepare_published(pub: dict, args) -> tuple[str, list[str], dict]:
         cmd = [args.check_python, CHECK_SCRIPT, "--model-dir", tmp, "--backend", args.backend, "--function-src", args.function_src]
         if pub["reference"]:
             cmd += ["--reference", pub["reference"]]
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
-        lines = [line for line in r.stdout.strip().splitlines() if line.startswith("{")]
-        answer = json.loads(lines[-1]) if lines else {}
-        if r.returncode != 0 or not answer.get("ok"):
-            detail = answer.get("error") or f"exit {r.returncode}, see the output above"
+        ok, answer, detail = run_child(cmd)
+        if not ok:
             raise UserError("backend", args.backend, f"{pub['rfilename']} of {pub['label']}: {detail}",
                             (answer.get("fix") or "fix the cause above") + f", or set {ONNX_SOURCE_ENV}=export to export the model with torch")
         parity = answer.get("parity")
