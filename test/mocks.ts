@@ -119,17 +119,20 @@ export function useTestExportPython(): () => void {
 /** The component fixture (test/fixtures/component): a tiny handler, requirements, Dockerfile and model. */
 export const COMPONENT_FIXTURE = path.join(__dirname, "fixtures", "component");
 
-/**
- * MlLambda's arguments for the component fixture, built in the test cache. Backend torch: the stand-in tiny model
- * has no ONNX graph and cannot be exported (onnx is tested on its own).
- */
-export function fixtureArgs(): { handlerDir: string; requirements: string; dockerfile: string; model: { path: string; name: string }; backend: "torch"; cacheDir: string } {
+/** The component fixture's files: handler, requirements, Dockerfile and tiny model. */
+export function fixturePaths(): { handlerDir: string; requirements: string; dockerfile: string; model: { path: string; name: string } } {
     return {
         handlerDir: path.join(COMPONENT_FIXTURE, "handler"),
         requirements: path.join(COMPONENT_FIXTURE, "requirements.txt"),
         dockerfile: path.join(COMPONENT_FIXTURE, "Dockerfile"),
         model: { path: path.join(COMPONENT_FIXTURE, "tiny-model"), name: "tiny" },
-        backend: "torch",
-        cacheDir: TEST_CACHE,
     };
+}
+
+/**
+ * MlLambda's arguments for the component fixture, built in the test cache. Backend torch: the stand-in tiny model
+ * has no ONNX graph and cannot be exported (onnx is tested on its own).
+ */
+export function fixtureArgs(): ReturnType<typeof fixturePaths> & { backend: "torch"; cacheDir: string } {
+    return { ...fixturePaths(), backend: "torch", cacheDir: TEST_CACHE };
 }

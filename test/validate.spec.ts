@@ -4,16 +4,14 @@ import { MlLambdaArgs } from "../components/args";
 import { MlLambdaError } from "../components/errors";
 import { parseStackConfig } from "../config";
 import { defaultFunctionName, normalizeArgs, validateUrl } from "../components/validate";
+import { fixturePaths } from "./mocks";
 
 const FIX = path.join(__dirname, "fixtures", "component");
 const ctx = { project: "ml-lambda", stack: "test" };
 
 export function goodArgs(): MlLambdaArgs {
     return {
-        handlerDir: path.join(FIX, "handler"),
-        requirements: path.join(FIX, "requirements.txt"),
-        dockerfile: path.join(FIX, "Dockerfile"),
-        model: { path: path.join(FIX, "tiny-model"), name: "tiny" },
+        ...fixturePaths(),
         packaging: "zip",
     };
 }
