@@ -96,6 +96,8 @@ class UserError(Exception):
 def run_child(cmd: list[str]) -> tuple[bool, dict, str]:
     """Runs a helper script (export / check, in its own venv) whose last stdout line starting with { is its JSON
     answer; its stderr passes through. Returns (succeeded, answer, what went wrong)."""
+    import subprocess
+
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
     lines = [line for line in r.stdout.strip().splitlines() if line.startswith("{")]
     answer = json.loads(lines[-1]) if lines else {}
@@ -457,8 +459,6 @@ def export_python(args) -> tuple[str, str]:
 
 def prepare_onnx(src: str, rels: list[str], args) -> tuple[str, list[str], dict]:
     """The ONNX artifact's directory and files, exported now or found in the cache."""
-    import subprocess
-
     python, how = export_python(args)
     info = probe_export_python(python, "ML_LAMBDA_EXPORT_PYTHON" if how != "managed" else "export environment")
     script_hash = hashlib.sha256()
@@ -694,8 +694,6 @@ def locate_published_local(src: str, display_name: str, args) -> "dict | None":
 def prepare_published(pub: dict, args) -> tuple[str, list[str], dict]:
     """The artifact made from a published ONNX file: its tokenizer and configs + the file as model.onnx + a manifest,
     checked by the function's own backend in the check Python (components/model/check_onnx.py), cached by content."""
-    import subprocess
-
     floor = PARITY_FLOOR[args.backend]
     # What the manifest (part of the archive) calls the model: never a local path, so the bytes do not depend on it.
     shown = pub["label"] if pub["source"] != "path" else "model.path"
