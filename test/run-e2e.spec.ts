@@ -40,16 +40,17 @@ function devBuild(): DeploymentManifest {
     }
 }
 
-/** The dev stack planned with the model fetched from S3 (modelDelivery "s3"), recorded as `ml-lambda plan` records it. */
-async function devS3Build(): Promise<{ manifest: DeploymentManifest; fn: DeployedFunction }> {
+/** The dev stack planned with config changed (e.g. modelDelivery "s3"), recorded as `ml-lambda plan` records it. */
+async function devVariant(overrides: Record<string, string>): Promise<{ manifest: DeploymentManifest; fn: DeployedFunction; sizeReport: any }> {
     const saved = { ...process.env };
     try {
         process.env.ML_LAMBDA_CACHE_DIR = path.join(REPO, ".cache", "ml-lambda");
         const hub = spawnSync("bash", ["scripts/offline-model.sh"], { cwd: REPO, encoding: "utf8" }).stdout.trim();
         if (hub) process.env.HF_HUB_CACHE = hub;
-        const run = await runOffline({ projectDir: REPO, stack: "dev", preview: true, configOverrides: { "ml-lambda:modelDelivery": "s3" } });
+        const run = await runOffline({ projectDir: REPO, stack: "dev", preview: true, configOverrides: overrides });
         const manifest = await buildManifest(run, { projectDir: REPO, cacheDir: process.env.ML_LAMBDA_CACHE_DIR });
-        return { manifest, fn: deployedFunction(manifest) };
+        const component = run.resources.find((r) => r.type === "pulumi-ml-lambda:index:MlLambda");
+        return { manifest, fn: deployedFunction(manifest), sizeReport: component?.inputs.sizeReport };
     } finally {
         process.env = saved;
     }
@@ -307,7 +308,7 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
         let layerInv: Invocation;
         let start: Awaited<ReturnType<ZipRunner["start"]>>;
         before(async () => {
-            s3 = await devS3Build();
+            s3 = await devVariant({ "ml-lambda:modelDelivery": "s3" });
             const runner = createRunner(s3.fn, { cacheDir: s3.manifest.cacheDir, cpus: 1, probe: true }) as ZipRunner;
             try {
                 start = await runner.start();
@@ -364,6 +365,49 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
             await assert.rejects(runner.start(), (e: Error) => e instanceof RunError && /moto server \(.*\) exited during start \(code 3\):\n.*cannot import name werkzeug/.test(e.message));
             assert.deepStrictEqual(runner.processIds(), []);
         });
+    });
+
+    it("a uv project as the requirements (pyproject.toml + uv.lock): the lock's versions are built, measured, deployed and imported", async () => {
+        // test/fixtures/uv-onnx holds numpy below the bundled profile's pin, so the version the function imports
+        // tells the lock's build apart from the profile's.
+        const project = path.join(REPO, "test", "fixtures", "uv-onnx");
+        const locked = /\[\[package\]\]\nname = "numpy"\nversion = "([^"]+)"/.exec(fs.readFileSync(path.join(project, "uv.lock"), "utf8"))?.[1];
+        const profile = /^numpy==(\S+)/m.exec(fs.readFileSync(path.join(REPO, "python", "requirements-onnx.txt"), "utf8"))?.[1];
+        assert.ok(locked && profile && locked !== profile, `the fixture locks numpy ${locked}, the profile pins ${profile}`);
+        const uv = await devVariant({ "ml-lambda:requirements": "test/fixtures/uv-onnx/pyproject.toml" });
+        const runner = createRunner(uv.fn, { cacheDir: uv.manifest.cacheDir, cpus: 1, probe: true }) as ZipRunner;
+        let inv: Invocation;
+        let layerInv: Invocation;
+        try {
+            await runner.start();
+            inv = await runner.invoke(EVENTS.seed);
+        } finally {
+            await runner.stop();
+        }
+        const dev = createRunner(fn, { cacheDir: manifest.cacheDir, cpus: 1 });
+        try {
+            await dev.start();
+            layerInv = await dev.invoke(EVENTS.seed);
+        } finally {
+            await dev.stop();
+        }
+        assert.strictEqual(inv.functionError, undefined, inv.body.slice(0, 500));
+        // numpy came from the layer built from the lock, at the locked version.
+        const numpyOrigin = inv.probe!.modules["numpy"];
+        assert.ok(numpyOrigin.startsWith("/opt/python/numpy/"), numpyOrigin);
+        const depLayer = uv.fn.layers[0]; // the dependency layer comes first (the model's, when it ships, after it)
+        assert.ok("zip" in depLayer, "a built dependency layer");
+        const listing = spawnSync("unzip", ["-Z1", depLayer.zip], { encoding: "utf8", maxBuffer: 64 << 20 }).stdout;
+        assert.match(listing, new RegExp(`^python/numpy-${locked!.replace(/\./g, "\\.")}\\.dist-info/METADATA$`, "m"));
+        assert.doesNotMatch(listing, /^python\/(pytest|pluggy|iniconfig)[-/]/m, "the dev group stays out of the layer");
+        // The size report measured this layer (the decision was taken on it), and the embeddings match the dev stack's.
+        const unzipped = Number(spawnSync("python3", ["-c", "import sys, zipfile; print(sum(i.file_size for i in zipfile.ZipFile(sys.argv[1]).infolist()))", depLayer.zip], { encoding: "utf8" }).stdout);
+        assert.strictEqual(uv.sizeReport.layerBytes, unzipped, "the size report measured the layer that is deployed");
+        assert.ok(uv.sizeReport.packages.some((p: { name: string }) => /^numpy$/i.test(p.name)), "numpy among the measured packages");
+        const a = bodyOf(inv).embeddings[0] as number[];
+        const b = bodyOf(layerInv).embeddings[0] as number[];
+        assert.ok(a.every((x, i) => Math.abs(x - b[i]) < 1e-5), "the same embeddings as the dev stack's build");
+        console.log(`      uv project: numpy ${locked} from the lock; model ${uv.fn.environment.MODEL_DIR ? "in a layer" : "from S3"}; cold ${inv.timeToFirstResponseMs!.toFixed(0)} ms to first response (1 CPU)`);
     });
 
     it("the distributions the ONNX profile's omit lines leave out are never imported: the unpruned layer, probed over every request shape", async () => {
