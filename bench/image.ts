@@ -85,7 +85,7 @@ export async function imageBench(env: NodeJS.ProcessEnv, log: (l: string) => voi
                         // The container's emulator logs no INVOKE RTDONE, and its first REPORT Duration includes the init.
                         firstInvokeMs: NaN,
                         peakRssMb: NaN, // the emulator in the container reports the memory size, not the runtime's use
-                        tmpUsedMb: 0,
+                        tmpUsedMb: NaN, // not measured: the container's tmpfs is not read from outside
                         warmInvokeMs: warm,
                         warmRoundTripMs: warmWall,
                     };

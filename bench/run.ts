@@ -163,7 +163,7 @@ async function coldStarts(d: Deployed) {
             init_ms: stats(ss.map((x) => x.initMs)),
             first_invoke_ms: { median: ss.some((x) => Number.isNaN(x.firstInvokeMs)) ? null : round(median(ss.map((x) => x.firstInvokeMs)), 1) },
             peak_rss_mb: ss.some((x) => Number.isNaN(x.peakRssMb)) ? null : round(median(ss.map((x) => x.peakRssMb)), 0),
-            tmp_used_mib: round(median(ss.map((x) => x.tmpUsedMb)), 1),
+            tmp_used_mib: ss.some((x) => Number.isNaN(x.tmpUsedMb)) ? null : round(median(ss.map((x) => x.tmpUsedMb)), 1),
             warm_invoke_ms: { median: round(median(ss.flatMap((x) => x.warmInvokeMs)), 1), round_trip_median: round(median(ss.flatMap((x) => x.warmRoundTripMs)), 1), invokes: ss.flatMap((x) => x.warmInvokeMs).length },
         }]));
     }
@@ -363,7 +363,7 @@ function markdown(r: any): string {
             for (const [k, v] of Object.entries<any>(rows)) {
                 const ratio = k === "seed" ? "1" : r.cold_ratio_paired?.[cpus]?.[k] ?? "-";
                 L.push(`| ${k} | ${cpus.replace("cpus_", "")} | ${fmtInt(v.first_response_ms.median)} (${fmtInt(v.first_response_ms.min)}-${fmtInt(v.first_response_ms.max)}) | ${ratio}x | ` +
-                    `${fmtInt(v.init_ms.median)} | ${v.first_invoke_ms.median ?? "-"} | ${v.peak_rss_mb ?? "-"} | ${v.tmp_used_mib} | ${v.warm_invoke_ms.median} |`);
+                    `${fmtInt(v.init_ms.median)} | ${v.first_invoke_ms.median ?? "-"} | ${v.peak_rss_mb ?? "-"} | ${v.tmp_used_mib ?? "-"} | ${v.warm_invoke_ms.median} |`);
             }
         }
         L.push("", "Time to first response = from starting the runtime (the emulator starts it on the first invoke) to the first response received; " +
@@ -374,7 +374,7 @@ function markdown(r: any): string {
             (r.dev_size_report ? ` (${fmtInt(r.dev_size_report.total_bytes)} of ${fmtInt(r.dev_size_report.available_bytes)} bytes available)` : "") +
             (r.cold_start.cpus_1?.image_onnx
                 ? "; image_onnx = the dev stack planned with packaging image, built in Docker on a stand-in of AWS's base image and run by cli/imageRunner.ts " +
-                  "(read-only, non-root, a CPU quota of the given count instead of pinning; timed from the container's start, and its REPORT gives no peak RSS)"
+                  "(read-only, non-root, a CPU quota of the given count instead of pinning; timed from the container's start, its emulator logs no INVOKE RTDONE and reports the memory size, not the runtime's peak RSS, and its tmpfs /tmp is not read from outside: those columns are \"-\", not measured)"
                 : `; image_onnx not measured${r.image_onnx_not_measured ? `: ${r.image_onnx_not_measured}` : ""}`) +
             ". See bench/README.md.", "");
     }

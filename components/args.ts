@@ -180,7 +180,7 @@ export interface MlLambdaArgs {
     model?: ModelSource;
     /**
      * Embedding backend. "onnx" (fp32) and "onnx-int8" run on onnxruntime + tokenizers + numpy (no torch: the
-     * ~158 MiB profile fits the zip path, so the function can use SnapStart); "torch" runs sentence-transformers
+     * ~135 MiB profile fits the zip path, so the function can use SnapStart); "torch" runs sentence-transformers
      * itself (5.3 GiB with PyPI's torch: the image path). For the onnx backends the model's own published ONNX file
      * is used when it has one (onnx/model.onnx; for onnx-int8 onnx/model_quint8_avx2.onnx on x86_64,
      * onnx/model_qint8_arm64.onnx on arm64), its sha256 checked against the hub's listing for the pinned revision
