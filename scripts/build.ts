@@ -4,7 +4,7 @@
  *   2. compiles components/, cli/ and policy/ (tsconfig.build.json: JS + .d.ts);
  *   3. copies the non-TypeScript files the compiled code loads by `__dirname`: components/model/prepare_model.py
  *      (spawned by the model preparation step), export_onnx.py (which it runs in the export Python), check_onnx.py
- *      (which it runs in the check Python) and references/ (the default model's reference embeddings), so
+ *      (which it runs in the check Python), model_common.py and model_hub.py (what they import) and references/ (the default model's reference embeddings), so
  *      dist/components/model/ finds them exactly as components/model/ does; and cli/run/runtime/* (the faithful
  *      run's bootstrap for /var/runtime);
  *   4. turns dist/policy/ into a CrossGuard pack directory (PulumiPolicy.yaml, a package.json whose main is the
@@ -24,6 +24,8 @@ export const COPIED: Array<[string, string]> = [
     ["components/model/prepare_model.py", "components/model/prepare_model.py"],
     ["components/model/export_onnx.py", "components/model/export_onnx.py"],
     ["components/model/check_onnx.py", "components/model/check_onnx.py"],
+    ["components/model/model_common.py", "components/model/model_common.py"],
+    ["components/model/model_hub.py", "components/model/model_hub.py"],
     ["components/model/references/all-MiniLM-L6-v2.json", "components/model/references/all-MiniLM-L6-v2.json"],
     ["policy/PulumiPolicy.yaml", "policy/PulumiPolicy.yaml"],
     ["policy/config.prod.json", "policy/config.prod.json"],

@@ -111,7 +111,7 @@ describe("the npm tarball, installed in an empty directory", function () {
     describe("the tarball", () => {
         const ALLOWED = [
             /^dist\/(components|cli|policy)\/([a-z][A-Za-z]*\/)?[a-z][A-Za-z]*\.(js|d\.ts)$/,
-            /^dist\/components\/model\/(prepare_model|export_onnx|check_onnx)\.py$/,
+            /^dist\/components\/model\/(prepare_model|export_onnx|check_onnx|model_common|model_hub)\.py$/,
             /^dist\/components\/model\/references\/[A-Za-z0-9._-]+\.json$/,
             /^dist\/cli\/run\/runtime\/(bootstrap|bootstrap\.py|ml_lambda_probe\.py)$/,
             /^dist\/policy\/(PulumiPolicy\.yaml|package\.json|config\.prod\.json)$/,

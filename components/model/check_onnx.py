@@ -29,17 +29,9 @@ import os
 import sys
 import time
 
+from model_common import StepError as CheckError, log
+
 CHECK_PACKAGES = ("onnxruntime", "tokenizers", "numpy")
-
-
-def log(msg: str) -> None:
-    print(f"[ml-lambda model] {msg}", file=sys.stderr, flush=True)
-
-
-class CheckError(Exception):
-    def __init__(self, error: str, fix: str):
-        super().__init__(error)
-        self.error, self.fix = error, fix
 
 
 def decode_reference(ref: dict, np):

@@ -24,6 +24,8 @@ import shutil
 import sys
 import time
 
+from model_common import StepError as ExportError, log
+
 ONNX_BACKENDS = ("onnx", "onnx-int8")
 # Bump when the export's output changes for the same inputs (layout, graph passes, quantization settings).
 EXPORT_FORMAT = "1"
@@ -52,16 +54,6 @@ PARITY_CORPUS = [
     "émigré café naïve résumé",
     "Lambda functions scale to zero when idle. " * 40,
 ]
-
-
-def log(msg: str) -> None:
-    print(f"[ml-lambda model] {msg}", file=sys.stderr, flush=True)
-
-
-class ExportError(Exception):
-    def __init__(self, error: str, fix: str):
-        super().__init__(error)
-        self.error, self.fix = error, fix
 
 
 def _module_kinds(model) -> list[str]:
