@@ -56,6 +56,17 @@ async function devVariant(overrides: Record<string, string>): Promise<{ manifest
     }
 }
 
+/** One fresh execution environment: started, invoked once (its cold start), stopped whatever happens. */
+async function coldOnce(f: DeployedFunction, cacheDir: string, event: unknown, probe = false): Promise<{ inv: Invocation; start: Awaited<ReturnType<ZipRunner["start"]>> }> {
+    const runner = createRunner(f, { cacheDir, cpus: 1, probe }) as ZipRunner;
+    try {
+        const start = await runner.start();
+        return { start, inv: await runner.invoke(event) };
+    } finally {
+        await runner.stop();
+    }
+}
+
 function bodyOf(inv: Invocation): any {
     const res = inv.response as { statusCode: number; body: string };
     assert.ok(res && typeof res.body === "string", `not a proxy-shaped response: ${inv.body.slice(0, 300)}`);
@@ -309,20 +320,8 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
         let start: Awaited<ReturnType<ZipRunner["start"]>>;
         before(async () => {
             s3 = await devVariant({ "ml-lambda:modelDelivery": "s3" });
-            const runner = createRunner(s3.fn, { cacheDir: s3.manifest.cacheDir, cpus: 1, probe: true }) as ZipRunner;
-            try {
-                start = await runner.start();
-                inv = await runner.invoke(EVENTS.seed);
-            } finally {
-                await runner.stop();
-            }
-            const layer = createRunner(fn, { cacheDir: manifest.cacheDir, cpus: 1 });
-            try {
-                await layer.start();
-                layerInv = await layer.invoke(EVENTS.seed);
-            } finally {
-                await layer.stop();
-            }
+            ({ start, inv } = await coldOnce(s3.fn, s3.manifest.cacheDir, EVENTS.seed, true));
+            layerInv = (await coldOnce(fn, manifest.cacheDir, EVENTS.seed)).inv;
         });
 
         it("fetches the .tar from S3 into /tmp at init, through the runtime's boto3, and answers the same embeddings", () => {
@@ -375,22 +374,8 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
         const profile = /^numpy==(\S+)/m.exec(fs.readFileSync(path.join(REPO, "python", "requirements-onnx.txt"), "utf8"))?.[1];
         assert.ok(locked && profile && locked !== profile, `the fixture locks numpy ${locked}, the profile pins ${profile}`);
         const uv = await devVariant({ "ml-lambda:requirements": "test/fixtures/uv-onnx/pyproject.toml" });
-        const runner = createRunner(uv.fn, { cacheDir: uv.manifest.cacheDir, cpus: 1, probe: true }) as ZipRunner;
-        let inv: Invocation;
-        let layerInv: Invocation;
-        try {
-            await runner.start();
-            inv = await runner.invoke(EVENTS.seed);
-        } finally {
-            await runner.stop();
-        }
-        const dev = createRunner(fn, { cacheDir: manifest.cacheDir, cpus: 1 });
-        try {
-            await dev.start();
-            layerInv = await dev.invoke(EVENTS.seed);
-        } finally {
-            await dev.stop();
-        }
+        const { inv } = await coldOnce(uv.fn, uv.manifest.cacheDir, EVENTS.seed, true);
+        const layerInv = (await coldOnce(fn, manifest.cacheDir, EVENTS.seed)).inv;
         assert.strictEqual(inv.functionError, undefined, inv.body.slice(0, 500));
         // numpy came from the layer built from the lock, at the locked version.
         const numpyOrigin = inv.probe!.modules["numpy"];
