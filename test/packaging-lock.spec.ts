@@ -11,11 +11,15 @@ import { MlLambdaArgs } from "../components/args";
 import { MlLambdaError } from "../components/errors";
 import { MlLambda } from "../components/mlLambda";
 import { buildLayer } from "../components/packaging";
+import { parseDirectLines, parseOmitLines } from "../components/packaging/omit";
 import {
     classifyLockCheck,
     EXPORT_SCOPE,
     localPackages,
     lockRegistries,
+    omitDirectives,
+    readToolTable,
+    uvDirectDependencies,
     lockRequiresPython,
     pinnedLines,
     pinnedRequirements,
@@ -174,6 +178,73 @@ describe("uv projects: pure decisions", () => {
     });
 });
 
+// Verbatim shape of `uv export` 0.13.9 with annotations (test/fixtures/uv-onnx's lock, shortened).
+const ANNOTATED_EXPORT = [
+    "aws-lambda-powertools==3.37.0",
+    "    # via embed-fn",
+    "hf-xet==1.8.0 ; platform_machine == 'x86_64'",
+    "    # via huggingface-hub",
+    "huggingface-hub==2.4.0",
+    "    # via tokenizers",
+    "numpy==2.3.5",
+    "    # via",
+    "    #   embed-fn",
+    "    #   onnxruntime",
+    "onnxruntime==1.32.0",
+    "    # via embed-fn",
+    "packaging==26.4",
+    "    # via",
+    "    #   huggingface-hub",
+    "    #   onnxruntime",
+    "tokenizers==0.23.3",
+    "    # via embed-fn",
+    "",
+].join("\n");
+
+describe("uv projects: [tool.ml-lambda] omit", () => {
+    it("the project's direct dependencies come from uv's annotations, one-line and multi-line", () => {
+        assert.deepStrictEqual(uvDirectDependencies(ANNOTATED_EXPORT, "Embed_Fn"), ["aws-lambda-powertools", "numpy", "onnxruntime", "tokenizers"]);
+        assert.deepStrictEqual(uvDirectDependencies(ANNOTATED_EXPORT, "other"), []);
+    });
+
+    it("the export gets an omit line and the roots the omission keeps, which the layer build reads", () => {
+        const lines = omitDirectives({ project: "embed-fn", omit: ["huggingface-hub", "packaging"] }, ANNOTATED_EXPORT, "p/pyproject.toml");
+        assert.deepStrictEqual(parseOmitLines(lines), ["huggingface-hub", "packaging"]);
+        assert.deepStrictEqual(parseDirectLines(lines), ["aws-lambda-powertools", "numpy", "onnxruntime", "tokenizers"]);
+        assert.strictEqual(parseDirectLines(ANNOTATED_EXPORT), undefined, "a file without the line names every pin as wanted");
+        assert.strictEqual(omitDirectives({ project: "embed-fn", omit: [] }, ANNOTATED_EXPORT, "p"), "");
+    });
+
+    it("a name the lock does not pin is refused, listing what it pins", () => {
+        expectError(() => omitDirectives({ project: "embed-fn", omit: ["huggingface-hub", "protobuff"] }, ANNOTATED_EXPORT, "p/pyproject.toml"),
+            "requirements", /"protobuff" is not pinned by the lock \(it pins aws-lambda-powertools, hf-xet, huggingface-hub,/, /check the spelling/);
+    });
+
+    it("no table: no Python runs (a broken ML_LAMBDA_PYTHON is never called)", () => {
+        const saved = process.env.ML_LAMBDA_PYTHON;
+        process.env.ML_LAMBDA_PYTHON = "/nonexistent/python3";
+        try {
+            assert.strictEqual(readToolTable("p/pyproject.toml", '[project]\nname = "x"\n[tool.uv]\nx = 1\n'), undefined);
+        } finally {
+            if (saved === undefined) delete process.env.ML_LAMBDA_PYTHON;
+            else process.env.ML_LAMBDA_PYTHON = saved;
+        }
+    });
+
+    it("the table is read with tomllib and checked: names normalised, unknown keys and non-lists refused", () => {
+        const dir = tmpDir("tooltable");
+        const write = (body: string) => {
+            const f = path.join(dir, "pyproject.toml");
+            fs.writeFileSync(f, `[project]\nname = "embed-fn"\nversion = "0.1.0"\n\n[tool.ml-lambda]\n${body}\n`);
+            return f;
+        };
+        assert.deepStrictEqual(readToolTable(write('omit = ["HuggingFace_Hub", "protobuf", "protobuf"]')), { project: "embed-fn", omit: ["huggingface-hub", "protobuf"] });
+        expectError(() => readToolTable(write('omit = ["protobuf"]\nkeep = ["x"]')), "requirements", /unknown key\(s\) "keep": the table takes "omit" only/);
+        expectError(() => readToolTable(write('omit = "protobuf"')), "requirements", /omit = .*protobuf/, /must be a list of distribution names/);
+        expectError(() => readToolTable(write("omit = [")), "requirements", /needs Python 3\.11\+ \(tomllib\)/, /fix the TOML/);
+    });
+});
+
 describe("uv projects: real locks, real builds (uv and pip from PyPI)", function () {
     this.timeout(600_000);
 
@@ -225,6 +296,20 @@ describe("uv projects: real locks, real builds (uv and pip from PyPI)", function
         // The same pins from another directory are the same layer (the key is the pinned lines, not the path).
         const moved = copyProject();
         assert.strictEqual(build(path.join(moved, "pyproject.toml")).key, a.key);
+    });
+
+    it("[tool.ml-lambda] omit: the lock stays fresh for uv, the export carries the omit line, the layer leaves the name out", () => {
+        const dir = copyProject();
+        const file = path.join(dir, "pyproject.toml");
+        fs.appendFileSync(file, '\n[tool.ml-lambda]\nomit = ["six"]\n');
+        const cacheDir = freshCache();
+        const pinned = pinnedRequirements({ requirements: file, runtime: "python3.12", cacheDir, log: () => undefined });
+        assert.deepStrictEqual(pinned.pins, ["markupsafe==3.0.4", "six==1.16.0"], "uv still installs and checks everything");
+        const text = fs.readFileSync(pinned.file, "utf8");
+        assert.deepStrictEqual([parseOmitLines(text), parseDirectLines(text)], [["six"], ["markupsafe", "six"]]);
+        const layer = buildLayer({ requirements: pinned.file, runtime: "python3.12", architecture: "x86_64", cacheDir, quiet: true, log: () => undefined });
+        assert.deepStrictEqual(distInfos(layer.dir), ["markupsafe-3.0.4.dist-info"]);
+        assert.deepStrictEqual(layer.omitted?.map((o) => [o.name, o.reason]), [["six", "omit line"]]);
     });
 
     describe("a stale lock is refused by name, with the fix", () => {

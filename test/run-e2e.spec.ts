@@ -366,7 +366,7 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
         });
     });
 
-    it("a uv project as the requirements (pyproject.toml + uv.lock): the lock's versions are built, measured, deployed and imported", async () => {
+    it("a uv project as the requirements (pyproject.toml + uv.lock, [tool.ml-lambda] omit): the lock's versions are built, measured, deployed and imported", async () => {
         // test/fixtures/uv-onnx holds numpy below the bundled profile's pin, so the version the function imports
         // tells the lock's build apart from the profile's.
         const project = path.join(REPO, "test", "fixtures", "uv-onnx");
@@ -385,6 +385,11 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
         const listing = spawnSync("unzip", ["-Z1", depLayer.zip], { encoding: "utf8", maxBuffer: 64 << 20 }).stdout;
         assert.match(listing, new RegExp(`^python/numpy-${locked!.replace(/\./g, "\\.")}\\.dist-info/METADATA$`, "m"));
         assert.doesNotMatch(listing, /^python\/(pytest|pluggy|iniconfig)[-/]/m, "the dev group stays out of the layer");
+        // [tool.ml-lambda] omit: huggingface-hub and what only it brought in are gone, so the model ships in a layer.
+        assert.doesNotMatch(listing, /^python\/(huggingface_hub|hf_xet|httpx2|google\/protobuf|flatbuffers)\//m, "the omitted distributions stay out");
+        assert.ok(uv.sizeReport.omitted.some((o: { name: string; reason: string }) => o.name === "hf-xet" && /^huggingface[-_]hub$/i.test(o.reason)), JSON.stringify(uv.sizeReport.omitted));
+        assert.strictEqual(uv.fn.environment.MODEL_DIR, "/opt/ml/model");
+        assert.deepStrictEqual(uv.fn.s3Objects, []);
         // The size report measured this layer (the decision was taken on it), and the embeddings match the dev stack's.
         const unzipped = Number(spawnSync("python3", ["-c", "import sys, zipfile; print(sum(i.file_size for i in zipfile.ZipFile(sys.argv[1]).infolist()))", depLayer.zip], { encoding: "utf8" }).stdout);
         assert.strictEqual(uv.sizeReport.layerBytes, unzipped, "the size report measured the layer that is deployed");

@@ -101,7 +101,7 @@ function resolve(opts: LayerBuildOptions): Resolved {
     const slim = opts.slim ?? true;
     const requirementsText = flat.lines.map((l) => l.text).join("\n") + "\n";
     const installer = opts.installer === undefined ? defaultInstaller() : installerNamed(opts.installer, "installer");
-    const key = layerKey({ requirementsText, constraints: flat.constraints, runtime: opts.runtime, architecture: opts.architecture, slim, installer, omit: flat.omit });
+    const key = layerKey({ requirementsText, constraints: flat.constraints, runtime: opts.runtime, architecture: opts.architecture, slim, installer, omit: flat.omit, direct: flat.direct });
     const layersDir = path.join(path.resolve(opts.cacheDir), "layers");
     return { flat, slim, key, layersDir, installer, label: `${path.basename(opts.requirements)} for ${opts.runtime} ${opts.architecture}` };
 }
@@ -140,7 +140,7 @@ export function buildLayer(opts: LayerBuildOptions): LayerBuild {
                 slimmed.byRule.map((r) => `${r.rule} ${formatMiB(r.bytes)}`).join(", ") + ")" +
                 (slimmed.kept.length ? `; kept test dirs that other code imports: ${slimmed.kept.join(", ")}` : ""));
         }
-        const wanted = flat.lines.map((l) => l.name).filter((n): n is string => n !== undefined);
+        const wanted = flat.direct ?? flat.lines.map((l) => l.name).filter((n): n is string => n !== undefined);
         const omitted = omitDistributions(site, flat.omit, wanted);
         if (omitted.length) {
             log(`ml-lambda: left out as the requirements' omit lines ask: ${omitted.map((o) => `${o.name} ${formatMiB(o.bytes)}${o.reason === "omit line" ? "" : ` (for ${o.reason})`}`).join(", ")}; ` +

@@ -22,7 +22,7 @@ const INDEX_ENV = [
     "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_INDEX", "UV_DEFAULT_INDEX", "UV_FIND_LINKS", "UV_CONSTRAINT", "UV_PRERELEASE",
 ];
 
-export function layerKey(o: { requirementsText: string; constraints: Record<string, string>; runtime: Runtime; architecture: Architecture; slim: boolean; installer?: Installer; omit?: string[] }): string {
+export function layerKey(o: { requirementsText: string; constraints: Record<string, string>; runtime: Runtime; architecture: Architecture; slim: boolean; installer?: Installer; omit?: string[]; direct?: string[] }): string {
     const input = {
         builder: BUILDER_VERSION,
         requirements: o.requirementsText,
@@ -36,6 +36,7 @@ export function layerKey(o: { requirementsText: string; constraints: Record<stri
         env: INDEX_ENV.map((k) => [k, process.env[k] ?? null]),
         // Only present when the file has omit lines, so the keys of every other file stay as they were.
         ...(o.omit && o.omit.length ? { omit: o.omit } : {}),
+        ...(o.direct ? { direct: o.direct } : {}),
     };
     return crypto.createHash("sha256").update(JSON.stringify(input)).digest("hex");
 }

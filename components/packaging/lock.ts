@@ -22,9 +22,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { MlLambdaError } from "../errors";
+import { hostPython } from "../python";
 import { RUNTIMES, Runtime } from "../limits";
 import { RequirementsSource, requirementsSource, RESOLVE_UNLOCKED_ENV } from "../validate";
 import { toolsVenv, UV, UV_VERSION, uvErrorLines } from "./installers";
+import { normalizeName } from "./requirements";
 
 /** Bump when the exported file's content for the same inputs changes. Part of the key. */
 const LOCK_EXPORT_FORMAT = 1;
@@ -303,7 +305,9 @@ export function pinnedRequirements(o: { requirements: string; runtime: Runtime; 
         const lockSha = crypto.createHash("sha256").update(locked ?? "").digest("hex");
         const pins = pinnedLines(exported.output);
         const header = `# ${pins.length} pins exported by ml-lambda with uv ${UV_VERSION} from ${src.kind === "uv.lock" ? "uv.lock" : "a resolution of pyproject.toml"} (sha256 ${lockSha.slice(0, 16)}): ${EXPORT_SCOPE}\n`;
-        fs.writeFileSync(path.join(tmp, "requirements.txt"), header + exported.output);
+        const tool = readToolTable(src.pyproject, pyprojectText);
+        const directives = tool ? omitDirectives(tool, exported.output, src.pyproject) : "";
+        fs.writeFileSync(path.join(tmp, "requirements.txt"), header + exported.output + directives);
         if (src.kind === "pyproject") fs.copyFileSync(path.join(workDir, "uv.lock"), path.join(tmp, "uv.lock"));
         fs.writeFileSync(path.join(tmp, "export.json"), JSON.stringify({ format: LOCK_EXPORT_FORMAT, key, source: src.kind, uv: UV_VERSION, lockSha256: lockSha, pins: pins.length }, null, 1));
         fs.rmSync(path.join(tmp, "project"), { recursive: true, force: true });
@@ -318,6 +322,97 @@ export function pinnedRequirements(o: { requirements: string; runtime: Runtime; 
     } finally {
         fs.rmSync(tmp, { recursive: true, force: true });
     }
+}
+
+/**
+ * The distributions a uv export says the project itself asks for: the pins annotated `# via <project>`
+ * (uv writes `# via X` on one line, or `# via` followed by one `#   X` line per dependent). Normalised names.
+ */
+export function uvDirectDependencies(exportText: string, project: string): string[] {
+    const me = normalizeName(project);
+    const out: string[] = [];
+    let current: string | undefined;
+    let inVia = false;
+    for (const raw of exportText.split(/\r?\n/)) {
+        const pin = /^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*==/.exec(raw);
+        if (pin) {
+            current = normalizeName(pin[1]);
+            inVia = false;
+            continue;
+        }
+        const via = /^\s+#\s+via(?:\s+(\S+))?\s*$/.exec(raw);
+        const more = /^\s+#\s{2,}(\S+)\s*$/.exec(raw);
+        const dependent = via ? via[1] : inVia ? more?.[1] : undefined;
+        if (via) inVia = via[1] === undefined;
+        if (current && dependent && normalizeName(dependent) === me && !out.includes(current)) out.push(current);
+    }
+    return out;
+}
+
+/** `[tool.ml-lambda]` in a pyproject.toml, as the layer build uses it. */
+export interface ToolTable {
+    /** The project's name ([project] name): uv's annotations name it. */
+    project: string;
+    /** Distributions to leave out of the layer, as a requirements file's `# ml-lambda:omit` lines do. */
+    omit: string[];
+}
+
+// tomllib (Python 3.11+, the standard library): the deploy host already runs python3 for the build steps.
+const READ_TOOL_TABLE = `
+import json, sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    doc = tomllib.load(f)
+print(json.dumps({"project": doc.get("project", {}).get("name"), "table": doc.get("tool", {}).get("ml-lambda")}))
+`;
+
+/** The pyproject's `[tool.ml-lambda]` table, checked; undefined when it has none (then no Python runs). */
+export function readToolTable(pyproject: string, text: string = fs.readFileSync(pyproject, "utf8")): ToolTable | undefined {
+    if (!/^\s*\[\s*tool\s*\.\s*"?ml-lambda"?\s*\]/m.test(text) && !/^\s*tool\s*\.\s*"?ml-lambda"?\s*\./m.test(text)) return undefined;
+    const setting = "requirements";
+    const where = `${pyproject} [tool.ml-lambda]`;
+    const python = hostPython();
+    const r = spawnSync(python, ["-c", READ_TOOL_TABLE, pyproject], { encoding: "utf8" });
+    if (r.error || r.status !== 0) {
+        const why = r.error?.message ?? (r.stderr.trim().split("\n").pop() || `exit ${r.status}`);
+        throw new MlLambdaError(setting, where, `reading it needs Python 3.11+ (tomllib) as ${python}, which failed: ${why}`,
+            "fix the TOML that error names, or point ML_LAMBDA_PYTHON at Python 3.11 or newer");
+    }
+    const doc = JSON.parse(r.stdout) as { project?: unknown; table?: unknown };
+    const table = doc.table as Record<string, unknown> | undefined;
+    if (table === undefined || table === null) return undefined;
+    const unknown = Object.keys(table).filter((k) => k !== "omit");
+    if (unknown.length) {
+        throw new MlLambdaError(setting, where, `unknown key(s) ${unknown.map((k) => `"${k}"`).join(", ")}: the table takes "omit" only`,
+            'write omit = ["distribution", ...] (the distributions to leave out of the layer), or remove the other keys');
+    }
+    const omit = table.omit ?? [];
+    if (!Array.isArray(omit) || omit.some((n) => typeof n !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(n))) {
+        throw new MlLambdaError(setting, `${where} omit = ${JSON.stringify(omit)}`, "omit must be a list of distribution names",
+            'write omit = ["huggingface-hub", "protobuf"], as the names appear in uv.lock');
+    }
+    if (typeof doc.project !== "string") {
+        throw new MlLambdaError(setting, pyproject, "[tool.ml-lambda] omit needs [project] name (uv's annotations name the project)", "give the project a name");
+    }
+    return { project: doc.project, omit: [...new Set(omit.map((n) => normalizeName(n as string)))] };
+}
+
+/**
+ * The lines appended to a uv export so the layer build leaves out what [tool.ml-lambda] omit names: the omit line,
+ * and the project's direct dependencies (every pin is in the export, so the omission needs to know the roots).
+ * An omitted name the lock does not pin is a mistake, named with the pins' names.
+ */
+export function omitDirectives(tool: ToolTable, exportText: string, pyproject: string): string {
+    if (tool.omit.length === 0) return "";
+    const pinned = pinnedLines(exportText).map((l) => normalizeName(l.split(/[\s=<>!~;[]/)[0]));
+    const missing = tool.omit.filter((n) => !pinned.includes(n));
+    if (missing.length) {
+        throw new MlLambdaError("requirements", `${pyproject} [tool.ml-lambda] omit`,
+            `${missing.map((n) => `"${n}"`).join(", ")} ${missing.length === 1 ? "is" : "are"} not pinned by the lock (it pins ${pinned.join(", ")})`,
+            "omit only distributions the lock installs (check the spelling), or remove the name");
+    }
+    const direct = uvDirectDependencies(exportText, tool.project);
+    return `# ml-lambda:omit ${tool.omit.join(" ")}   ([tool.ml-lambda] omit in pyproject.toml)\n` +
+        `# ml-lambda:direct ${direct.join(" ")}   (the project's own dependencies, from uv's annotations)\n`;
 }
 
 /** The runtime's Python must be inside the lock's requires-python: uv resolved for that range only. */

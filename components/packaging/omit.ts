@@ -29,12 +29,27 @@ export interface OmittedDistribution {
 }
 
 const OMIT_LINE = /^\s*#\s*ml-lambda:omit\s+(.+)$/;
+/**
+ * `# ml-lambda:direct NAME...`: the distributions the project itself asks for. A file that pins every distribution
+ * (a uv export) names the ones pulled in only by an omitted distribution too; this line says which are the roots,
+ * so what only the omitted ones need goes with them (lock.ts writes it from uv's "# via" annotations).
+ */
+const DIRECT_LINE = /^\s*#\s*ml-lambda:direct\s+(.+)$/;
 
 /** The names (PEP 503-normalised) of every omit line in a requirements file's text, in order, without repeats. */
 export function parseOmitLines(text: string): string[] {
+    return directiveNames(text, OMIT_LINE);
+}
+
+/** The names of the file's `# ml-lambda:direct` lines, or undefined when it has none. */
+export function parseDirectLines(text: string): string[] | undefined {
+    return text.split(/\r?\n/).some((l) => DIRECT_LINE.test(l)) ? directiveNames(text, DIRECT_LINE) : undefined;
+}
+
+function directiveNames(text: string, line: RegExp): string[] {
     const out: string[] = [];
     for (const raw of text.split(/\r?\n/)) {
-        const m = OMIT_LINE.exec(raw);
+        const m = line.exec(raw);
         if (!m) continue;
         // Names up to the first word that is not one: "# ml-lambda:omit protobuf flatbuffers (onnxruntime's tools)".
         for (const word of m[1].trim().split(/\s+/)) {
@@ -84,7 +99,7 @@ export function omissionPlan(deps: Record<string, string[]>, wanted: string[], o
 
 /**
  * Removes the omitted distributions (and what only they brought) from an installed site directory, by their RECORD
- * files. `wanted`: the requirement names of the file. Returns what went, largest first.
+ * files. `wanted`: the requirement names of the file (or its direct lines). Returns what went, largest first.
  */
 export function omitDistributions(site: string, omit: string[], wanted: string[]): OmittedDistribution[] {
     if (omit.length === 0) return [];

@@ -8,7 +8,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { MlLambdaError } from "../errors";
-import { parseOmitLines } from "./omit";
+import { parseDirectLines, parseOmitLines } from "./omit";
 
 export interface RequirementLine {
     /** The line as pip will read it. */
@@ -23,6 +23,8 @@ export interface FlatRequirements {
     constraints: Record<string, string>;
     /** Distributions its `# ml-lambda:omit NAME...` lines leave out of the layer (omit.ts), normalised. */
     omit: string[];
+    /** Its `# ml-lambda:direct NAME...` lines (omit.ts): the roots an omission keeps, when not every named line is one. */
+    direct?: string[];
 }
 
 /** PEP 503 normalisation: "Scikit_Learn" and "scikit.learn" are both "scikit-learn". */
@@ -47,6 +49,8 @@ export function readRequirements(file: string, setting = "requirements"): FlatRe
         seen.add(abs);
         const text = fs.readFileSync(abs, "utf8").replace(/\\\r?\n/g, " ");
         for (const n of parseOmitLines(text)) if (!out.omit.includes(n)) out.omit.push(n);
+        const direct = parseDirectLines(text);
+        if (direct) out.direct = [...new Set([...(out.direct ?? []), ...direct])];
         for (const raw of text.split(/\r?\n/)) {
             const line = raw.replace(/(^|\s)#.*$/, "").trim();
             if (!line) continue;
