@@ -30,24 +30,35 @@ WAIT_S="${ML_LAMBDA_DOCKERD_WAIT_S:-60}"
 say() { printf '[docker-engine] %s\n' "$*" >&2; }
 die() { printf '[docker-engine] error: %s\n' "$*" >&2; exit 1; }
 
-# Does an engine answer on this unix socket? (python3: present wherever this project runs; curl may not be.)
-answers() {
-    local sock="${1#unix://}"
-    [[ -S "$sock" ]] || return 1
-    python3 - "$sock" <<'PY' 2>/dev/null
-import socket, sys
+# GET PATH from the Engine API on a unix socket (python3: present wherever this project runs; curl may not be).
+# Prints the body, or with FIELD that key of a JSON body; exit 1 unless HTTP 200.
+engine_get() {
+    python3 - "$1" "$2" "$3" "${4:-}" <<'PY' 2>/dev/null
+import json, socket, sys
+sock, path, timeout, field = sys.argv[1:5]
 s = socket.socket(socket.AF_UNIX)
-s.settimeout(3)
-s.connect(sys.argv[1])
-s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+if float(timeout) > 0:
+    s.settimeout(float(timeout))
+s.connect(sock)
+s.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
 data = b""
 while True:
-    chunk = s.recv(4096)
+    chunk = s.recv(65536)
     if not chunk:
         break
     data += chunk
-sys.exit(0 if data.startswith(b"HTTP/1.") and b" 200 " in data.split(b"\r\n", 1)[0] + b" " else 1)
+head, _, body = data.partition(b"\r\n\r\n")
+if not (data.startswith(b"HTTP/1.") and b" 200 " in head.split(b"\r\n", 1)[0] + b" "):
+    sys.exit(1)
+print(json.loads(body).get(field, "") if field else body.decode())
 PY
+}
+
+# Does an engine answer on this unix socket?
+answers() {
+    local sock="${1#unix://}"
+    [[ -S "$sock" ]] || return 1
+    engine_get "$sock" /_ping 3 >/dev/null
 }
 
 find_engine() {
@@ -64,19 +75,7 @@ find_engine() {
 }
 
 driver_of() {
-    DOCKER_HOST="$1" python3 - <<'PY' 2>/dev/null || true
-import json, os, socket
-s = socket.socket(socket.AF_UNIX)
-s.connect(os.environ["DOCKER_HOST"][len("unix://"):])
-s.sendall(b"GET /info HTTP/1.0\r\nHost: docker\r\n\r\n")
-data = b""
-while True:
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    data += chunk
-print(json.loads(data.split(b"\r\n\r\n", 1)[1]).get("Driver", ""))
-PY
+    engine_get "${1#unix://}" /info 0 Driver || true
 }
 
 install_docker() {

@@ -29,7 +29,7 @@ import os
 import sys
 import time
 
-from model_common import StepError as CheckError, log
+from model_common import StepError as CheckError, answer
 
 CHECK_PACKAGES = ("onnxruntime", "tokenizers", "numpy")
 
@@ -133,14 +133,7 @@ def main(argv: list) -> int:
     ap.add_argument("--function-src", required=True)
     ap.add_argument("--reference")
     args = ap.parse_args(argv)
-    try:
-        out = check(args)
-    except CheckError as e:
-        log(f"error: {e.error}")
-        print(json.dumps({"ok": False, "error": e.error, "fix": e.fix}))
-        return 2
-    print(json.dumps({"ok": True, **out}))
-    return 0
+    return answer(lambda: check(args))
 
 
 if __name__ == "__main__":

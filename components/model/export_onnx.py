@@ -24,7 +24,7 @@ import shutil
 import sys
 import time
 
-from model_common import StepError as ExportError, log
+from model_common import StepError as ExportError, answer
 
 ONNX_BACKENDS = ("onnx", "onnx-int8")
 # Bump when the export's output changes for the same inputs (layout, graph passes, quantization settings).
@@ -106,14 +106,7 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    try:
-        parity = _export(args)
-    except ExportError as e:
-        log(f"error: {e.error}")
-        print(json.dumps({"ok": False, "error": e.error, "fix": e.fix}))
-        return 2
-    print(json.dumps({"ok": True, "parity": parity, "seconds": round(time.time() - t0, 3)}))
-    return 0
+    return answer(lambda: {"parity": _export(args), "seconds": round(time.time() - t0, 3)})
 
 
 def _export(args) -> dict:

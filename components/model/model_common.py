@@ -4,6 +4,7 @@ Standard library only, like its callers' host side; each finds it next to itself
 sys.path)."""
 from __future__ import annotations
 
+import json
 import sys
 
 
@@ -25,3 +26,16 @@ class StepError(Exception):
     def __init__(self, error: str, fix: str):
         super().__init__(error)
         self.error, self.fix = error, fix
+
+
+def answer(work) -> int:
+    """Runs a helper program's work and prints its one JSON answer, the line prepare_model.run_child reads:
+    {"ok": true, ...what work returned}, or {"ok": false, "error", "fix"} and exit 2 on a StepError."""
+    try:
+        out = work()
+    except StepError as e:
+        log(f"error: {e.error}")
+        print(json.dumps({"ok": False, "error": e.error, "fix": e.fix}))
+        return 2
+    print(json.dumps({"ok": True, **out}))
+    return 0
