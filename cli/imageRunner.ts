@@ -19,12 +19,13 @@ import * as os from "os";
 import * as crypto from "crypto";
 import { DockerEngine, DockerError } from "../components/docker/engine";
 import { lambdaEnvironment as sharedEnvironment, logStreamName } from "./run/environment";
-import { connects, freePort, postInvoke } from "./proc";
+import { MEMORY_ONE_VCPU_MB } from "../components/limits";
+import { freePort, postInvoke, waitForPort } from "./proc";
+import { SANDBOX_GID, SANDBOX_UID } from "./run/sandbox";
 import { initReportMs, parseReportLine, Report } from "./run/report";
 
 /** Lambda gives a function one vCPU at 1,769 MB of memory, proportionally below and above. */
-export const MB_PER_VCPU = 1769;
-export const LAMBDA_USER = "993:990";
+export const LAMBDA_USER = `${SANDBOX_UID}:${SANDBOX_GID}`;
 const RIE = "/usr/local/bin/aws-lambda-rie";
 const BOOTSTRAP = "/var/runtime/bootstrap";
 
@@ -53,7 +54,7 @@ export function lambdaEnvironment(spec: FunctionSpec, handler: string): Record<s
 
 /** CPUs for the memory size, as Lambda allots them, capped at what this machine has. */
 export function cpusFor(memoryMb: number, hostCpus: number = os.cpus().length): number {
-    return Math.max(0.1, Math.min(hostCpus, memoryMb / MB_PER_VCPU, 6));
+    return Math.max(0.1, Math.min(hostCpus, memoryMb / MEMORY_ONE_VCPU_MB, 6));
 }
 
 export interface InvokeResult {
@@ -135,15 +136,13 @@ export class ImageRunner {
         this.startedAt = performance.now();
         await this.engine.startContainer(this.id);
         this.stopLogs = this.engine.followLogs(this.id, (l) => this.lines.push(l));
-        const deadline = Date.now() + (this.opts.startTimeoutMs ?? 15_000);
-        while (Date.now() < deadline) {
-            if (await connects(this.port)) return;
+        const listening = await waitForPort(this.port, this.opts.startTimeoutMs ?? 15_000, async () => {
             const state = (await this.engine.inspectContainer(this.id)).State;
             if (!state.Running) {
                 throw new DockerError(`the image's emulator exited before answering (exit ${state.ExitCode}${state.OOMKilled ? ", out of memory" : ""})`, await this.engine.containerLogs(this.id));
             }
-            await new Promise((r) => setTimeout(r, 25));
-        }
+        });
+        if (listening) return;
         throw new DockerError(`the image's emulator did not listen on 127.0.0.1:${this.port} within ${(this.opts.startTimeoutMs ?? 15_000) / 1000} s`, await this.engine.containerLogs(this.id));
     }
 
@@ -151,13 +150,11 @@ export class ImageRunner {
         if (!this.id) throw new DockerError("invoke before start");
         const payload = typeof event === "string" ? event : JSON.stringify(event);
         const before = this.lines.length;
-        const t0 = performance.now();
         const res = await postInvoke(this.port, payload, (this.opts.spec.timeoutS + 30) * 1000, (m) => new DockerError(m))
             .catch(async (e) => {
                 throw new DockerError(`the image did not answer the invocation: ${(e as Error).message}`, await this.engine.containerLogs(this.id).catch(() => this.logs()));
             });
-        const t1 = performance.now();
-        if (this.invokes++ === 0) this.firstResponseMs = t1 - this.startedAt;
+        if (this.invokes++ === 0) this.firstResponseMs = performance.now() - this.startedAt;
         // The REPORT line may trail the response through the log stream.
         let report: Report | undefined;
         const until = Date.now() + 2000;
@@ -173,7 +170,7 @@ export class ImageRunner {
         }
         const functionError = (res.headers["x-amz-function-error"] as string | undefined)
             ?? (response && typeof response === "object" && "errorType" in (response as object) ? String((response as any).errorType) : undefined);
-        return { status: res.status, body: res.body, response, wallMs: t1 - t0, functionError, report };
+        return { status: res.status, body: res.body, response, wallMs: res.wallMs, functionError, report };
     }
 
     async stop(): Promise<void> {

@@ -90,9 +90,7 @@ export interface BuildStackImageOptions {
 
 /** Builds the stack's staged context as docker.Image does (BuildKit through the Engine API). */
 export async function buildStackImage(engine: DockerEngine, plan: ImageStackPlan, opts: BuildStackImageOptions = {}): Promise<BuildResult & { network: string }> {
-    const networks = JSON.parse((await engine.request("GET", "/networks")).body.toString("utf8")) as Array<{ Name: string }>;
-    // An engine without a bridge network (dockerd --bridge=none) runs RUN steps only with the host's network.
-    const network = plan.image.network ?? (networks.some((n) => n.Name === "bridge") ? undefined : "host");
+    const network = plan.image.network ?? await engine.buildNetwork();
     const buildArgs: Record<string, string> = { ...plan.image.args };
     if (opts.baseImage) buildArgs.BASE_IMAGE = opts.baseImage;
     if (opts.torchIndexUrl) buildArgs.TORCH_INDEX_URL = opts.torchIndexUrl;

@@ -215,6 +215,12 @@ export function functionEnv(opts: InvokeOptions, handlerDir: string, base: NodeJ
     return env;
 }
 
+/** The response as every invoke prints it: exactly the handler's object with --json, else abbreviated (summarize). */
+export function printResponse(json: boolean, status: number, body: string, response: unknown): void {
+    if (json) process.stdout.write(response === undefined ? `${body}\n` : `${JSON.stringify(response)}\n`);
+    else process.stdout.write(`Response (emulator HTTP ${status}):\n${JSON.stringify(summarize(response ?? body), null, 2)}\n`);
+}
+
 /** Abbreviates embeddings so a human can read the response; --json prints it whole. */
 export function summarize(response: unknown): unknown {
     if (!response || typeof response !== "object" || typeof (response as any).body !== "string") return response;
@@ -244,7 +250,6 @@ async function invoke(opts: InvokeOptions): Promise<number> {
     const [port, apiPort] = [await freePort(), await freePort()];
 
     const note = (line: string): void => { process.stderr.write(`${line}\n`); };
-    const say = opts.json ? note : (line: string): void => { process.stdout.write(`${line}\n`); };
 
     const child = spawn(
         rie,
@@ -337,12 +342,7 @@ async function invoke(opts: InvokeOptions): Promise<number> {
         } catch {
             response = undefined;
         }
-        if (opts.json) {
-            process.stdout.write(response === undefined ? `${last.body}\n` : `${JSON.stringify(response)}\n`);
-        } else {
-            say(`Response (emulator HTTP ${last.status}):`);
-            say(JSON.stringify(summarize(response ?? last.body), null, 2));
-        }
+        printResponse(opts.json, last.status, last.body, response);
         if (failed) {
             note("ml-lambda invoke: the function failed (see the emulator log below)");
             dumpLog();

@@ -10,7 +10,7 @@
  * (ml-lambda-local/<function>:<context hash>), so a second invoke of an unchanged stack starts at once.
  */
 import { DockerEngine, DockerError } from "../components/docker/engine";
-import { cpusFor, ImageRunner, InvokeResult } from "./imageRunner";
+import { ImageRunner, InvokeResult } from "./imageRunner";
 import { buildStackImage, planImageStack } from "./imageStack";
 
 export interface InvokeImageOptions {
@@ -45,7 +45,7 @@ export async function invokeImageStack(opts: InvokeImageOptions): Promise<Invoke
         log: (l) => log(`  build | ${l}`),
     });
     log(`built ${built.tag} in ${built.seconds.toFixed(1)} s (${built.cachedSteps} of ${built.steps.length} steps cached)`);
-    const runner = new ImageRunner({ image: built.tag, spec: plan.fn, engine, cpus: opts.cpus ?? cpusFor(plan.fn.memorySizeMb), log });
+    const runner = new ImageRunner({ image: built.tag, spec: plan.fn, engine, cpus: opts.cpus, log });
     const results: InvokeResult[] = [];
     try {
         await runner.start();

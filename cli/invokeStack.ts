@@ -9,7 +9,7 @@
 import * as path from "path";
 import { defaultCacheDir } from "../components/validate";
 import { EXIT } from "./command";
-import { InvokeError, InvokeOptions, readEvent, summarize } from "./invoke";
+import { InvokeOptions, printResponse, readEvent } from "./invoke";
 import { createRunner, deployedFunction, loadManifest, vcpuShare } from "./run";
 import type { Invocation } from "./run";
 
@@ -37,7 +37,6 @@ export async function invokeStack(opts: InvokeOptions): Promise<number> {
     if (fn.packageType === "Image") return invokeImage(opts, projectDir, payload);
     const cacheDir = process.env.ML_LAMBDA_CACHE_DIR ? defaultCacheDir() : manifest.cacheDir;
     const note = (line: string) => process.stderr.write(`${line}\n`);
-    const say = opts.json ? note : (line: string) => process.stdout.write(`${line}\n`);
     const shown: string[] = [];
     const runner = createRunner(fn, {
         cacheDir,
@@ -75,11 +74,7 @@ export async function invokeStack(opts: InvokeOptions): Promise<number> {
             if (last.functionError) failed = true;
         }
         if (!last) return 1;
-        if (opts.json) process.stdout.write(last.response === undefined ? `${last.body}\n` : `${JSON.stringify(last.response)}\n`);
-        else {
-            say(`Response (emulator HTTP ${last.status}):`);
-            say(JSON.stringify(summarize(last.response ?? last.body), null, 2));
-        }
+        printResponse(opts.json, last.status, last.body, last.response);
         const summary = await runner.stop();
         if (failed) {
             note(`ml-lambda invoke: the function failed (${last.functionError}); its last log lines:`);
@@ -107,7 +102,7 @@ async function invokeImage(opts: InvokeOptions, projectDir: string, payload: str
     const { invokeImageStack } = await import("./invokeImage");
     const note = (line: string) => process.stderr.write(`${line}\n`);
     note(`FAITHFUL RUN of stack "${opts.stack}": container image (built from the plan's staged context, run as Lambda runs an image)`);
-    const r = await invokeImageStack({ projectDir, stack: opts.stack!, event: JSON.parse(payload), repeat: opts.repeat, cpus: opts.cpus, log: note });
+    const r = await invokeImageStack({ projectDir, stack: opts.stack!, event: payload, repeat: opts.repeat, cpus: opts.cpus, log: note });
     const figures = [
         r.firstResponseMs !== undefined ? `time to first response ${r.firstResponseMs.toFixed(0)} ms (container start to first response)` : "",
         r.initReportMs !== undefined ? `init ${r.initReportMs.toFixed(0)} ms (the emulator's INIT REPORT)` : "",
@@ -115,11 +110,7 @@ async function invokeImage(opts: InvokeOptions, projectDir: string, payload: str
     if (figures.length) note(`measured by ml-lambda: ${figures.join("; ")}`);
     const last = r.results[r.results.length - 1];
     if (!last) return EXIT.failed;
-    if (opts.json) process.stdout.write(last.response === undefined ? `${last.body}\n` : `${JSON.stringify(last.response)}\n`);
-    else {
-        process.stdout.write(`Response (emulator HTTP ${last.status}):\n`);
-        process.stdout.write(`${JSON.stringify(summarize(last.response ?? last.body), null, 2)}\n`);
-    }
+    printResponse(opts.json, last.status, last.body, last.response);
     const failed = r.results.find((x) => x.functionError);
     if (failed) {
         note(`ml-lambda invoke: the function failed (${failed.functionError}); its last log lines:`);
@@ -129,4 +120,3 @@ async function invokeImage(opts: InvokeOptions, projectDir: string, payload: str
     return EXIT.ok;
 }
 
-export { InvokeError };

@@ -10,6 +10,7 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { onPath } from "../cli/proc";
 
 export interface Toolchain {
     kind: "installed" | "built";
@@ -21,26 +22,15 @@ export interface Toolchain {
     describe: string;
 }
 
-function which(cmd: string): string | undefined {
-    for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-        const p = path.join(dir, cmd);
-        try {
-            fs.accessSync(p, fs.constants.X_OK);
-            if (fs.statSync(p).isFile()) return p;
-        } catch { /* not here */ }
-    }
-    return undefined;
-}
-
 export function resolveToolchain(repo: string, log: (line: string) => void): Toolchain {
     const explicit = process.env.ML_LAMBDA_PULUMI;
     if (explicit) {
         if (!fs.existsSync(explicit)) throw new Error(`ML_LAMBDA_PULUMI=${explicit}: no such file; point it at a pulumi CLI binary or unset it`);
         return { kind: "installed", pulumi: explicit, pathPrefix: path.dirname(explicit), privateHome: false, describe: `ML_LAMBDA_PULUMI=${explicit} with your own plugins` };
     }
-    const onPath = which("pulumi");
-    if (onPath && process.env.ML_LAMBDA_E2E_TOOLCHAIN !== "build") {
-        return { kind: "installed", pulumi: onPath, pathPrefix: path.dirname(onPath), privateHome: false, describe: `${onPath} (on PATH) with your own plugins` };
+    const installed = onPath("pulumi", process.env);
+    if (installed && process.env.ML_LAMBDA_E2E_TOOLCHAIN !== "build") {
+        return { kind: "installed", pulumi: installed, pathPrefix: path.dirname(installed), privateHome: false, describe: `${installed} (on PATH) with your own plugins` };
     }
     log("no pulumi CLI on PATH: building/using the Go-module toolchain (scripts/pulumi-toolchain.sh)");
     const r = spawnSync("bash", [path.join(repo, "scripts", "pulumi-toolchain.sh")], { cwd: repo, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });

@@ -26,7 +26,8 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { DockerEngine, DockerError } from "../components/docker/engine";
-import { ImageRunner } from "../cli/imageRunner";
+import { ImageRunner, LAMBDA_USER } from "../cli/imageRunner";
+import { vcpuShare } from "../cli/run/sandbox";
 import { buildStackImage, ImageStackPlan, localImageName, planImageStack } from "../cli/imageStack";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -238,7 +239,7 @@ async function runStack(engine: DockerEngine, profile: string, projectDir: strin
         "import glob, json, os, re, sys; sys.path.insert(0, '/var/task'); names = sorted(n for n in os.listdir('/var/task') if n.lower().startswith(('torch', 'nvidia', 'triton')))\n" +
         "glibc = {}\nfor w in glob.glob('/var/task/*.dist-info/WHEEL'):\n tags = [int(m) for m in re.findall(r'manylinux_2_(\\d+)', open(w).read())]\n if tags: glibc[w.split('/')[3]] = min(tags)\n" +
         "try:\n import torch; t = [torch.__version__, torch.version.cuda]\nexcept ImportError: t = None\nprint(json.dumps({'dists': names, 'torch': t, 'glibc': glibc}))"],
-    { entrypoint: ["/var/lang/bin/python3"], user: "993:990" });
+    { entrypoint: ["/var/lang/bin/python3"], user: LAMBDA_USER });
     const facts = JSON.parse(probe.output.filter((l) => l.startsWith("{")).pop() ?? "{}");
     const glibc = facts.glibc as Record<string, number>;
     delete facts.glibc;
@@ -284,7 +285,7 @@ async function runStack(engine: DockerEngine, profile: string, projectDir: strin
         for (let i = 0; i < WARM_INVOKES; i++) warm.push((await runner.invoke(COLD_EVENT)).wallMs);
         result.run = {
             coldFirstResponseMs: { median: median(cold), min: Math.min(...cold), max: Math.max(...cold), samples: cold }, initReportMs: inits,
-            warmMedianMs: median(warm), warmMs: warm, cpus: (fn.memorySizeMb / 1769).toFixed(2),
+            warmMedianMs: median(warm), warmMs: warm, cpus: vcpuShare(fn.memorySizeMb).toFixed(2),
         };
         say(`warm (same event): median ${median(warm).toFixed(1)} ms of ${warm.map((w) => w.toFixed(0)).join(", ")}`);
         if (body.embeddings) {
@@ -445,8 +446,7 @@ async function main(): Promise<number> {
 
         // 7. bad input, on the context of a profile this run built (its Dockerfile takes BASE_IMAGE)
         const onnxCtx = results.find((r) => r.profile === "onnx")?.context ?? results[0]?.context;
-        const networks = await engine.request("GET", "/networks").then((r) => JSON.parse(r.body.toString()) as Array<{ Name: string }>);
-        const network = networks.some((n) => n.Name === "bridge") ? undefined : "host";
+        const network = await engine.buildNetwork();
         if (onnxCtx) await badInput(engine, onnxCtx, network, standin("3.12"), cleanup);
     } catch (e) {
         const err = e as DockerError;

@@ -6,7 +6,7 @@ import * as assert from "assert";
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as net from "net";
+import { freePort, waitForPort } from "../cli/proc";
 import * as os from "os";
 import * as path from "path";
 import { MlLambdaError } from "../components/errors";
@@ -28,15 +28,6 @@ with tarfile.open(sys.argv[1]) as t:
     return JSON.parse(r.stdout);
 }
 
-function freePort(): Promise<number> {
-    return new Promise((resolve) => {
-        const s = net.createServer().listen(0, "127.0.0.1", () => {
-            const port = (s.address() as net.AddressInfo).port;
-            s.close(() => resolve(port));
-        });
-    });
-}
-
 function sha256(file: string): string {
     return crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 }
@@ -45,11 +36,7 @@ function sha256(file: string): string {
 async function startHub(root: string): Promise<{ endpoint: string; server: ChildProcess }> {
     const port = await freePort();
     const server = spawn("python3", ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", root], { stdio: "ignore" });
-    for (let i = 0; i < 50; i++) {
-        const ok = await new Promise<boolean>((r) => net.connect(port, "127.0.0.1").on("connect", function (this: net.Socket) { this.end(); r(true); }).on("error", () => r(false)));
-        if (ok) break;
-        await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitForPort(port, 5000, () => undefined, 100);
     return { endpoint: `http://127.0.0.1:${port}`, server };
 }
 
@@ -179,14 +166,7 @@ describe("model preparation", function () {
                 const src = path.join(TINY, f);
                 fs.writeFileSync(dest, fs.existsSync(src) ? fs.readFileSync(src) : `stand-in ${f}`);
             }
-            const port = await freePort();
-            endpoint = `http://127.0.0.1:${port}`;
-            server = spawn("python3", ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", root], { stdio: "ignore" });
-            for (let i = 0; i < 50; i++) {
-                const ok = await new Promise<boolean>((r) => net.connect(port, "127.0.0.1").on("connect", function (this: net.Socket) { this.end(); r(true); }).on("error", () => r(false)));
-                if (ok) break;
-                await new Promise((r) => setTimeout(r, 100));
-            }
+            ({ endpoint, server } = await startHub(root));
             process.env.HF_ENDPOINT = endpoint;
         });
         afterEach(() => server.kill());

@@ -22,7 +22,8 @@ import { parseRecord } from "../components/packaging/measure";
 import { fileSha256 } from "../cli/run/tools";
 import type { DeployedFunction, DeploymentManifest, Invocation, ProbeReport } from "../cli/run";
 import { RunError } from "../cli/run/types";
-import { descendants, ZipRunner } from "../cli/run/zipRunner";
+import { descendants } from "../cli/proc";
+import { ZipRunner } from "../cli/run/zipRunner";
 import { REPO } from "./paths";
 
 const TS_NODE = path.join(REPO, "node_modules", ".bin", "ts-node");

@@ -115,5 +115,3 @@ export async function putObjects(moto: MotoServer, objects: S3Object[], region: 
         }
     }
 }
-
-export { freePort, stopChild };

@@ -24,7 +24,6 @@ import type { Artifact, DeployedFunction, FunctionRunner, Invocation, ProbeRepor
 import { RunError } from "./types";
 import { unpackZip } from "./unpack";
 
-export { INVOKE_PATH } from "../proc";
 
 function which(name: string, env: NodeJS.ProcessEnv): string | undefined {
     const dirs = (env.PATH ?? "").split(path.delimiter).concat(["/usr/bin", "/usr/sbin", "/bin", "/sbin"]);
@@ -409,5 +408,3 @@ export function groupGone(pgid: number): boolean {
         return true;
     }
 }
-
-export { childPids, descendants } from "../proc";

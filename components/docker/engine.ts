@@ -81,11 +81,6 @@ export class DockerEngine {
         return (res.body.length ? JSON.parse(res.body.toString("utf8")) : undefined) as T;
     }
 
-    async ping(): Promise<{ ok: boolean; apiVersion?: string; builderVersion?: string }> {
-        const res = await this.request("GET", "/_ping", { timeoutMs: 5000 });
-        return { ok: res.status === 200, apiVersion: res.headers["api-version"] as string | undefined, builderVersion: res.headers["builder-version"] as string | undefined };
-    }
-
     /** Server version; also fixes the API version used for every later call (the server's own). */
     async version(): Promise<{ Version: string; ApiVersion: string; MinAPIVersion?: string; Os: string; Arch: string }> {
         const res = await this.request("GET", "/version", { timeoutMs: 10_000 });
@@ -97,6 +92,12 @@ export class DockerEngine {
 
     async info(): Promise<{ Driver: string; ServerVersion: string; NCPU: number; MemTotal: number }> {
         return this.json("GET", "/info");
+    }
+
+    /** The network RUN steps get: "host" on an engine without a bridge network (dockerd --bridge=none), else its default. */
+    async buildNetwork(): Promise<"host" | undefined> {
+        const networks = JSON.parse((await this.request("GET", "/networks")).body.toString("utf8")) as Array<{ Name: string }>;
+        return networks.some((n) => n.Name === "bridge") ? undefined : "host";
     }
 
     async inspectImage(name: string): Promise<ImageInspect | undefined> {
@@ -113,10 +114,6 @@ export class DockerEngine {
     async removeImage(name: string): Promise<boolean> {
         const res = await this.api("DELETE", `/images/${encodeURIComponent(name)}?force=1`);
         return res.status === 200;
-    }
-
-    async tag(source: string, repo: string, tag: string): Promise<void> {
-        await this.json("POST", `/images/${encodeURIComponent(source)}/tag?repo=${encodeURIComponent(repo)}&tag=${encodeURIComponent(tag)}`, undefined, [200, 201]);
     }
 
     /** Removes BuildKit's build cache (what `docker builder prune -af` does); returns the bytes it freed. */
@@ -145,18 +142,13 @@ export class DockerEngine {
         if (opts.network) query.set("networkmode", opts.network);
         const tar = tarDirectory(opts.context);
         const progress = new BuildProgress(opts.log ?? (() => undefined));
-        let pending = "";
+        const lines = lineSplitter((line) => progress.line(line));
         const res = await this.api("POST", `/build?${query}`, {
             body: tar,
             headers: { "Content-Type": "application/x-tar" },
-            onData: (chunk) => {
-                pending += chunk.toString("utf8");
-                const lines = pending.split("\n");
-                pending = lines.pop() ?? "";
-                for (const line of lines) progress.line(line);
-            },
+            onData: (chunk) => lines.push(chunk.toString("utf8")),
         });
-        if (pending.trim()) progress.line(pending);
+        lines.flush();
         const seconds = (Date.now() - started) / 1000;
         if (res.status !== 200) {
             throw new DockerError(`docker build of ${opts.context}: HTTP ${res.status}: ${res.body.toString("utf8").trim()}`);
@@ -178,24 +170,19 @@ export class DockerEngine {
         const started = Date.now();
         const [repo, tag] = splitTag(name);
         const header = Buffer.from(JSON.stringify(auth)).toString("base64url");
-        let pending = "";
         let error = "";
         let pushedDigest = "";
+        const lines = lineSplitter((line) => {
+            if (!line.trim()) return;
+            const msg = JSON.parse(line);
+            if (msg.error) error = msg.error;
+            const m = /digest: (sha256:[0-9a-f]{64})/.exec(msg.status ?? "");
+            if (m) pushedDigest = m[1];
+            if (msg.status && !msg.progressDetail?.current) log(`${msg.id ? msg.id + ": " : ""}${msg.status}`);
+        });
         const res = await this.api("POST", `/images/${encodeURIComponent(repo)}/push?tag=${encodeURIComponent(tag)}`, {
             headers: { "X-Registry-Auth": header },
-            onData: (chunk) => {
-                pending += chunk.toString("utf8");
-                const lines = pending.split("\n");
-                pending = lines.pop() ?? "";
-                for (const line of lines) {
-                    if (!line.trim()) continue;
-                    const msg = JSON.parse(line);
-                    if (msg.error) error = msg.error;
-                    const m = /digest: (sha256:[0-9a-f]{64})/.exec(msg.status ?? "");
-                    if (m) pushedDigest = m[1];
-                    if (msg.status && !msg.progressDetail?.current) log(`${msg.id ? msg.id + ": " : ""}${msg.status}`);
-                }
-            },
+            onData: (chunk) => lines.push(chunk.toString("utf8")),
         });
         if (res.status !== 200 || error) throw new DockerError(`docker push ${name}: ${error || `HTTP ${res.status}`}`);
         const image = await this.inspectImage(name);
@@ -224,21 +211,13 @@ export class DockerEngine {
 
     /** Follows the logs, calling `onLine` for each line until the container stops; returns a stop function. */
     followLogs(id: string, onLine: (line: string) => void): () => void {
-        let pending = Buffer.alloc(0);
-        let text = "";
+        let pending: Buffer = Buffer.alloc(0);
+        const lines = lineSplitter(onLine);
         const req = http.request({ socketPath: this.socketPath, path: `/v${this.apiVersion}/containers/${id}/logs?follow=1&stdout=1&stderr=1`, method: "GET", headers: { Host: "docker" } }, (res) => {
             res.on("data", (c: Buffer) => {
-                pending = Buffer.concat([pending, c]);
-                // Frames: 8-byte header (stream, 0, 0, 0, big-endian length) + payload.
-                while (pending.length >= 8) {
-                    const len = pending.readUInt32BE(4);
-                    if (pending.length < 8 + len) break;
-                    text += pending.subarray(8, 8 + len).toString("utf8");
-                    pending = pending.subarray(8 + len);
-                }
-                const lines = text.split("\n");
-                text = lines.pop() ?? "";
-                for (const l of lines) onLine(l);
+                const frames = demuxFrames(Buffer.concat([pending, c]));
+                pending = frames.rest;
+                lines.push(frames.text);
             });
             res.on("error", () => undefined);
         });
@@ -316,16 +295,43 @@ export function splitTag(name: string): [string, string] {
 }
 
 
-/** Demultiplexes a non-TTY container log stream (8-byte frame headers). */
-export function demux(buf: Buffer): string {
-    let out = "";
+/**
+ * The complete frames of a non-TTY container log stream (each an 8-byte header: stream, 0, 0, 0, big-endian
+ * length; then the payload), and the bytes of a last frame not complete yet.
+ */
+function demuxFrames(buf: Buffer): { text: string; rest: Buffer } {
+    let text = "";
     let i = 0;
     while (i + 8 <= buf.length) {
         const len = buf.readUInt32BE(i + 4);
-        out += buf.subarray(i + 8, i + 8 + len).toString("utf8");
+        if (i + 8 + len > buf.length) break;
+        text += buf.subarray(i + 8, i + 8 + len).toString("utf8");
         i += 8 + len;
     }
-    return out;
+    return { text, rest: buf.subarray(i) };
+}
+
+/** Demultiplexes a whole non-TTY container log (a cut last frame gives what it holds). */
+export function demux(buf: Buffer): string {
+    const { text, rest } = demuxFrames(buf);
+    return rest.length > 8 ? text + rest.subarray(8).toString("utf8") : text;
+}
+
+/** Splits text that arrives in chunks into lines; flush() hands over a last line that has no newline. */
+function lineSplitter(onLine: (line: string) => void): { push(text: string): void; flush(): void } {
+    let pending = "";
+    return {
+        push(text) {
+            pending += text;
+            const lines = pending.split("\n");
+            pending = lines.pop() ?? "";
+            for (const l of lines) onLine(l);
+        },
+        flush() {
+            if (pending.trim()) onLine(pending);
+            pending = "";
+        },
+    };
 }
 
 /** Follows a build's JSON message stream: classic "stream" lines and BuildKit's "moby.buildkit.trace" records. */

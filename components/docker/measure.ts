@@ -82,9 +82,7 @@ async function child(argv: string[]): Promise<void> {
     const req = JSON.parse(argv[1]) as MeasureRequest;
     try {
         const v = await engine.version();
-        const networks = JSON.parse((await engine.request("GET", "/networks")).body.toString("utf8")) as Array<{ Name: string }>;
-        // An engine started without a bridge network runs RUN steps only with the host's network.
-        const network = networks.some((n) => n.Name === "bridge") ? undefined : "host";
+        const network = await engine.buildNetwork();
         const built = await engine.buildImage({ ...req, builder: "2", network, log: (l) => process.stderr.write(`[ml-lambda image] ${l}\n`) });
         const inspect = (await engine.inspectImage(built.id))!;
         const history = await engine.history(built.id);
