@@ -44,7 +44,7 @@ export function ensureVenv(spec: VenvSpec): string {
     fs.mkdirSync(path.dirname(spec.dir), { recursive: true });
     const release = lock(`${spec.dir}.lock`, () => log(`ml-lambda: waiting for another process creating ${spec.what} in ${spec.dir}`));
     try {
-        if (fs.existsSync(path.join(spec.dir, READY))) return bin; // the process we waited for made it
+        if (venvReady(spec.dir)) return bin; // the process we waited for made it
         log(`ml-lambda: creating ${spec.what} in ${spec.dir}`);
         fs.rmSync(spec.dir, { recursive: true, force: true }); // a leftover without the ready mark
         try {

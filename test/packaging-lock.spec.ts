@@ -208,15 +208,15 @@ describe("uv projects: [tool.ml-lambda] omit", () => {
     });
 
     it("the export gets an omit line and the roots the omission keeps, which the layer build reads", () => {
-        const lines = omitDirectives({ project: "embed-fn", omit: ["huggingface-hub", "packaging"] }, ANNOTATED_EXPORT, "p/pyproject.toml");
+        const lines = omitDirectives({ project: "embed-fn", omit: ["huggingface-hub", "packaging"] }, pinnedLines(ANNOTATED_EXPORT), ANNOTATED_EXPORT, "p/pyproject.toml");
         assert.deepStrictEqual(parseOmitLines(lines), ["huggingface-hub", "packaging"]);
         assert.deepStrictEqual(parseDirectLines(lines), ["aws-lambda-powertools", "numpy", "onnxruntime", "tokenizers"]);
         assert.strictEqual(parseDirectLines(ANNOTATED_EXPORT), undefined, "a file without the line names every pin as wanted");
-        assert.strictEqual(omitDirectives({ project: "embed-fn", omit: [] }, ANNOTATED_EXPORT, "p"), "");
+        assert.strictEqual(omitDirectives({ project: "embed-fn", omit: [] }, pinnedLines(ANNOTATED_EXPORT), ANNOTATED_EXPORT, "p"), "");
     });
 
     it("a name the lock does not pin is refused, listing what it pins", () => {
-        expectError(() => omitDirectives({ project: "embed-fn", omit: ["huggingface-hub", "protobuff"] }, ANNOTATED_EXPORT, "p/pyproject.toml"),
+        expectError(() => omitDirectives({ project: "embed-fn", omit: ["huggingface-hub", "protobuff"] }, pinnedLines(ANNOTATED_EXPORT), ANNOTATED_EXPORT, "p/pyproject.toml"),
             "requirements", /"protobuff" is not pinned by the lock \(it pins aws-lambda-powertools, hf-xet, huggingface-hub,/, /check the spelling/);
     });
 

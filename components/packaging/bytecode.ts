@@ -27,7 +27,6 @@ import { findRuntimePython, RuntimePython, RuntimePythonError } from "../runtime
 import { zipDirectory } from "./archive";
 import type { LayerBuild } from "./layer";
 import { commitEntry, readEntry, tempEntry } from "./layerCache";
-import { measureDir } from "./measure";
 import { walkTree } from "./tree";
 
 /** Bump when the compile's output for the same inputs changes (flags, layout). Part of every bytecode cache key. */
@@ -123,15 +122,14 @@ export function layerWithBytecode(base: LayerBuild, python: RuntimePython, cache
         linkTree(base.dir, tree);
         log(`ml-lambda: compiling the layer's bytecode with CPython ${python.version} (${python.executable}), key ${key.slice(0, 12)}`);
         const compiled = compileTree(tree, LAYER_MOUNT, python);
-        const measurement = measureDir(tree);
-        const z = zipDirectory(tree, path.join(tmp, "layer.zip"));
+        const z = zipDirectory(tree, path.join(tmp, "layer.zip")); // its measurement is measureDir(tree)'s
         const { entry } = commitEntry(layersDir, tmp, {
             ...stripEntry(base),
             key,
             zipPath: "layer.zip",
             zipBytes: z.bytes,
             zipSha256: z.sha256,
-            measurement,
+            measurement: z.measurement,
             buildMs: Date.now() - started,
             bytecode: { ...compiled, baseKey: base.key, mountedAt: LAYER_MOUNT },
         });

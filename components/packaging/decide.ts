@@ -128,13 +128,13 @@ export function decide(input: DecideInput): Decision {
     return { mode: "image", ...base, reasons: problems };
 }
 
-function checkBytes(setting: string, value: number): void {
+export function checkBytes(setting: string, value: number): void {
     if (!Number.isSafeInteger(value) || value < 0) {
         throw new MlLambdaError(setting, value, "a byte count must be a non-negative integer", "pass the unzipped size in bytes");
     }
 }
 
-function sum(xs: number[]): number {
+export function sum(xs: number[]): number {
     return xs.reduce((a, b) => a + b, 0);
 }
 

@@ -18,9 +18,7 @@ import { LAYER_MODEL_DIR } from "../assets";
 import { MlLambdaError } from "../errors";
 import { DEFAULT_HEADROOM_BYTES, MAX_LAYERS, UNZIPPED_LIMIT_BYTES } from "../limits";
 import { validateModelDelivery } from "../validate";
-import { fmtInt, formatBytes } from "./decide";
-
-export type { ModelDelivery };
+import { checkBytes, fmtInt, formatBytes, sum } from "./decide";
 
 /** Where the model went: a layer of its own, or the model bucket (fetched at init). */
 export type ModelPlacement = "layer" | "s3";
@@ -94,10 +92,10 @@ export function chooseDelivery(input: DeliveryInput): DeliveryDecision {
     const headroomBytes = input.headroomBytes ?? DEFAULT_HEADROOM_BYTES;
     validateModelDelivery(input.forced);
     for (const [k, v] of Object.entries({ codeBytes: input.codeBytes, layerBytes: input.layerBytes, modelBytes: input.modelBytes, codeWithBytecodeBytes: input.codeWithBytecodeBytes ?? 0, layerWithBytecodeBytes: input.layerWithBytecodeBytes ?? 0 })) {
-        if (!Number.isSafeInteger(v) || v < 0) throw new MlLambdaError(k, v, "a byte count must be a non-negative integer", "pass the unzipped size in bytes");
+        checkBytes(k, v);
     }
     const availableBytes = limitBytes - headroomBytes;
-    const external = input.externalLayerBytes.reduce((a, b) => a + b, 0);
+    const external = sum(input.externalLayerBytes);
     const bytecodeAvailable = input.noBytecode === undefined && input.codeWithBytecodeBytes !== undefined && input.layerWithBytecodeBytes !== undefined;
 
     const candidates: DeliveryCandidate[] = DELIVERY_OPTIONS.map((o) => {

@@ -26,7 +26,7 @@ import { hostPython } from "../python";
 import { RUNTIMES, Runtime } from "../limits";
 import { RequirementsSource, requirementsSource, RESOLVE_UNLOCKED_ENV } from "../validate";
 import { toolsVenv, UV, UV_VERSION, uvErrorLines } from "./installers";
-import { normalizeName } from "./requirements";
+import { normalizeName, requirementName } from "./requirements";
 
 /** Bump when the exported file's content for the same inputs changes. Part of the key. */
 const LOCK_EXPORT_FORMAT = 1;
@@ -306,7 +306,7 @@ export function pinnedRequirements(o: { requirements: string; runtime: Runtime; 
         const pins = pinnedLines(exported.output);
         const header = `# ${pins.length} pins exported by ml-lambda with uv ${UV_VERSION} from ${src.kind === "uv.lock" ? "uv.lock" : "a resolution of pyproject.toml"} (sha256 ${lockSha.slice(0, 16)}): ${EXPORT_SCOPE}\n`;
         const tool = readToolTable(src.pyproject, pyprojectText);
-        const directives = tool ? omitDirectives(tool, exported.output, src.pyproject) : "";
+        const directives = tool ? omitDirectives(tool, pins, exported.output, src.pyproject) : "";
         fs.writeFileSync(path.join(tmp, "requirements.txt"), header + exported.output + directives);
         if (src.kind === "pyproject") fs.copyFileSync(path.join(workDir, "uv.lock"), path.join(tmp, "uv.lock"));
         fs.writeFileSync(path.join(tmp, "export.json"), JSON.stringify({ format: LOCK_EXPORT_FORMAT, key, source: src.kind, uv: UV_VERSION, lockSha256: lockSha, pins: pins.length }, null, 1));
@@ -401,9 +401,9 @@ export function readToolTable(pyproject: string, text: string = fs.readFileSync(
  * and the project's direct dependencies (every pin is in the export, so the omission needs to know the roots).
  * An omitted name the lock does not pin is a mistake, named with the pins' names.
  */
-export function omitDirectives(tool: ToolTable, exportText: string, pyproject: string): string {
+export function omitDirectives(tool: ToolTable, pins: string[], exportText: string, pyproject: string): string {
     if (tool.omit.length === 0) return "";
-    const pinned = pinnedLines(exportText).map((l) => normalizeName(l.split(/[\s=<>!~;[]/)[0]));
+    const pinned = pins.map((l) => requirementName(l)).filter((n): n is string => n !== undefined);
     const missing = tool.omit.filter((n) => !pinned.includes(n));
     if (missing.length) {
         throw new MlLambdaError("requirements", `${pyproject} [tool.ml-lambda] omit`,
