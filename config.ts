@@ -13,8 +13,9 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { Backend, FunctionUrlArgs, MlLambdaArgs, ModelDelivery, PackagingMode } from "./components/args";
 import { MlLambdaError } from "./components/errors";
-import { DEFAULT_RUNTIME, MEMORY_ONE_VCPU_MB } from "./components/limits";
+import { DEFAULT_RUNTIME } from "./components/limits";
 import { DEFAULT_MODEL_ID, DEFAULT_MODEL_REVISION } from "./components/model";
+import { DEFAULTS } from "./components/validate";
 
 export const CONFIG_NAMESPACE = "ml-lambda";
 
@@ -27,21 +28,21 @@ export interface ConfigKeySpec {
 
 /** Every per-stack key, with the type/default/description that Pulumi.yaml declares (a test keeps them equal). */
 export const STACK_CONFIG_KEYS: ConfigKeySpec[] = [
-    { key: "memorySize", type: "integer", default: MEMORY_ONE_VCPU_MB, description: "Function memory in MB, 128-10240 (1769 = one vCPU)." },
-    { key: "timeout", type: "integer", default: 60, description: "Function timeout in seconds, 1-900." },
-    { key: "ephemeralStorage", type: "integer", default: 512, description: "/tmp size in MB, 512-10240 (SnapStart needs 512)." },
-    { key: "architecture", type: "string", default: "x86_64", description: "x86_64 or arm64 (arm64 needs aarch64 wheels for every dependency)." },
+    { key: "memorySize", type: "integer", default: DEFAULTS.memorySize, description: "Function memory in MB, 128-10240 (1769 = one vCPU)." },
+    { key: "timeout", type: "integer", default: DEFAULTS.timeout, description: "Function timeout in seconds, 1-900." },
+    { key: "ephemeralStorage", type: "integer", default: DEFAULTS.ephemeralStorage, description: "/tmp size in MB, 512-10240 (SnapStart needs 512)." },
+    { key: "architecture", type: "string", default: DEFAULTS.architecture, description: "x86_64 or arm64 (arm64 needs aarch64 wheels for every dependency)." },
     { key: "runtime", type: "string", default: DEFAULT_RUNTIME, description: "python3.11, python3.12, python3.13 or python3.14 (3.9/3.10 are deprecated)." },
-    { key: "packaging", type: "string", default: "auto", description: "auto (measure and choose), zip (code + layer) or image (ECR container image)." },
-    { key: "backend", type: "string", default: "onnx", description: "Embedding backend: onnx (zip path, no torch), onnx-int8 (zip path) or torch (image path)." },
-    { key: "modelDelivery", type: "string", default: "auto", description: "Zip path: auto (the model in a layer of its own when it fits, else fetched from S3 at init), layer or s3." },
-    { key: "bytecode", type: "boolean", default: true, description: "Zip path: ship .pyc bytecode compiled with the runtime's Python in the layer and code zip (faster cold starts)." },
+    { key: "packaging", type: "string", default: DEFAULTS.packaging, description: "auto (measure and choose), zip (code + layer) or image (ECR container image)." },
+    { key: "backend", type: "string", default: DEFAULTS.backend, description: "Embedding backend: onnx (zip path, no torch), onnx-int8 (zip path) or torch (image path)." },
+    { key: "modelDelivery", type: "string", default: DEFAULTS.modelDelivery, description: "Zip path: auto (the model in a layer of its own when it fits, else fetched from S3 at init), layer or s3." },
+    { key: "bytecode", type: "boolean", default: DEFAULTS.bytecode, description: "Zip path: ship .pyc bytecode compiled with the runtime's Python in the layer and code zip (faster cold starts)." },
     { key: "requirements", type: "string", default: "", description: "Requirements file, or a uv project's pyproject.toml / uv.lock (relative to the project); empty = the bundled profile for the backend." },
     { key: "reservedConcurrency", type: "integer", default: -1, description: "Reserved concurrency, 0-900; -1 = unreserved." },
     { key: "provisionedConcurrency", type: "string", default: "0", description: "0 = none, a number (static), or JSON {\"min\",\"max\"} for auto scaling (optional \"targetUtilization\", default 0.7)." },
     { key: "url", type: "string", default: "", description: "HTTPS endpoint (function URL on the live alias): \"\" = none, AWS_IAM (signed requests), NONE (public), or JSON {\"authType\",\"cors\"}." },
-    { key: "snapStart", type: "boolean", default: false, description: "SnapStart on published versions (python3.12+, no provisioned concurrency, /tmp 512 MB)." },
-    { key: "logRetentionDays", type: "integer", default: 14, description: "CloudWatch Logs retention in days (one of CloudWatch's allowed values)." },
+    { key: "snapStart", type: "boolean", default: DEFAULTS.snapStart, description: "SnapStart on published versions (python3.12+, no provisioned concurrency, /tmp 512 MB)." },
+    { key: "logRetentionDays", type: "integer", default: DEFAULTS.logRetentionDays, description: "CloudWatch Logs retention in days (one of CloudWatch's allowed values)." },
     { key: "forceDestroy", type: "boolean", default: false, description: "Let destroy delete a non-empty model bucket and ECR repository (dev)." },
     { key: "retainData", type: "boolean", default: false, description: "Keep the model bucket and ECR repository when the stack is destroyed (prod)." },
     { key: "modelId", type: "string", default: DEFAULT_MODEL_ID, description: "Hugging Face model id (used when modelPath is empty)." },
@@ -49,7 +50,7 @@ export const STACK_CONFIG_KEYS: ConfigKeySpec[] = [
     { key: "modelPath", type: "string", default: "", description: "Local model directory (relative to the project); overrides modelId/modelRevision." },
     { key: "modelBucket", type: "string", default: "", description: "Existing S3 bucket for the model; empty = create one." },
     { key: "functionName", type: "string", default: "", description: "Lambda function name; empty = <project>-<stack>-<name>." },
-    { key: "headroomBytes", type: "integer", default: 5242880, description: "Bytes kept free below the 262144000-byte unzipped limit when packaging is auto." },
+    { key: "headroomBytes", type: "integer", default: DEFAULTS.headroomBytes, description: "Bytes kept free below the 262144000-byte unzipped limit when packaging is auto." },
     { key: "alarmTopicArn", type: "string", default: "", description: "SNS topic notified by the error/throttle/duration alarms; empty = no actions." },
 ];
 

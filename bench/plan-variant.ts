@@ -9,13 +9,14 @@ import * as path from "path";
 import { defaultCacheDir } from "../components/validate";
 import { runOffline } from "../cli/offline";
 import { buildManifest } from "../cli/run/manifest";
+import { MLLAMBDA_TYPE } from "../components/identity";
 
 async function main(): Promise<void> {
     const overrides = JSON.parse(process.argv[2] ?? "{}") as Record<string, string>;
     const projectDir = path.resolve(__dirname, "..");
     const run = await runOffline({ projectDir, stack: "dev", preview: true, configOverrides: overrides });
     const manifest = await buildManifest(run, { projectDir, cacheDir: defaultCacheDir() });
-    const component = run.resources.find((r) => r.type === "pulumi-ml-lambda:index:MlLambda");
+    const component = run.resources.find((r) => r.type === MLLAMBDA_TYPE);
     process.stdout.write(JSON.stringify({ ...manifest, sizeReport: component?.inputs.sizeReport }) + "\n");
 }
 

@@ -11,6 +11,7 @@
  */
 import * as path from "path";
 import { BuildResult, DockerEngine } from "../components/docker/engine";
+import { MLLAMBDA_TYPE } from "../components/identity";
 import type { FunctionSpec } from "./imageRunner";
 import { runOffline } from "./offline";
 
@@ -35,7 +36,7 @@ export interface ImageStackPlan {
 /** The image path's resources of a stack, from the program run offline. Fails clearly on a zip-path stack. */
 export async function planImageStack(projectDir: string, stack: string, configOverrides?: Record<string, string>): Promise<ImageStackPlan> {
     const run = await runOffline({ projectDir, stack, preview: true, configOverrides });
-    const comp = run.resources.find((r) => r.type === "pulumi-ml-lambda:index:MlLambda");
+    const comp = run.resources.find((r) => r.type === MLLAMBDA_TYPE);
     const img = run.resources.find((r) => r.type === "docker:index/image:Image");
     const fn = run.resources.find((r) => r.type === "aws:lambda/function:Function");
     if (!comp || !fn) throw new Error(`stack ${stack}: the program registered no MlLambda function`);

@@ -9,10 +9,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { MlLambdaError } from "../components/errors";
 import { MLLAMBDA_TYPE } from "../components/identity";
-import { formatZipSizeReport } from "../components/plan";
+import { formatSizeReport } from "../components/plan";
 import type { SizeReport } from "../components/plan";
 import { formatSizeTable } from "../components/packaging";
-import { formatImageReport } from "../components/packaging/imageSize";
 import { defaultCacheDir } from "../components/validate";
 import { defineCommand, EXIT } from "./command";
 import { OfflineRun, RecordedResource, resourceKey, runOffline } from "./offline";
@@ -164,7 +163,7 @@ export function renderPlan(p: PlanResult): string {
     for (const d of p.decision) {
         out.push(`Packaging of ${d.component}: ${d.mode.toUpperCase()}`);
         // A report without the delivery fields comes from an older pulumi-ml-lambda in the program: its plain table.
-        const table = d.mode === "zip" ? (d.model ? formatZipSizeReport(d, { top: 10 }) : formatSizeTable(d, d.packages, { top: 10 })) : formatImageReport(d.image, d.reasons);
+        const table = d.mode === "zip" && !d.model ? formatSizeTable(d, d.packages, { top: 10 }) : formatSizeReport(d, { top: 10 });
         out.push(...table.split("\n").map((l) => "  " + l), "");
     }
     const failed = p.policies.filter((x) => x.violations.length > 0);

@@ -10,8 +10,7 @@ import { MlLambdaError } from "./errors";
 import { MLLAMBDA_TYPE, TAG_IMAGE_BYTES, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "./identity";
 import { DIRECT_UPLOAD_LIMIT_BYTES } from "./limits";
 import { modelContentType, modelObjectKey, PreparedModel } from "./model";
-import { formatImageReport } from "./packaging/imageSize";
-import { formatZipSizeReport, imageBuildArgs, imageBuildWarnings, imagePlatform, PackagingPlan, preparePackaging, SizeReport, sizeReport } from "./plan";
+import { formatSizeReport, imageBuildArgs, imageBuildWarnings, imagePlatform, PackagingPlan, preparePackaging, SizeReport, sizeReport } from "./plan";
 import { NormalizedArgs, normalizeArgs } from "./validate";
 
 /**
@@ -64,7 +63,7 @@ export class MlLambda extends pulumi.ComponentResource {
         this.config = cfg;
         this.plan = plan;
         for (const w of [...cfg.warnings, ...plan.warnings, ...(plan.model.published?.warnings ?? []), ...imageBuildWarnings(cfg, plan)]) pulumi.log.warn(w, this);
-        const table = report.mode === "zip" ? formatZipSizeReport(report, { top: 8 }) : formatImageReport(report.image, report.reasons);
+        const table = formatSizeReport(report, { top: 8 });
         pulumi.log.info(`${cfg.functionName}: ${plan.decision.mode} path\n${table}`, this);
 
         // The bucket stays on every path: layer and code zips over 50 MB are uploaded through it.

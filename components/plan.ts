@@ -16,7 +16,7 @@ import { bytecodeCompiler, CompileResult, layerWithBytecode, stageCodeWithByteco
 import { chooseDelivery, DELIVERY_OPTIONS, DeliveryCandidate, DeliveryDecision, ModelPlacement } from "./packaging/delivery";
 import type { OmittedDistribution } from "./packaging/omit";
 import { stageImageContext, StagedContext } from "./packaging/imageContext";
-import { checkImageSize, ImageMeasurement, imageSizeReport, ImageSizeReport } from "./packaging/imageSize";
+import { checkImageSize, formatImageReport, ImageMeasurement, imageSizeReport, ImageSizeReport } from "./packaging/imageSize";
 import { pinnedRequirements, PinnedRequirements } from "./packaging/lock";
 import type { NormalizedArgs } from "./validate";
 
@@ -337,6 +337,11 @@ export function sizeReport(plan: PackagingPlan): SizeReport {
  * as rows, the total against the limit; then where the model went, the bytecode, what the omit lines left out, and
  * every delivery option (fastest first as measured) with its bytes.
  */
+/** The size report's table on either path: the zip path's (formatZipSizeReport) or the image's. */
+export function formatSizeReport(r: SizeReport, opts: { top?: number } = {}): string {
+    return r.mode === "zip" ? formatZipSizeReport(r, opts) : formatImageReport(r.image, r.reasons);
+}
+
 export function formatZipSizeReport(r: ZipSizeReport, opts: { top?: number } = {}): string {
     const parts: PackageSize[] = [{ name: "function code (/var/task)", bytes: r.codeBytes, files: r.codeFiles }];
     if (r.model.delivery === "layer") parts.push({ name: `model layer (${r.model.dir})`, bytes: r.model.unzippedBytes, files: r.model.files });

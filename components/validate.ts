@@ -52,22 +52,22 @@ export function validateEphemeralStorage(v: unknown): number {
     return v;
 }
 
-export function validateArchitecture(v: unknown, setting = "architecture"): L.Architecture {
+export function validateArchitecture(v: unknown): L.Architecture {
     if (!(L.ARCHITECTURES as readonly unknown[]).includes(v)) {
-        throw new MlLambdaError(setting, v, `must be one of ${L.ARCHITECTURES.join(", ")}`,
+        throw new MlLambdaError("architecture", v, `must be one of ${L.ARCHITECTURES.join(", ")}`,
             'use "x86_64", or "arm64" when every dependency has an aarch64 wheel');
     }
     return v as L.Architecture;
 }
 
 /** Returns the runtime and, for runtimes close to deprecation, a warning to print. */
-export function validateRuntime(v: unknown, setting = "runtime"): { runtime: L.Runtime; warning?: string } {
+export function validateRuntime(v: unknown): { runtime: L.Runtime; warning?: string } {
     if (typeof v === "string" && L.DEPRECATED_RUNTIMES.includes(v)) {
-        throw new MlLambdaError(setting, v, `${v} is deprecated on Lambda since ${L.RUNTIMES[v].deprecation}`,
+        throw new MlLambdaError("runtime", v, `${v} is deprecated on Lambda since ${L.RUNTIMES[v].deprecation}`,
             `use "${L.DEFAULT_RUNTIME}" (supported on Amazon Linux 2023, SnapStart capable)`);
     }
     if (!(L.SUPPORTED_RUNTIMES as readonly unknown[]).includes(v)) {
-        throw new MlLambdaError(setting, v, `must be one of ${L.SUPPORTED_RUNTIMES.join(", ")}`, `use "${L.DEFAULT_RUNTIME}"`);
+        throw new MlLambdaError("runtime", v, `must be one of ${L.SUPPORTED_RUNTIMES.join(", ")}`, `use "${L.DEFAULT_RUNTIME}"`);
     }
     const runtime = v as L.Runtime;
     const facts = L.RUNTIMES[runtime];
@@ -77,9 +77,9 @@ export function validateRuntime(v: unknown, setting = "runtime"): { runtime: L.R
     return { runtime, warning };
 }
 
-export function validatePackaging(v: unknown, setting = "packaging"): PackagingMode {
+export function validatePackaging(v: unknown): PackagingMode {
     if (!(PACKAGING_MODES as readonly unknown[]).includes(v)) {
-        throw new MlLambdaError(setting, v, `must be one of ${PACKAGING_MODES.join(", ")}`,
+        throw new MlLambdaError("packaging", v, `must be one of ${PACKAGING_MODES.join(", ")}`,
             'use "auto" to let the measured size decide, or force "zip" / "image"');
     }
     return v as PackagingMode;
@@ -94,9 +94,9 @@ export function validateHeadroom(v: unknown, limitBytes: number = L.UNZIPPED_LIM
     return headroom;
 }
 
-export function validateModelDelivery(v: unknown, setting = "modelDelivery"): ModelDelivery {
+export function validateModelDelivery(v: unknown): ModelDelivery {
     if (v === "auto" || v === "layer" || v === "s3") return v;
-    throw new MlLambdaError(setting, v, 'must be "auto", "layer" or "s3"',
+    throw new MlLambdaError("modelDelivery", v, 'must be "auto", "layer" or "s3"',
         'use "auto" (the model ships in a layer of its own when it fits, else from S3), "layer" or "s3"');
 }
 
@@ -131,6 +131,15 @@ export type NormalizedProvisioned =
     | { kind: "static"; count: number }
     | ({ kind: "autoscaling" } & Required<ProvisionedConcurrencyScaling>);
 
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function refuseUnknownKeys(setting: string, o: Record<string, unknown>, known: readonly string[]): void {
+    const unknownKey = Object.keys(o).find((k) => !known.includes(k));
+    if (unknownKey !== undefined) {
+        throw new MlLambdaError(`${setting}.${unknownKey}`, o[unknownKey], `is not a known field (${known.join(", ")})`, "remove it or fix its spelling");
+    }
+}
+
 export function validateProvisionedConcurrency(v: unknown, reserved: number | undefined): NormalizedProvisioned {
     if (v === undefined || v === 0) return { kind: "none" };
     const overReserved = (n: number, setting: string) => {
@@ -147,16 +156,12 @@ export function validateProvisionedConcurrency(v: unknown, reserved: number | un
         overReserved(v, "provisionedConcurrency");
         return { kind: "static", count: v };
     }
-    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    if (!isPlainObject(v)) {
         throw new MlLambdaError("provisionedConcurrency", v, "must be a number or { min, max, targetUtilization? }",
             'use 2, or { "min": 2, "max": 20 } (targetUtilization defaults to 0.7)');
     }
-    const o = v as Record<string, unknown>;
-    const unknownKeys = Object.keys(o).filter((k) => !["min", "max", "targetUtilization"].includes(k));
-    if (unknownKeys.length) {
-        throw new MlLambdaError(`provisionedConcurrency.${unknownKeys[0]}`, o[unknownKeys[0]], "is not a known field (min, max, targetUtilization)",
-            "remove it or fix its spelling");
-    }
+    const o = v;
+    refuseUnknownKeys("provisionedConcurrency", o, ["min", "max", "targetUtilization"]);
     if (!isInt(o.min) || o.min < 1) {
         throw new MlLambdaError("provisionedConcurrency.min", o.min, "must be a whole number ≥ 1", "use e.g. 1 or 2");
     }
@@ -199,15 +204,6 @@ export interface NormalizedUrl {
     /** Always BUFFERED: the only mode a Python managed runtime serves (validateUrl refuses RESPONSE_STREAM). */
     invokeMode: "BUFFERED";
     cors?: FunctionUrlCors;
-}
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
-function refuseUnknownKeys(setting: string, o: Record<string, unknown>, known: readonly string[]): void {
-    const unknownKey = Object.keys(o).find((k) => !known.includes(k));
-    if (unknownKey !== undefined) {
-        throw new MlLambdaError(`${setting}.${unknownKey}`, o[unknownKey], `is not a known field (${known.join(", ")})`, "remove it or fix its spelling");
-    }
 }
 
 /** `url`: undefined (no URL) or { authType?, cors?, invokeMode? }. */
@@ -435,15 +431,15 @@ export interface RequirementsSourceOptions {
  * beside its pyproject), anything else a pip requirements file. A pyproject without a lock is refused unless the
  * resolve opt-in is set; a uv.lock without its pyproject.toml is refused (uv checks a lock against it).
  */
-export function requirementsSource(v: unknown, opts: RequirementsSourceOptions = {}, setting = "requirements"): RequirementsSource {
+export function requirementsSource(v: unknown, opts: RequirementsSourceOptions = {}): RequirementsSource {
     const exists = opts.exists ?? ((p: string) => fs.existsSync(p) && fs.statSync(p).isFile());
     const resolveUnlocked = opts.resolveUnlocked ?? ["1", "true"].includes(String(process.env[RESOLVE_UNLOCKED_ENV] ?? "").toLowerCase());
     if (typeof v !== "string" || v === "") {
-        throw new MlLambdaError(setting, v, "must be the path of a requirements file, a pyproject.toml or a uv.lock", 'use e.g. "./functions/embed/pyproject.toml"');
+        throw new MlLambdaError("requirements", v, "must be the path of a requirements file, a pyproject.toml or a uv.lock", 'use e.g. "./functions/embed/pyproject.toml"');
     }
     const file = path.resolve(v);
     if (!exists(file)) {
-        throw new MlLambdaError(setting, v, "must be an existing file (a requirements file, a pyproject.toml or a uv.lock)",
+        throw new MlLambdaError("requirements", v, "must be an existing file (a requirements file, a pyproject.toml or a uv.lock)",
             "check the path (relative paths resolve from the working directory)");
     }
     const base = path.basename(file);
@@ -452,12 +448,12 @@ export function requirementsSource(v: unknown, opts: RequirementsSourceOptions =
     const pyproject = path.join(projectDir, "pyproject.toml");
     const lock = path.join(projectDir, "uv.lock");
     if (!exists(pyproject)) {
-        throw new MlLambdaError(setting, v, "a uv.lock is checked against its project's pyproject.toml, and there is none beside it",
+        throw new MlLambdaError("requirements", v, "a uv.lock is checked against its project's pyproject.toml, and there is none beside it",
             `point requirements at the project's pyproject.toml (uv.lock must be in the same directory), or export a requirements file: \`uv export --frozen --no-hashes -o requirements.txt\``);
     }
     if (exists(lock)) return { kind: "uv.lock", projectDir, pyproject, lock };
     if (resolveUnlocked) return { kind: "pyproject", projectDir, pyproject };
-    throw new MlLambdaError(setting, v, `${pyproject} has no uv.lock beside it: without a lock, the versions built would be whatever resolves today`,
+    throw new MlLambdaError("requirements", v, `${pyproject} has no uv.lock beside it: without a lock, the versions built would be whatever resolves today`,
         `run \`uv lock\` in ${projectDir} and commit uv.lock; or set ${RESOLVE_UNLOCKED_ENV}=1 to resolve at deploy time (into the build cache, your project untouched)`);
 }
 
@@ -610,8 +606,9 @@ export function normalizeArgs(name: string, args: MlLambdaArgs, ctx: NormalizeCo
     }
     // Checked here (a missing lock fails before any build); kept as named, absolute: the build derives the project
     // and its lock from it again (packaging/lock.ts).
-    const requirementsSrc = requirementsSource(args.requirements ?? defaultRequirements);
-    const requirements = requirementsSrc.kind === "requirements" ? requirementsSrc.file : path.resolve(args.requirements ?? defaultRequirements);
+    const named = args.requirements ?? defaultRequirements;
+    requirementsSource(named);
+    const requirements = path.resolve(named);
     const url = validateUrl(args.url);
     if (url?.authType === "NONE" && reservedConcurrency === undefined) {
         warnings.push('url.authType is "NONE": anyone who finds the URL can invoke the model and run up the bill; ' +

@@ -33,6 +33,7 @@ import {
     unknownCheckingProxy,
     UnknownValueError,
 } from "@pulumi/policy";
+import { schemaDefaults } from "./factory";
 import { mlLambdaPolicies } from "./policies";
 
 export type AnyPolicy = ResourceValidationPolicy | StackValidationPolicy;
@@ -190,14 +191,6 @@ export function loadPolicyConfig(file: string, policies: AnyPolicy[] = mlLambdaP
         throw e;
     }
     return parsed as PolicyPackConfig;
-}
-
-function defaultsOf(schema?: PolicyConfigSchema): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
-    for (const [k, s] of Object.entries(schema?.properties ?? {})) {
-        if (typeof s === "object" && s.default !== undefined) out[k] = s.default;
-    }
-    return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -384,7 +377,7 @@ export async function evaluatePolicies(resources: PlanResource[], config?: Polic
         const verdict: PolicyVerdict = { name: p.name, description: p.description, enforcementLevel: level, kind, violations: [], checked: 0 };
         verdicts.push(verdict);
         if (level === "disabled") continue;
-        const cfg = { ...defaultsOf(p.configSchema), ...(own?.props ?? {}) };
+        const cfg = { ...schemaDefaults(p.configSchema), ...(own?.props ?? {}) };
         const getConfig = <T extends object>() => ({ ...cfg }) as T;
         const na: string[] = [];
         const run = async (args: ResourceValidationArgs | StackValidationArgs, where: string): Promise<boolean> => {

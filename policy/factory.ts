@@ -39,11 +39,16 @@ const EXCLUDE: Record<string, ConfigProperty> = {
  * already; applying them here as well keeps a policy correct when called with hand-built args.
  */
 export function configWithDefaults<T>(schema: PolicyConfigSchema, args: { getConfig<U extends object>(): U }): T {
-    const defaults: Record<string, unknown> = {};
-    for (const [k, s] of Object.entries(schema.properties)) {
-        if (typeof s === "object" && s.default !== undefined) defaults[k] = s.default;
+    return { ...schemaDefaults(schema), ...args.getConfig<Record<string, unknown>>() } as T;
+}
+
+/** Each config property's default, by name. */
+export function schemaDefaults(schema?: PolicyConfigSchema): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [k, s] of Object.entries(schema?.properties ?? {})) {
+        if (typeof s === "object" && s.default !== undefined) out[k] = s.default;
     }
-    return { ...defaults, ...args.getConfig<Record<string, unknown>>() } as T;
+    return out;
 }
 
 interface PolicyHead {

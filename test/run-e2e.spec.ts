@@ -15,6 +15,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { MLLAMBDA_TYPE } from "../components/identity";
 import { runOffline } from "../cli/offline";
 import { buildManifest, createRunner, deployedFunction, loadManifest } from "../cli/run";
 import { buildLayer } from "../components/packaging";
@@ -50,7 +51,7 @@ async function devVariant(overrides: Record<string, string>): Promise<{ manifest
         if (hub) process.env.HF_HUB_CACHE = hub;
         const run = await runOffline({ projectDir: REPO, stack: "dev", preview: true, configOverrides: overrides });
         const manifest = await buildManifest(run, { projectDir: REPO, cacheDir: process.env.ML_LAMBDA_CACHE_DIR });
-        const component = run.resources.find((r) => r.type === "pulumi-ml-lambda:index:MlLambda");
+        const component = run.resources.find((r) => r.type === MLLAMBDA_TYPE);
         return { manifest, fn: deployedFunction(manifest), sizeReport: component?.inputs.sizeReport };
     } finally {
         process.env = saved;
