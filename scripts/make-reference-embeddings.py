@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
 import importlib.metadata as metadata
 import json
 import os
@@ -31,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "components", "model"))
 
 from export_onnx import PARITY_CORPUS  # noqa: E402
-from prepare_model import DEFAULT_REFERENCE_DIR  # noqa: E402
+from prepare_model import DEFAULT_REFERENCE_DIR, sha256_file as sha256  # noqa: E402
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -42,14 +41,6 @@ def default_revision() -> str:
             if line.startswith("export const DEFAULT_MODEL_REVISION = "):
                 return line.split('"')[1]
     raise SystemExit("DEFAULT_MODEL_REVISION not found in components/model/index.ts")
-
-
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def main() -> int:

@@ -126,26 +126,49 @@ export function prepareModel(model: ModelSource, cacheDir: string, backend: Back
         if (!("need" in out)) return out;
         if (made.has(out.need)) throw new Error(`model preparation asked for ${out.need} again after it was created`);
         made.add(out.need);
-        if (out.need === "check-python") createCheckVenv(check, opts);
-        else if (exporter) createExportVenv(exporter, opts);
+        if (out.need === "check-python") createManagedVenv(check, opts);
+        else if (exporter) createManagedVenv(exporter, opts);
         else throw new Error("model preparation asked for the export environment while ML_LAMBDA_EXPORT_PYTHON is set");
     }
 }
 
-interface ManagedVenv { dir: string; key: string; requirements: string }
+/** A build environment the component manages, and what its messages say. */
+interface VenvKind {
+    /** Its directory under the cache. */
+    kind: string;
+    requirements: string;
+    /** The setting its errors name. */
+    setting: string;
+    /** Its name in errors. */
+    label: string;
+    /** What ensureVenv announces it creates. */
+    what: string;
+    /** The fix when creating it fails. */
+    createFix: string;
+    /** The refusal when the requirements file is missing. */
+    missing: { limit: string; fix: string };
+}
+
+type ManagedVenv = VenvKind & { dir: string; key: string };
 
 const pythonVersions = new Map<string, string>();
 
 /** A venv belongs to the interpreter it was made from: its key is the requirements file and that interpreter. */
-function managedVenv(root: string, kind: string, requirements: string, setting: string): ManagedVenv {
-    if (!fs.existsSync(requirements)) {
-        throw new MlLambdaError(setting, undefined, `the requirements file to create it is missing (${requirements})`,
-            "reinstall pulumi-ml-lambda (the file ships with it)");
-    }
+function managedVenv(root: string, k: VenvKind): ManagedVenv {
+    if (!fs.existsSync(k.requirements)) throw new MlLambdaError(k.setting, undefined, k.missing.limit, k.missing.fix);
     const python = hostPython();
     if (!pythonVersions.has(python)) pythonVersions.set(python, (spawnSync(python, ["-c", "import sys; print(sys.version)"], { encoding: "utf8" }).stdout ?? "").trim());
-    const key = crypto.createHash("sha256").update(fs.readFileSync(requirements)).update(`\n${pythonVersions.get(python)}`).digest("hex").slice(0, 16);
-    return { dir: path.join(path.resolve(root), kind, key), key, requirements };
+    const key = crypto.createHash("sha256").update(fs.readFileSync(k.requirements)).update(`\n${pythonVersions.get(python)}`).digest("hex").slice(0, 16);
+    return { ...k, dir: path.join(path.resolve(root), k.kind, key), key };
+}
+
+function createManagedVenv(v: ManagedVenv, opts: PrepareOptions): void {
+    try {
+        ensureVenv({ dir: v.dir, installs: [["-r", v.requirements]], what: v.what, log: opts.log });
+    } catch (e) {
+        if (e instanceof MlLambdaError) throw e;
+        throw new MlLambdaError(v.setting, undefined, `creating ${v.label} failed: ${(e as Error).message}`, v.createFix);
+    }
 }
 
 /**
@@ -154,22 +177,13 @@ function managedVenv(root: string, kind: string, requirements: string, setting: 
  * file and host Python, under <cache>/onnx-check-venv/.
  */
 function checkVenv(root: string, opts: PrepareOptions): ManagedVenv {
-    return managedVenv(root, "onnx-check-venv", opts.checkRequirements ?? bundledPython().requirementsOnnx, "backend");
-}
-
-function createCheckVenv(v: ManagedVenv, opts: PrepareOptions): void {
-    try {
-        ensureVenv({
-            dir: v.dir,
-            installs: [["-r", v.requirements]],
-            what: "the ONNX check environment (onnxruntime, tokenizers, numpy from the function's requirements-onnx.txt; no torch: once per requirements file, ~230 MB)",
-            log: opts.log,
-        });
-    } catch (e) {
-        if (e instanceof MlLambdaError) throw e;
-        throw new MlLambdaError("backend", undefined, `creating the ONNX check environment failed: ${(e as Error).message}`,
-            "fix the cause above and retry (it installs python/requirements-onnx.txt into a virtualenv of this host's Python; ML_LAMBDA_PYTHON names another), or use backend torch");
-    }
+    const requirements = opts.checkRequirements ?? bundledPython().requirementsOnnx;
+    return managedVenv(root, {
+        kind: "onnx-check-venv", requirements, setting: "backend", label: "the ONNX check environment",
+        what: "the ONNX check environment (onnxruntime, tokenizers, numpy from the function's requirements-onnx.txt; no torch: once per requirements file, ~230 MB)",
+        createFix: "fix the cause above and retry (it installs python/requirements-onnx.txt into a virtualenv of this host's Python; ML_LAMBDA_PYTHON names another), or use backend torch",
+        missing: { limit: `the requirements file to create it is missing (${requirements})`, fix: "reinstall pulumi-ml-lambda (the file ships with it)" },
+    });
 }
 
 /**
@@ -179,27 +193,15 @@ function createCheckVenv(v: ManagedVenv, opts: PrepareOptions): void {
  */
 function exportVenv(root: string, opts: PrepareOptions): ManagedVenv {
     const requirements = opts.exportRequirements ?? path.join(bundledPython().root, "requirements-export.txt");
-    if (!fs.existsSync(requirements)) {
-        throw new MlLambdaError("ML_LAMBDA_EXPORT_PYTHON", undefined,
-            `the ONNX export needs a Python with torch, transformers, sentence-transformers, onnx and onnxruntime, and the requirements file to create one is missing (${requirements})`,
-            "set ML_LAMBDA_EXPORT_PYTHON to such a Python");
-    }
-    return managedVenv(root, "export-venv", requirements, "ML_LAMBDA_EXPORT_PYTHON");
-}
-
-function createExportVenv(v: ManagedVenv, opts: PrepareOptions): void {
-    try {
-        ensureVenv({
-            dir: v.dir,
-            installs: [["-r", v.requirements]],
-            what: "the ONNX export environment (torch, transformers, onnx: the model publishes no ONNX file for this backend; once per requirements file; several GB and a few minutes; set ML_LAMBDA_EXPORT_PYTHON to reuse a Python that has them)",
-            log: opts.log,
-        });
-    } catch (e) {
-        if (e instanceof MlLambdaError) throw e;
-        throw new MlLambdaError("ML_LAMBDA_EXPORT_PYTHON", undefined, `creating the ONNX export environment failed: ${(e as Error).message}`,
-            "fix the cause above and retry, or set ML_LAMBDA_EXPORT_PYTHON to a Python with the packages of python/requirements-export.txt");
-    }
+    return managedVenv(root, {
+        kind: "export-venv", requirements, setting: "ML_LAMBDA_EXPORT_PYTHON", label: "the ONNX export environment",
+        what: "the ONNX export environment (torch, transformers, onnx: the model publishes no ONNX file for this backend; once per requirements file; several GB and a few minutes; set ML_LAMBDA_EXPORT_PYTHON to reuse a Python that has them)",
+        createFix: "fix the cause above and retry, or set ML_LAMBDA_EXPORT_PYTHON to a Python with the packages of python/requirements-export.txt",
+        missing: {
+            limit: `the ONNX export needs a Python with torch, transformers, sentence-transformers, onnx and onnxruntime, and the requirements file to create one is missing (${requirements})`,
+            fix: "set ML_LAMBDA_EXPORT_PYTHON to such a Python",
+        },
+    });
 }
 
 /**

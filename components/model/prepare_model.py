@@ -98,6 +98,14 @@ def is_model_dir(d: str) -> bool:
     return os.path.isfile(os.path.join(d, "config.json")) or os.path.isfile(os.path.join(d, "modules.json"))
 
 
+def cached_snapshot(args) -> "tuple[str, str] | None":
+    """(cache, snapshot) of the first complete snapshot of the pinned revision in a local Hugging Face cache."""
+    for cache in hub_cache_dirs(args.cache):
+        d = snapshot_dir(cache, args.hub_id, args.revision)
+        if is_model_dir(d):
+            return cache, d
+    return None
+
 
 def excluded(rel: str, has_safetensors: bool) -> bool:
     patterns = EXCLUDE + (EXCLUDE_IF_SAFETENSORS if has_safetensors else [])
@@ -105,13 +113,16 @@ def excluded(rel: str, has_safetensors: bool) -> bool:
     return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(base, p) for p in patterns)
 
 
+def selected(rels: list[str]) -> list[str]:
+    """The files sentence-transformers loads, of a model's files (pytorch_model.bin only without safetensors)."""
+    has_st = any(r.endswith("model.safetensors") for r in rels)
+    return [r for r in rels if not excluded(r, has_st)]
+
 
 def download_from_hub(repo_id: str, revision: str, dest: str, cache: str) -> None:
     """Download the selected files of one commit (the torch weights included) into a snapshot directory."""
     listing = fetch_listing(cache, repo_id, revision)
-    files = listed_files(listing)
-    has_st = any(f.endswith("model.safetensors") for f in files)
-    wanted = [f for f in files if not excluded(f, has_st)]
+    wanted = selected(listed_files(listing))
     if not wanted:
         raise UserError("model", f"{repo_id}@{revision}", "the repository lists no model files at that revision",
                         "check the id and the revision on the Hub")
@@ -128,11 +139,10 @@ def resolve_source(args) -> tuple[str, str, str]:
                             "point model.path at the model directory, or use { id, revision } for a Hub model")
         return d, args.name or os.path.basename(d.rstrip("/")), "path"
     repo_id, revision = args.hub_id, args.revision
-    for cache in hub_cache_dirs(args.cache):
-        d = snapshot_dir(cache, repo_id, revision)
-        if is_model_dir(d):
-            log(f"{repo_id}@{revision[:12]} found in {cache}")
-            return d, repo_id.split("/")[-1], "hub-cache"
+    found = cached_snapshot(args)
+    if found:
+        log(f"{repo_id}@{revision[:12]} found in {found[0]}")
+        return found[1], repo_id.split("/")[-1], "hub-cache"
     dest = snapshot_dir(os.path.join(args.cache, "hub"), repo_id, revision)
     download_from_hub(repo_id, revision, dest, args.cache)
     return dest, repo_id.split("/")[-1], "hub-download"
@@ -144,8 +154,7 @@ def select_files(src: str) -> list[str]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for f in files:
             rels.append(os.path.relpath(os.path.join(root, f), src))
-    has_st = any(r.endswith("model.safetensors") for r in rels)
-    return sorted(r for r in rels if not excluded(r, has_st) and not r.startswith("."))
+    return sorted(r for r in selected(rels) if not r.startswith("."))
 
 
 def _sha256_read(path: str) -> str:
@@ -235,8 +244,18 @@ def write_archive(src: str, rels: list[str], out: str) -> None:
 # ---------------------------------------------------------------- onnx backends: host side (standard library)
 
 
-def file_manifest(src: str, rels: list[str]) -> str:
-    return "".join(f"{r}\t{os.path.getsize(os.path.join(src, r))}\t{sha256_file(os.path.join(src, r))}\n" for r in rels)
+def file_manifest(files: "dict[str, str]") -> str:
+    """One line per file, in the given order: its name, size and sha256 (what a cache key holds of the files)."""
+    return "".join(f"{r}\t{os.path.getsize(p)}\t{sha256_file(p)}\n" for r, p in files.items())
+
+
+def programs_sha256(*programs: str) -> str:
+    """sha256 over the programs whose code decides what an artifact holds (a changed program makes a new key)."""
+    h = hashlib.sha256()
+    for program in programs:
+        with open(program, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
 
 
 PROBE = (
@@ -316,18 +335,14 @@ def prepare_onnx(src: str, rels: list[str], args) -> tuple[str, list[str], dict]
     """The ONNX artifact's directory and files, exported now or found in the cache."""
     python, how = export_python(args)
     info = probe_export_python(python, "ML_LAMBDA_EXPORT_PYTHON" if how != "managed" else "export environment")
-    script_hash = hashlib.sha256()
-    for program in (os.path.abspath(__file__), EXPORT_SCRIPT):  # both decide what the artifact holds
-        with open(program, "rb") as f:
-            script_hash.update(f.read())
     key = hashlib.sha256(json.dumps({
         "format": EXPORT_FORMAT,
         "backend": args.backend,
         "opset": ONNX_OPSET,
-        "source": file_manifest(src, rels),
+        "source": file_manifest({r: os.path.join(src, r) for r in rels}),
         "python": info["python"],
         "packages": info["packages"],
-        "script": script_hash.hexdigest(),
+        "script": programs_sha256(os.path.abspath(__file__), EXPORT_SCRIPT),
     }, sort_keys=True).encode()).hexdigest()
     root = os.path.join(args.cache, "onnx")
     out = os.path.join(root, key)
@@ -343,7 +358,7 @@ def prepare_onnx(src: str, rels: list[str], args) -> tuple[str, list[str], dict]
     try:
         # Everything the backend reads besides the graph (tokenizer, configs, pooling config) goes in first.
         for r in rels:
-            if any(fnmatch.fnmatch(os.path.basename(r), p) for p in WEIGHTS):
+            if is_weight(r):
                 continue
             os.makedirs(os.path.dirname(os.path.join(tmp, r)) or tmp, exist_ok=True)
             shutil.copyfile(os.path.join(src, r), os.path.join(tmp, r))
@@ -462,12 +477,8 @@ def locate_published_hub(args) -> "dict | None":
     repo_id, revision = args.hub_id, args.revision
     label = f"{repo_id}@{revision}"
     name = published_onnx_name(args.backend, args.architecture)
-    full = None  # a complete snapshot (the HF client's, or our torch path's)
-    for cache in hub_cache_dirs(args.cache):
-        d = snapshot_dir(cache, repo_id, revision)
-        if is_model_dir(d):
-            full = d
-            break
+    found = cached_snapshot(args)
+    full = found[1] if found else None  # a complete snapshot (the HF client's, or our torch path's)
     # Files this path downloads go to a snapshot of their own: it has no torch weights, so the torch path (which
     # trusts any snapshot with a config.json) must never find it.
     partial = snapshot_dir(os.path.join(args.cache, "hub-files"), repo_id, revision)
@@ -493,9 +504,7 @@ def locate_published_hub(args) -> "dict | None":
         rels = [r for r in select_files(full) if not is_weight(r)]
     else:
         listing = listing or fetch_listing(args.cache, repo_id, revision)
-        files = listed_files(listing)
-        has_st = any(f.endswith("model.safetensors") for f in files)
-        rels = [f for f in files if not excluded(f, has_st) and not is_weight(f)]
+        rels = [f for f in selected(listed_files(listing)) if not is_weight(f)]
     missing = [r for r in rels if locate(r) is None] + ([name] if onnx is None else [])
     if missing:
         listing = listing or fetch_listing(args.cache, repo_id, revision)
@@ -553,15 +562,11 @@ def prepare_published(pub: dict, args) -> tuple[str, list[str], dict]:
     # What the manifest (part of the archive) calls the model: never a local path, so the bytes do not depend on it.
     shown = pub["label"] if pub["source"] != "path" else "model.path"
     rels = sorted(pub["files"])
-    manifest_text = "".join(f"{r}\t{os.path.getsize(pub['files'][r])}\t{sha256_file(pub['files'][r])}\n" for r in rels)
-    scripts = hashlib.sha256()
-    for program in (os.path.abspath(__file__), CHECK_SCRIPT):  # both decide what the artifact holds and how it is checked
-        with open(program, "rb") as f:
-            scripts.update(f.read())
+    manifest_text = file_manifest({r: pub["files"][r] for r in rels})
     reference_sha = sha256_file(pub["reference"]) if pub["reference"] else None
     key = hashlib.sha256(json.dumps({
         "format": PUBLISHED_FORMAT, "backend": args.backend, "file": pub["rfilename"], "sha256": pub["sha256"],
-        "files": manifest_text, "reference": reference_sha, "check": args.check_key, "scripts": scripts.hexdigest(),
+        "files": manifest_text, "reference": reference_sha, "check": args.check_key, "scripts": programs_sha256(os.path.abspath(__file__), CHECK_SCRIPT),
     }, sort_keys=True).encode()).hexdigest()
     root = os.path.join(args.cache, "onnx")
     out = os.path.join(root, key)

@@ -16,7 +16,6 @@ checked: no nvidia-* or triton distribution, and a torch, if any, whose version 
 torch.version.cuda is None. Any of these failing fails the build, naming the index and the fix.
 The same script runs outside Docker in python/tests/test_docker_steps.py.
 """
-import os
 import re
 import subprocess
 import sys
