@@ -94,6 +94,21 @@ export function torchVariant(o: { cacheDir: string; codeZip: string; torchModelD
     });
 }
 
+export function median(xs: number[]): number {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** The seed's time over the variant's, round by round (the same load), then the median of those. */
+export function pairedRatio(seed: ColdSample[], variant: ColdSample[]): number {
+    return median(variant.map((x, i) => seed[i].firstResponseMs / x.firstResponseMs));
+}
+
+/** Bytes the requirements' omit lines left out, from a size report. */
+export function omittedBytes(report: { omitted?: Array<{ bytes: number }> }): number {
+    return (report.omitted ?? []).reduce((a, o) => a + o.bytes, 0);
+}
+
 export interface ColdSample {
     firstResponseMs: number;
     initMs: number;

@@ -33,7 +33,7 @@ import { createRunner } from "../cli/run";
 import type { DeployedFunction } from "../cli/run";
 import { prepareModel } from "../components/model";
 import { measureZip } from "../components/packaging";
-import { coldStart, ColdSample, plannedVariant, seedVariant } from "./deployed";
+import { coldStart, ColdSample, median, omittedBytes, pairedRatio, plannedVariant, seedVariant } from "./deployed";
 
 const ROOT = path.resolve(__dirname, "..");
 const CACHE = process.env.ML_LAMBDA_CACHE_DIR ?? path.join(ROOT, ".cache", "ml-lambda");
@@ -52,10 +52,6 @@ const CPUS = arg("cpus", 1);
 const PARTIAL = process.argv.includes("--only") || ROUNDS < 5 || CPUS !== 1;
 const OUT = path.join(ROOT, "bench", "results", ...(PARTIAL ? ["tmp"] : []));
 const log = (m: string) => process.stderr.write(`[levers] ${m}\n`);
-const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
 function sh(cmd: string, args: string[], what: string, opts: { cwd?: string } = {}): string {
@@ -127,7 +123,7 @@ async function main(): Promise<void> {
             total_bytes: r.totalBytes, code_bytes: r.codeBytes, layer_bytes: r.layerBytes, layers: r.layerCount,
             model_delivery: r.model?.delivery ?? "s3", model_unzipped_bytes: r.model?.unzippedBytes, model_archive_bytes: r.model?.archiveBytes,
             bytecode: r.bytecode?.shipped ?? false, bytecode_layer_bytes: r.bytecode?.layerBytes, bytecode_code_bytes: r.bytecode?.codeBytes,
-            omitted_bytes: (r.omitted ?? []).reduce((a: number, o: any) => a + o.bytes, 0),
+            omitted_bytes: omittedBytes(r),
             free_bytes: typeof r.totalBytes === "number" ? available - r.totalBytes : undefined,
         };
         log(`${k}: ${JSON.stringify(sizes[k])}`);
@@ -145,9 +141,8 @@ async function main(): Promise<void> {
         load.push(os.loadavg()[0]);
     }
     const seedMedian = samples.seed?.length ? median(samples.seed.map((s) => s.firstResponseMs)) : undefined;
-    // Paired ratio: seed / variant within each round (the same load), then the median of those.
     const paired = (name: string) => samples.seed?.length === samples[name].length
-        ? Number(median(samples[name].map((s, i) => samples.seed[i].firstResponseMs / s.firstResponseMs)).toFixed(1)) : undefined;
+        ? Number(pairedRatio(samples.seed, samples[name]).toFixed(1)) : undefined;
     const table = Object.fromEntries(Object.entries(samples).map(([k, ss]) => [k, {
         what: k === "seed" ? "seed-style handler, torch profile, model baked (bench/deployed.ts)" : planned[k].what,
         first_response_ms: Math.round(median(ss.map((s) => s.firstResponseMs))),

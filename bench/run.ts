@@ -33,7 +33,7 @@ import * as os from "os";
 import * as path from "path";
 import { prepareModel } from "../components/model";
 import type { DeployedFunction } from "../cli/run";
-import { ColdSample, coldStart, heavyRequest, plannedVariant, seedVariant, torchVariant } from "./deployed";
+import { ColdSample, coldStart, heavyRequest, median, omittedBytes, pairedRatio, plannedVariant, seedVariant, torchVariant } from "./deployed";
 import { imageBench, ImageBench } from "./image";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -50,10 +50,6 @@ const CPU_COUNTS = QUICK ? [1] : [1, 2];
 const CACHED_PLANS = QUICK ? 3 : 5;
 
 const log = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`); };
-const median = (xs: number[]): number => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const round = (x: number, digits = 1): number => Number(x.toFixed(digits));
 
 function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutS?: number; cwd?: string } = {}): SpawnSyncReturns<string> {
@@ -155,9 +151,8 @@ async function coldStarts(d: Deployed) {
                     `/tmp ${round(sample.tmpUsedMb, 1)} MiB, warm ${round(median(sample.warmInvokeMs), 1)} ms`);
             }
         }
-        // The seed's time over each variant's, round by round (the same load), then the median of those.
         paired[`cpus_${cpus}`] = Object.fromEntries(Object.entries(samples).filter(([k]) => k !== "seed")
-            .map(([k, ss]) => [k, round(median(ss.map((x, i) => samples.seed[i].firstResponseMs / x.firstResponseMs)), 1)]));
+            .map(([k, ss]) => [k, round(pairedRatio(samples.seed, ss), 1)]));
         out[`cpus_${cpus}`] = Object.fromEntries(Object.entries(samples).map(([name, ss]) => [name, {
             first_response_ms: stats(ss.map((x) => x.firstResponseMs)),
             init_ms: stats(ss.map((x) => x.initMs)),
@@ -464,7 +459,7 @@ async function main(): Promise<void> {
     result.cold_ratio_paired = cold.paired;
     result.dev_size_report = d.sizeReport ? {
         total_bytes: d.sizeReport.totalBytes, available_bytes: d.sizeReport.availableBytes, code_bytes: d.sizeReport.codeBytes, layer_bytes: d.sizeReport.layerBytes,
-        model: d.sizeReport.model, bytecode: d.sizeReport.bytecode, omitted_bytes: (d.sizeReport.omitted ?? []).reduce((a: number, o: any) => a + o.bytes, 0),
+        model: d.sizeReport.model, bytecode: d.sizeReport.bytecode, omitted_bytes: omittedBytes(d.sizeReport),
     } : undefined;
     if (d.imageSkipped) result.image_onnx_not_measured = d.imageSkipped;
     const headline = (cpus: number) => Object.fromEntries(Object.entries<any>(result.cold_start[`cpus_${cpus}`] ?? {}).map(([k, v]) => [k, v.first_response_ms]));
