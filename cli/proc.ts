@@ -25,8 +25,49 @@ export function onPath(name: string, env: NodeJS.ProcessEnv): string | undefined
     return undefined;
 }
 
-/** A port on 127.0.0.1 that nothing listens on now (the kernel's choice). */
-export function freePort(): Promise<number> {
+/** The kernel's range for the source ports of outgoing connections (net.ipv4.ip_local_port_range). */
+export function ephemeralRange(file = "/proc/sys/net/ipv4/ip_local_port_range"): [number, number] {
+    try {
+        const [lo, hi] = fs.readFileSync(file, "utf8").trim().split(/\s+/).map(Number);
+        if (Number.isInteger(lo) && Number.isInteger(hi) && lo > 0 && hi >= lo) return [lo, hi];
+    } catch {
+        // not Linux: the IANA dynamic range
+    }
+    return [49152, 65535];
+}
+
+/** Where freePort looks: [FREE_PORT_LOW, start of the ephemeral range). */
+export const FREE_PORT_LOW = 10_000;
+const handedOut = new Set<number>();
+
+function canListen(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const server = net.createServer();
+        server.once("error", () => resolve(false));
+        server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
+}
+
+/**
+ * A port on 127.0.0.1 that nothing listens on now. It is taken below the kernel's ephemeral range: a port the kernel
+ * picked (listen(0)) is one it may also give an outgoing connection as its source port before our child binds it,
+ * and then the child's bind fails with EADDRINUSE (the emulator's runtime API did, in CI). A port this process has
+ * already handed out is not handed out again. Falls back to the kernel's choice when the range is too small.
+ */
+export async function freePort(rangeFile?: string): Promise<number> {
+    const [lo] = ephemeralRange(rangeFile);
+    const span = lo - FREE_PORT_LOW;
+    if (span >= 1000) {
+        if (handedOut.size > span / 2) handedOut.clear();
+        for (let i = 0; i < 64; i++) {
+            const port = FREE_PORT_LOW + Math.floor(Math.random() * span);
+            if (handedOut.has(port)) continue;
+            if (await canListen(port)) {
+                handedOut.add(port);
+                return port;
+            }
+        }
+    }
     return new Promise((resolve, reject) => {
         const server = net.createServer();
         server.once("error", reject);

@@ -9,7 +9,8 @@ import * as os from "os";
 import * as path from "path";
 import { writeZip } from "../components/packaging";
 import { findRuntimePython, layoutProblem } from "../cli/run/python";
-import { initReportMs, invokeRtDoneMs } from "../cli/run/report";
+import { bindConflict, initReportMs, invokeRtDoneMs } from "../cli/run/report";
+import { ephemeralRange, FREE_PORT_LOW, freePort } from "../cli/proc";
 import { lambdaEnvironment, logStreamName } from "../cli/run/environment";
 import { cpuList, parseCpuList, sandboxScript, SandboxPlan, vcpuShare } from "../cli/run/sandbox";
 import { RIE_VERSION, RUNTIME_FILES, RUNTIME_PACKAGES, runtimeFilesDir } from "../cli/run/tools";
@@ -166,6 +167,11 @@ describe("faithful run: pure parts", () => {
             assert.strictEqual(invokeRtDoneMs("30 Nov 2026 04:11:21,252 [INFO] (rapid) INVOKE RTDONE(status: success, produced bytes: 0, duration: 9.395000ms)"), 9.395);
             assert.strictEqual(invokeRtDoneMs("INIT RTDONE(status: success)"), undefined);
         });
+        it("finds the address the emulator could not bind in its panic (the line CI printed)", () => {
+            const log = "30 Nov 2026 09:38:46,497 [PANIC] (rapid) Runtime API Server failed to listen error=listen tcp 127.0.0.1:44015: bind: address already in use\npanic: (*logrus.Entry) 0x2b6f592e6150";
+            assert.strictEqual(bindConflict(log), "127.0.0.1:44015");
+            assert.strictEqual(bindConflict("[INFO] (rapid) exec '/usr/sbin/chroot'"), undefined);
+        });
         it("pins the same emulator version as scripts/setup-python.sh", () => {
             assert.match(fs.readFileSync(path.join(REPO, "scripts", "setup-python.sh"), "utf8"), new RegExp(`RIE_VERSION="${RIE_VERSION}"`));
         });
@@ -173,6 +179,31 @@ describe("faithful run: pure parts", () => {
             for (const p of RUNTIME_PACKAGES) assert.match(p, /^[a-z0-9-]+==[0-9][0-9a-z.]*$/, p);
             for (const f of RUNTIME_FILES) assert.ok(fs.existsSync(path.join(runtimeFilesDir(), f)), f);
             assert.ok((fs.statSync(path.join(runtimeFilesDir(), "bootstrap")).mode & 0o111) !== 0, "bootstrap is executable");
+        });
+    });
+
+    describe("choosing ports", () => {
+        it("reads the kernel's ephemeral range, and falls back to the IANA one", () => {
+            const dir = tmpdir();
+            fs.writeFileSync(path.join(dir, "r"), "32768\t60999\n");
+            assert.deepStrictEqual(ephemeralRange(path.join(dir, "r")), [32768, 60999]);
+            fs.writeFileSync(path.join(dir, "bad"), "x y\n");
+            assert.deepStrictEqual(ephemeralRange(path.join(dir, "bad")), [49152, 65535]);
+            assert.deepStrictEqual(ephemeralRange(path.join(dir, "missing")), [49152, 65535]);
+        });
+        it("hands out ports below the ephemeral range (never a source port the kernel may give), each once", async () => {
+            const dir = tmpdir();
+            fs.writeFileSync(path.join(dir, "r"), "12000 60999\n");
+            const ports: number[] = [];
+            for (let i = 0; i < 200; i++) ports.push(await freePort(path.join(dir, "r")));
+            for (const p of ports) assert.ok(p >= FREE_PORT_LOW && p < 12000, String(p));
+            assert.strictEqual(new Set(ports).size, ports.length, "no port handed out twice");
+        });
+        it("takes the kernel's choice when the range below is too small", async () => {
+            const dir = tmpdir();
+            fs.writeFileSync(path.join(dir, "r"), `${FREE_PORT_LOW + 10} 60999\n`);
+            const p = await freePort(path.join(dir, "r"));
+            assert.ok(p > 0 && (p < FREE_PORT_LOW || p >= FREE_PORT_LOW + 10), String(p));
         });
     });
 

@@ -69,3 +69,8 @@ export function invokeRtDoneMs(line: string): number | undefined {
     const m = /\(rapid\) INVOKE RTDONE\(.*duration: ([0-9.]+)ms\)/.exec(line);
     return m ? Number(m[1]) : undefined;
 }
+
+/** The address the emulator could not bind (its panic "listen tcp ADDR: bind: address already in use"), if any. */
+export function bindConflict(log: string): string | undefined {
+    return /listen tcp (\S+): bind: address already in use/i.exec(log)?.[1];
+}

@@ -13,7 +13,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import type { Architecture, Runtime } from "../../components/limits";
-import { initReportMs, invokeRtDoneMs, parseReportLine, Report } from "./report";
+import { bindConflict, initReportMs, invokeRtDoneMs, parseReportLine, Report } from "./report";
 import { checkPortFree, MotoServer, putObjects, startMoto } from "./moto";
 import { descendants, freePort, peakRssMb, postInvoke, stopChild, waitForPort } from "../proc";
 import { findRuntimePython, RuntimePython, runtimeMinor } from "./python";
@@ -188,32 +188,56 @@ export class ZipRunner implements FunctionRunner {
             s3Endpoint = this.moto.endpoint;
         }
 
-        this.port = ports.emulator ?? await freePort();
-        const runtimeApi = ports.runtimeApi ?? await freePort();
-        await checkPortFree(this.port, "the emulator's invoke endpoint");
-        await checkPortFree(runtimeApi, "the emulator's runtime API");
         if (this.opts.cpuQuota !== undefined) this.cgroup = makeCpuCgroup(this.opts.cpuQuota);
         const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
         const mode = this.opts.sandbox && this.opts.sandbox !== "auto" ? this.opts.sandbox : asRoot ? "root" : "userns";
-        const script = sandboxScript({
-            mountPoint, scratchPoint, code, layers, pythonPrefix: python.prefix, pythonMinor: minor,
-            runtimeDir: runtimeDir.runtime, sitePackagesDir: runtimeDir.sitePackages, passwdFile, groupFile,
-            ephemeralStorageMb: fn.ephemeralStorageMb, extraMounts: fn.extraMounts ?? [],
-            tools: { mount: tools.mount!, chroot: tools.chroot!, setpriv: tools.setpriv, rie },
-            dropPrivileges: mode === "root", ports: { emulator: this.port, runtimeApi }, handler: fn.handler,
-            cgroupProcs: this.cgroup ? path.join(this.cgroup, "cgroup.procs") : undefined,
-        });
-        const env = lambdaEnvironment(fn, { runtime: fn.runtime, s3Endpoint, logStream: logStreamName(new Date(), crypto.randomBytes(16).toString("hex")), probe: this.opts.probe });
-        const argv: string[] = [];
-        if (tools.setpriv) argv.push(tools.setpriv, "--pdeathsig", "KILL");
-        if (cpus) argv.push(tools.taskset!, "-c", cpus);
-        argv.push(tools.unshare!, ...(mode === "userns" ? ["-r"] : []), "-m", "-p", "-f", "--kill-child", "--mount-proc", "--propagation", "private", "/bin/sh", "-c", script);
-        const started = process.hrtime.bigint();
+        // A port free when chosen can be taken before the emulator binds it; then it panics with EADDRINUSE. Ports we
+        // chose are chosen again (up to 3 tries); ports the caller gave are its to fix.
+        let started = process.hrtime.bigint();
+        for (let attempt = 1; ; attempt++) {
+            this.port = ports.emulator ?? await freePort();
+            const runtimeApi = ports.runtimeApi ?? await freePort();
+            await checkPortFree(this.port, "the emulator's invoke endpoint");
+            await checkPortFree(runtimeApi, "the emulator's runtime API");
+            const script = sandboxScript({
+                mountPoint, scratchPoint, code, layers, pythonPrefix: python.prefix, pythonMinor: minor,
+                runtimeDir: runtimeDir.runtime, sitePackagesDir: runtimeDir.sitePackages, passwdFile, groupFile,
+                ephemeralStorageMb: fn.ephemeralStorageMb, extraMounts: fn.extraMounts ?? [],
+                tools: { mount: tools.mount!, chroot: tools.chroot!, setpriv: tools.setpriv, rie },
+                dropPrivileges: mode === "root", ports: { emulator: this.port, runtimeApi }, handler: fn.handler,
+                cgroupProcs: this.cgroup ? path.join(this.cgroup, "cgroup.procs") : undefined,
+            });
+            const env = lambdaEnvironment(fn, { runtime: fn.runtime, s3Endpoint, logStream: logStreamName(new Date(), crypto.randomBytes(16).toString("hex")), probe: this.opts.probe });
+            const argv: string[] = [];
+            if (tools.setpriv) argv.push(tools.setpriv, "--pdeathsig", "KILL");
+            if (cpus) argv.push(tools.taskset!, "-c", cpus);
+            argv.push(tools.unshare!, ...(mode === "userns" ? ["-r"] : []), "-m", "-p", "-f", "--kill-child", "--mount-proc", "--propagation", "private", "/bin/sh", "-c", script);
+            started = process.hrtime.bigint();
+            try {
+                await this.spawnSandbox(argv, env, mode);
+                break;
+            } catch (e) {
+                const fixed = ports.emulator !== undefined && ports.runtimeApi !== undefined;
+                const taken = bindConflict(this.log.join("\n"));
+                if (attempt >= 3 || fixed || !taken) throw e;
+                this.say(`the emulator could not bind ${taken} (taken after it was chosen); starting again on other ports`);
+                if (this.child) await stopChild(this.child, 500);
+                this.child = undefined;
+                this.log = [];
+                this.pending = "";
+            }
+        }
+        const sandboxMs = Number(process.hrtime.bigint() - started) / 1e6;
+        return { port: this.port, sandboxMs, python: { path: python.executable, version: python.version, prefix: python.prefix }, s3Endpoint };
+    }
+
+    /** Starts the sandbox and waits until the emulator listens on this.port; throws a RunError with the log's tail. */
+    private async spawnSandbox(argv: string[], env: NodeJS.ProcessEnv, mode: string): Promise<void> {
         const child = spawn(argv[0], argv.slice(1), { env, stdio: ["ignore", "pipe", "pipe"], detached: true, cwd: "/" });
         this.child = child;
         track(child);
-        child.stdout!.on("data", (c: Buffer) => this.onData(c));
-        child.stderr!.on("data", (c: Buffer) => this.onData(c));
+        child.stdout!.on("data", (c: Buffer) => { if (this.child === child) this.onData(c); });
+        child.stderr!.on("data", (c: Buffer) => { if (this.child === child) this.onData(c); });
         let spawnError: Error | undefined;
         child.once("error", (e) => { spawnError = e; });
         try {
@@ -229,8 +253,6 @@ export class ZipRunner implements FunctionRunner {
             }
             throw e;
         }
-        const sandboxMs = Number(process.hrtime.bigint() - started) / 1e6;
-        return { port: this.port, sandboxMs, python: { path: python.executable, version: python.version, prefix: python.prefix }, s3Endpoint };
     }
 
     private async materialize(a: Artifact, what: string): Promise<string> {
