@@ -1,28 +1,27 @@
 /**
  * The image path for the benchmark: the dev stack planned with packaging "image" (the component's own staged
  * context: the onnx profile pip-installed by the Dockerfile, which compiles its bytecode, and the model baked at
- * /opt/ml/model), built through a Docker engine on the local stand-in of AWS's Python base image, and run by
- * cli/imageRunner.ts (the runner `ml-lambda invoke --stack` uses for image stacks): non-root, read-only root, tmpfs
- * /tmp, the function's memory limit, and a CPU quota (`--cpus`) instead of pinning.
- *
- * Its time to first response runs from the container's start (the emulator and the runtime start inside it) to the
- * first response: a little more than the zip path's, which starts at the runtime. Without an engine (no Docker, no
- * root to start one) it returns why, and the benchmark records image_onnx as not measured.
+ * /opt/ml/model), built through a Docker engine on the local stand-in of AWS's Python base image. bench/deployed.ts's
+ * coldStart runs it like every other variant, through createRunner, which picks cli/imageRunner.ts (the runner
+ * `ml-lambda invoke --stack` uses for image stacks): non-root, read-only root, tmpfs /tmp, the function's memory
+ * limit, and a CPU quota (`cpus`) instead of pinning. Its figures mean what the zip path's mean (time to first
+ * response = runtime start to first response; peak RSS of the runtime; /tmp in use).
+ * Without an engine (no Docker, no root to start one) it returns why, and the benchmark records image_onnx as not
+ * measured.
  */
 import { spawnSync } from "child_process";
 import * as path from "path";
 import { DockerEngine } from "../components/docker/engine";
-import { ImageRunner } from "../cli/imageRunner";
 import { buildStackImage, ImageStackPlan, planImageStack } from "../cli/imageStack";
-import type { ColdSample } from "./deployed";
+import type { DeployedFunction } from "../cli/run/types";
 
 const ROOT = path.resolve(__dirname, "..");
 
 export interface ImageBench {
     plan: ImageStackPlan;
     tag: string;
-    /** One fresh container: the cold invoke, then `warm` more. */
-    coldStart(o: { cpus: number; event: unknown; warm: number }): Promise<ColdSample>;
+    /** The dev stack's function with the built image's tag: bench/deployed.ts's coldStart runs it (ImageRunner). */
+    fn: DeployedFunction;
     /** Removes the image and stops the engine when this started it. */
     close(): Promise<void>;
 }
@@ -60,39 +59,10 @@ export async function imageBench(env: NodeJS.ProcessEnv, log: (l: string) => voi
         const t = Date.now();
         await buildStackImage(engine, plan, { tag, baseImage, log: (l) => log(`  build | ${l}`) });
         log(`image path: built in ${((Date.now() - t) / 1000).toFixed(0)} s`);
-        const spec = plan.fn;
         return {
             plan,
             tag,
-            async coldStart(o) {
-                const runner = new ImageRunner({ image: tag, spec, engine, cpus: o.cpus });
-                try {
-                    await runner.start();
-                    const cold = await runner.invoke(o.event);
-                    const ok = (r: typeof cold) => (r.response as { statusCode?: number } | undefined)?.statusCode === 200 && !r.functionError;
-                    if (!ok(cold)) throw new Error(`image_onnx: ${cold.functionError ?? cold.status}: ${cold.body.slice(0, 300)}`);
-                    const warm: number[] = [];
-                    const warmWall: number[] = [];
-                    for (let i = 0; i < o.warm; i++) {
-                        const w = await runner.invoke(o.event);
-                        if (!ok(w)) throw new Error(`image_onnx warm: ${w.body.slice(0, 300)}`);
-                        warm.push(w.report?.durationMs ?? w.wallMs);
-                        warmWall.push(w.wallMs);
-                    }
-                    return {
-                        firstResponseMs: runner.firstResponseMs!,
-                        initMs: runner.initReportMs() ?? NaN,
-                        // The container's emulator logs no INVOKE RTDONE, and its first REPORT Duration includes the init.
-                        firstInvokeMs: NaN,
-                        peakRssMb: NaN, // the emulator in the container reports the memory size, not the runtime's use
-                        tmpUsedMb: NaN, // not measured: the container's tmpfs is not read from outside
-                        warmInvokeMs: warm,
-                        warmRoundTripMs: warmWall,
-                    };
-                } finally {
-                    await runner.stop();
-                }
-            },
+            fn: { ...plan.fn, image: { ...plan.fn.image!, tag } },
             async close() {
                 await engine.removeImage(tag).catch(() => false);
                 await engine.pruneBuildCache().catch(() => 0);

@@ -8,8 +8,8 @@
  *                       see bench/deployed.ts for how each is packaged): time from starting the runtime to the first
  *                       response, for the seed-style handler, ours on the zip path as the dev stack deploys it (onnx,
  *                       onnx-int8: the model in a layer of its own, bytecode in the zips) and ours on the image path
- *                       (image_onnx: bench/image.ts, the component's image run by cli/imageRunner.ts in Docker, from
- *                       the container's start), median of >= 5 fresh starts each (interleaved, so load on this shared
+ *                       (image_onnx: bench/image.ts, the component's image run by cli/imageRunner.ts in Docker, timed
+ *                       the same way), median of >= 5 fresh starts each (interleaved, so load on this shared
  *                       machine spreads over all), on 1 CPU (the dev stack's 1,769 MB = 1 vCPU) and on 2; with the
  *                       emulator's INIT, the first invoke alone, peak RSS, /tmp used and warm invokes of the same runs
  *                       (cold_start), and the seed's ratio to each paired round by round (cold_ratio_paired).
@@ -134,7 +134,7 @@ async function deployed(m: Models): Promise<Deployed> {
 const stats = (xs: number[]) => ({ median: round(median(xs), 0), min: round(Math.min(...xs), 0), max: round(Math.max(...xs), 0), samples: xs.map((x) => round(x, 0)) });
 
 async function coldStarts(d: Deployed) {
-    const variants: Record<string, DeployedFunction | ImageBench> = { seed: d.seed, zip_onnx: d.zip_onnx, zip_onnx_int8: d.zip_onnx_int8, ...(d.image ? { image_onnx: d.image } : {}) };
+    const variants: Record<string, DeployedFunction> = { seed: d.seed, zip_onnx: d.zip_onnx, zip_onnx_int8: d.zip_onnx_int8, ...(d.image ? { image_onnx: d.image.fn } : {}) };
     const out: Record<string, Record<string, unknown>> = {};
     const paired: Record<string, Record<string, number>> = {};
     for (const cpus of CPU_COUNTS) {
@@ -142,9 +142,7 @@ async function coldStarts(d: Deployed) {
         for (let i = 0; i < COLD_STARTS; i++) {
             for (const [name, fn] of Object.entries(variants)) {
                 const event = { texts: ["a cold start"] };
-                const sample = "coldStart" in fn
-                    ? await fn.coldStart({ cpus, event, warm: WARM_INVOKES })
-                    : await coldStart(fn, { cacheDir: CACHE, cpus, event, warm: WARM_INVOKES });
+                const sample = await coldStart(fn, { cacheDir: CACHE, cpus, event, warm: WARM_INVOKES });
                 samples[name].push(sample);
                 log(`cold start ${i + 1}/${COLD_STARTS} on ${cpus} CPU(s), ${name}: first response ${round(sample.firstResponseMs, 0)} ms ` +
                     `(init ${round(sample.initMs, 0)}, first invoke ${round(sample.firstInvokeMs, 1)}), peak RSS ${round(sample.peakRssMb, 0)} MB, ` +
@@ -290,7 +288,7 @@ function targets(r: any): Target[] {
                 `(dev stack's zip: code and dependency layer with bytecode, the model in a layer of its own at /opt/ml/model, nothing fetched at init)` +
                 (pairs ? `; paired round by round: ${pairs.zip_onnx}x` : "") +
                 `; onnx-int8 ${fmtInt(cold.zip_onnx_int8.median)} ms (${round(cold.seed.median / cold.zip_onnx_int8.median)}x)` +
-                (cold.image_onnx ? `; image path (onnx, model baked, from the container's start) ${fmtInt(cold.image_onnx.median)} ms (${round(cold.seed.median / cold.image_onnx.median)}x)` : "") +
+                (cold.image_onnx ? `; image path (onnx, model baked) ${fmtInt(cold.image_onnx.median)} ms (${round(cold.seed.median / cold.image_onnx.median)}x)` : "") +
                 (two ? `; on 2 CPUs ${fmtInt(two.seed.median)} vs ${fmtInt(two.zip_onnx.median)} ms (${round(two.seed.median / two.zip_onnx.median)}x)` : ""),
         });
     }
@@ -369,7 +367,8 @@ function markdown(r: any): string {
             (r.dev_size_report ? ` (${fmtInt(r.dev_size_report.total_bytes)} of ${fmtInt(r.dev_size_report.available_bytes)} bytes available)` : "") +
             (r.cold_start.cpus_1?.image_onnx
                 ? "; image_onnx = the dev stack planned with packaging image, built in Docker on a stand-in of AWS's base image and run by cli/imageRunner.ts " +
-                  "(read-only, non-root, a CPU quota of the given count instead of pinning; timed from the container's start, its emulator logs no INVOKE RTDONE and reports the memory size, not the runtime's peak RSS, and its tmpfs /tmp is not read from outside: those columns are \"-\", not measured)"
+                  "through the same coldStart as the zip variants (read-only, non-root, a CPU quota of the given count instead of pinning; " +
+                  "time to first response from the runtime's start as on the zip path, peak RSS of the runtime and /tmp in use read through the host's /proc)"
                 : `; image_onnx not measured${r.image_onnx_not_measured ? `: ${r.image_onnx_not_measured}` : ""}`) +
             ". See bench/README.md.", "");
     }

@@ -6,13 +6,13 @@
  *
  *   const plan = await planImageStack(projectDir, "prod");
  *   const built = await buildStackImage(engine, plan, { baseImage });
- *   const runner = new ImageRunner({ image: built.tag, spec: plan.fn });
+ *   const runner = createRunner({ ...plan.fn, image: { ...plan.fn.image!, tag: built.tag } }, { cacheDir });
  *   await runner.start(); const r = await runner.invoke(event); await runner.stop();
  */
 import * as path from "path";
 import { BuildResult, DockerEngine } from "../components/docker/engine";
 import { MLLAMBDA_TYPE } from "../components/identity";
-import type { FunctionSpec } from "./imageRunner";
+import type { DeployedFunction } from "./run/types";
 import { runOffline } from "./offline";
 
 export interface ImageStackPlan {
@@ -28,7 +28,8 @@ export interface ImageStackPlan {
         /** What docker.Image tags and pushes: <repository URL>:<context hash>. */
         imageName: string;
     };
-    fn: FunctionSpec & { packageType: string };
+    /** The function as the image runner runs it (packageType "Image"; handler "" when the image's CMD names it). */
+    fn: DeployedFunction;
     /** The component's size report, as registered. */
     sizeReport?: unknown;
 }
@@ -56,17 +57,22 @@ export async function planImageStack(projectDir: string, stack: string, configOv
             imageName: img.inputs.imageName,
         },
         fn: {
-            functionName: fn.inputs.name,
-            memorySizeMb: fn.inputs.memorySize,
+            name: fn.inputs.name,
+            packageType: fn.inputs.packageType === "Image" ? "Image" : "Zip",
+            runtime: "",
+            handler: fn.inputs.imageConfig?.commands?.[0] ?? "",
+            architecture: fn.inputs.architectures?.[0] === "arm64" ? "arm64" : "x86_64",
+            memoryMb: fn.inputs.memorySize,
             timeoutS: fn.inputs.timeout,
             ephemeralStorageMb: fn.inputs.ephemeralStorage?.size ?? 512,
             region: run.stack.config["aws:region"] ?? "us-east-1",
             environment: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])),
-            handler: fn.inputs.imageConfig?.commands?.[0],
-            logFormat: fn.inputs.loggingConfig?.logFormat,
-            applicationLogLevel: fn.inputs.loggingConfig?.applicationLogLevel,
-            logGroup: fn.inputs.loggingConfig?.logGroup,
-            packageType: fn.inputs.packageType,
+            logging: fn.inputs.loggingConfig ? {
+                format: fn.inputs.loggingConfig.logFormat, applicationLogLevel: fn.inputs.loggingConfig.applicationLogLevel, logGroup: fn.inputs.loggingConfig.logGroup,
+            } : undefined,
+            layers: [],
+            s3Objects: [],
+            image: { context: b.context, dockerfile: path.relative(b.context, b.dockerfile), buildArgs: b.args ?? {}, platform: b.platform, imageName: img.inputs.imageName },
         },
     };
 }

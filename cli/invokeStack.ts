@@ -1,14 +1,14 @@
 /**
  * `ml-lambda invoke --stack NAME`: the faithful run of the stack's recorded build (cli/run), as a command. A zip
- * function runs in cli/run's ZipRunner; an image function is handed to invokeImageStack (cli/invokeImage.ts: the
- * staged context built in Docker and run as Lambda runs an image), with the same options.
+ * function runs in cli/run's ZipRunner; an image function is first built from the plan's staged context
+ * (cli/invokeImage.ts) and then runs in ImageRunner (Docker, as Lambda runs an image), driven by the same loop.
  * stdout: the response (--json: exactly the last response object); stderr: what ran, the REPORT lines and the
  * figures we measure. Exit 0: answered; 1: the function failed (its log follows); 2: a setup or usage error;
  * 130: interrupted (everything started is stopped first).
  */
+import * as os from "os";
 import * as path from "path";
 import { defaultCacheDir } from "../components/validate";
-import { EXIT } from "./command";
 import { InvokeOptions, printResponse, readEvent } from "./invoke";
 import { createRunner, deployedFunction, loadManifest, vcpuShare } from "./run";
 import type { Invocation } from "./run";
@@ -33,10 +33,12 @@ export async function invokeStack(opts: InvokeOptions): Promise<number> {
     const projectDir = path.resolve(opts.project ?? ".");
     const payload = readEvent(opts.event);
     const manifest = loadManifest(projectDir, opts.stack!, process.env.ML_LAMBDA_CACHE_DIR ? defaultCacheDir() : undefined);
-    const fn = deployedFunction(manifest, opts.functionName);
-    if (fn.packageType === "Image") return invokeImage(opts, projectDir, payload);
+    const recorded = deployedFunction(manifest, opts.functionName);
     const cacheDir = process.env.ML_LAMBDA_CACHE_DIR ? defaultCacheDir() : manifest.cacheDir;
     const note = (line: string) => process.stderr.write(`${line}\n`);
+    const fn = recorded.packageType === "Image"
+        ? await (await import("./invokeImage")).buildImageFunction({ projectDir, stack: opts.stack!, log: note })
+        : recorded;
     const shown: string[] = [];
     const runner = createRunner(fn, {
         cacheDir,
@@ -59,11 +61,18 @@ export async function invokeStack(opts: InvokeOptions): Promise<number> {
     process.once("SIGTERM", onSignal);
     try {
         const share = vcpuShare(fn.memoryMb);
-        note(`FAITHFUL RUN of stack "${manifest.stack}" (the build planned ${manifest.plannedAt}): ${fn.name}, ${fn.runtime} ${fn.architecture}, ` +
-            `${fn.memoryMb.toLocaleString("en-US")} MB (~${share.toFixed(2)} vCPU on Lambda), ${opts.cpus ? `pinned to ${opts.cpus} CPU(s)` : "not pinned (--cpus N pins)"}`);
+        const image = fn.packageType === "Image";
+        const cpus = image
+            ? `a quota of ${(opts.cpus ?? Math.min(share, os.cpus().length)).toFixed(2)} CPU`
+            : opts.cpus ? `pinned to ${opts.cpus} CPU(s)` : "not pinned (--cpus N pins)";
+        note(`FAITHFUL RUN of stack "${manifest.stack}" (the build planned ${manifest.plannedAt}): ${fn.name}, ${image ? "container image" : fn.runtime} ${fn.architecture}, ` +
+            `${fn.memoryMb.toLocaleString("en-US")} MB (~${share.toFixed(2)} vCPU on Lambda), ${cpus}`);
         const info = await runner.start();
-        note(`  runtime: CPython ${info.python.version} (${info.python.prefix}) as /var/lang; code + ${fn.layers.length} layer(s) read-only; /tmp ${fn.ephemeralStorageMb} MB` +
-            (info.s3Endpoint ? `; ${fn.s3Objects.map((o) => `s3://${o.bucket}/${o.key}`).join(", ")} served by moto at ${info.s3Endpoint}` : ""));
+        if (info.python) {
+            note(`  runtime: CPython ${info.python.version} (${info.python.prefix}) as /var/lang; code + ${fn.layers.length} layer(s) read-only; /tmp ${fn.ephemeralStorageMb} MB` +
+                (info.s3Endpoint ? `; ${fn.s3Objects.map((o) => `s3://${o.bucket}/${o.key}`).join(", ")} served by moto at ${info.s3Endpoint}` : ""));
+        }
+        if (info.image) note(`  image: ${info.image.tag} in container ${info.image.container.slice(0, 12)}; read-only root; /tmp ${fn.ephemeralStorageMb} MB (tmpfs)`);
         let last: Invocation | undefined;
         let failed = false;
         for (let i = 0; i < opts.repeat; i++) {
@@ -96,27 +105,3 @@ export async function invokeStack(opts: InvokeOptions): Promise<number> {
         await runner.stop();
     }
 }
-
-/** The image path: build the stack's image and run it (invokeImageStack), printing what the zip path prints. */
-async function invokeImage(opts: InvokeOptions, projectDir: string, payload: string): Promise<number> {
-    const { invokeImageStack } = await import("./invokeImage");
-    const note = (line: string) => process.stderr.write(`${line}\n`);
-    note(`FAITHFUL RUN of stack "${opts.stack}": container image (built from the plan's staged context, run as Lambda runs an image)`);
-    const r = await invokeImageStack({ projectDir, stack: opts.stack!, event: payload, repeat: opts.repeat, cpus: opts.cpus, log: note });
-    const figures = [
-        r.firstResponseMs !== undefined ? `time to first response ${r.firstResponseMs.toFixed(0)} ms (container start to first response)` : "",
-        r.initReportMs !== undefined ? `init ${r.initReportMs.toFixed(0)} ms (the emulator's INIT REPORT)` : "",
-    ].filter(Boolean);
-    if (figures.length) note(`measured by ml-lambda: ${figures.join("; ")}`);
-    const last = r.results[r.results.length - 1];
-    if (!last) return EXIT.failed;
-    printResponse(opts.json, last.status, last.body, last.response);
-    const failed = r.results.find((x) => x.functionError);
-    if (failed) {
-        note(`ml-lambda invoke: the function failed (${failed.functionError}); its last log lines:`);
-        for (const line of r.logs.slice(-40)) note(`  | ${line}`);
-        return EXIT.failed;
-    }
-    return EXIT.ok;
-}
-

@@ -152,7 +152,7 @@ interface ProfileResult {
     context: string;
     build: { coldSeconds: number; coldCachedSteps: number; cachedSeconds: number; cachedCachedSteps: number; steps: number; network: string };
     image: { bytes: number; layers: Array<{ createdBy: string; bytes: number }> };
-    run?: { coldFirstResponseMs: { median: number; min: number; max: number; samples: number[] }; initReportMs: number[]; warmMedianMs: number; warmMs: number[]; cpus: string };
+    run?: { coldFirstResponseMs: { median: number; min: number; max: number; samples: number[] }; initReportMs: number[]; peakRssMb: number[]; tmpUsedBytes: number[]; warmMedianMs: number; warmMs: number[]; cpus: string };
     parity?: { vsZipCodeMin: number; vsSentenceTransformersMin: number; texts: number };
     push?: { repoDigest: string; manifestDigest: string; mediaType: string; seconds: number };
     torch?: unknown;
@@ -223,7 +223,7 @@ async function runStack(engine: DockerEngine, profile: string, projectDir: strin
         `${rep?.totalBytes?.toLocaleString("en-US")} of ${rep?.limitBytes?.toLocaleString("en-US")} bytes, ${rep?.image?.layerCount} layers, ${rep?.image?.measuredWith}`);
     check(measuredPlan.image.args.BASE_IMAGE === base && measuredPlan.image.network === (first.network === "default" ? undefined : first.network),
         "docker.Image gets the measured build's base image and network", `BASE_IMAGE=${measuredPlan.image.args.BASE_IMAGE}, network ${measuredPlan.image.network}`);
-    cleanup.push(`ml-lambda-measure/${fn.functionName.toLowerCase()}:${tag}`);
+    cleanup.push(`ml-lambda-measure/${fn.name.toLowerCase()}:${tag}`);
 
     const result: ProfileResult = {
         profile,
@@ -252,10 +252,13 @@ async function runStack(engine: DockerEngine, profile: string, projectDir: strin
 
     // Run it as Lambda does: cold starts in fresh containers, then warm invokes and the embeddings of the corpus.
     const texts = corpusTexts();
+    const runFn = { ...fn, image: { ...fn.image!, tag: localName } };
     const cold: number[] = [];
     const inits: number[] = [];
+    const rss: number[] = [];
+    const tmp: number[] = [];
     for (let i = 0; i < COLD_STARTS; i++) {
-        const r = new ImageRunner({ image: localName, spec: fn, engine, log: i === 0 ? (l) => say(`  run | ${l}`) : undefined });
+        const r = new ImageRunner(runFn, { engine, log: i === 0 ? (l: string) => say(`  run | ${l}`) : undefined });
         try {
             await r.start();
             const first = await r.invoke(COLD_EVENT);
@@ -265,15 +268,24 @@ async function runStack(engine: DockerEngine, profile: string, projectDir: strin
                 for (const l of r.logs().slice(-30)) say(`  log | ${l}`);
                 break;
             }
-            cold.push(r.firstResponseMs!);
-            const init = r.initReportMs();
-            if (init !== undefined) inits.push(init);
+            cold.push(first.timeToFirstResponseMs!);
+            if (first.initMs !== undefined) inits.push(first.initMs);
+            if (first.peakRssMb !== undefined) rss.push(first.peakRssMb);
+            if (first.tmpUsedBytes !== undefined) tmp.push(first.tmpUsedBytes);
         } finally {
             await r.stop();
         }
     }
-    if (cold.length) say(`cold start, time to first response (container start → response, ${COLD_EVENT.texts.length} texts): median ${median(cold).toFixed(0)} ms of ${cold.map((c) => c.toFixed(0)).join(", ")}; emulator INIT REPORT ${inits.map((x) => x.toFixed(0)).join(", ")} ms`);
-    const runner = new ImageRunner({ image: localName, spec: fn, engine });
+    if (cold.length) {
+        say(`cold start, time to first response (runtime start → response, ${COLD_EVENT.texts.length} texts): median ${median(cold).toFixed(0)} ms of ${cold.map((c) => c.toFixed(0)).join(", ")}; ` +
+            `emulator INIT REPORT ${inits.map((x) => x.toFixed(0)).join(", ")} ms; peak RSS of the runtime ${rss.map((x) => x.toFixed(0)).join(", ")} MB; /tmp used ${tmp.map((x) => x.toLocaleString("en-US")).join(", ")} bytes`);
+        // Read from the host's /proc, as the zip runner reads its runtime: the figures the benchmark reports.
+        check(rss.length === cold.length && rss.every((x) => x > 50 && x < fn.memoryMb), "the runner measures the runtime's peak RSS in the container (above 50 MB, within the memory size)",
+            `${rss.map((x) => x.toFixed(0)).join(", ")} MB of ${fn.memoryMb}`);
+        check(tmp.length === cold.length && tmp.every((x) => x < 1024 * 1024), "the runner reads the container's /tmp: under 1 MiB used (the model is baked, not unpacked there)",
+            `${tmp.map((x) => x.toLocaleString("en-US")).join(", ")} bytes`);
+    }
+    const runner = new ImageRunner(runFn, { engine });
     try {
         await runner.start();
         const first = await runner.invoke({ texts, encoding: "base64" });
@@ -282,10 +294,10 @@ async function runStack(engine: DockerEngine, profile: string, projectDir: strin
             "the image answers as a non-root user on a read-only root", `HTTP ${first.status}, function ${(first.response as any)?.statusCode}, ${body.count} embeddings of ${body.dimension}`);
         if (first.functionError || (first.response as any)?.statusCode !== 200) for (const l of runner.logs().slice(-30)) say(`  log | ${l}`);
         const warm: number[] = [];
-        for (let i = 0; i < WARM_INVOKES; i++) warm.push((await runner.invoke(COLD_EVENT)).wallMs);
+        for (let i = 0; i < WARM_INVOKES; i++) warm.push((await runner.invoke(COLD_EVENT)).roundTripMs);
         result.run = {
-            coldFirstResponseMs: { median: median(cold), min: Math.min(...cold), max: Math.max(...cold), samples: cold }, initReportMs: inits,
-            warmMedianMs: median(warm), warmMs: warm, cpus: vcpuShare(fn.memorySizeMb).toFixed(2),
+            coldFirstResponseMs: { median: median(cold), min: Math.min(...cold), max: Math.max(...cold), samples: cold }, initReportMs: inits, peakRssMb: rss, tmpUsedBytes: tmp,
+            warmMedianMs: median(warm), warmMs: warm, cpus: vcpuShare(fn.memoryMb).toFixed(2),
         };
         say(`warm (same event): median ${median(warm).toFixed(1)} ms of ${warm.map((w) => w.toFixed(0)).join(", ")}`);
         if (body.embeddings) {
@@ -301,6 +313,31 @@ async function runStack(engine: DockerEngine, profile: string, projectDir: strin
     } finally {
         await runner.stop();
     }
+
+    // The command users run: `ml-lambda plan` records the image stack, `ml-lambda invoke --stack` builds its context
+    // (from the build cache) and runs it through the same runner interface as a zip stack, printing the same figures.
+    say(`ml-lambda plan --stack ${stack}, then ml-lambda invoke --stack ${stack} --json (the CLI as users run it)`);
+    const cliEnv = { ...process.env, ML_LAMBDA_BASE_IMAGE: base };
+    const tsNode = path.join(ROOT, "node_modules", ".bin", "ts-node");
+    const planned2 = sh(tsNode, ["--transpile-only", "cli/main.ts", "plan", "--stack", stack, "--project", projectDir], { env: cliEnv });
+    check(planned2.code === 0, "ml-lambda plan records the image stack", `exit ${planned2.code}`);
+    const eventFile = path.join(projectDir, "event.json");
+    fs.writeFileSync(eventFile, JSON.stringify(COLD_EVENT));
+    const invoked = spawnSync(tsNode, ["--transpile-only", "cli/main.ts", "invoke", "--stack", stack, "--project", projectDir, "--event", eventFile, "--json"],
+        { cwd: ROOT, env: cliEnv, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    cleanup.push(localImageName(image.imageName).name);
+    let answer: any;
+    try {
+        answer = JSON.parse(JSON.parse(invoked.stdout).body);
+    } catch {
+        answer = undefined;
+    }
+    const figures = (invoked.stderr ?? "").split("\n").find((l) => l.startsWith("measured by ml-lambda:")) ?? "";
+    for (const l of (invoked.stderr ?? "").split("\n").filter((x) => /^(FAITHFUL RUN|  image:|measured by|REPORT)/.test(x))) say(`  invoke | ${l}`);
+    check(invoked.status === 0 && answer?.count === COLD_EVENT.texts.length && answer?.dimension === 384,
+        "ml-lambda invoke --stack runs the image stack and answers", `exit ${invoked.status}, ${answer?.count} x ${answer?.dimension}${invoked.status ? `: ${(invoked.stderr ?? "").split("\n").slice(-8).join(" | ")}` : ""}`);
+    check(/time to first response \d+ ms/.test(figures) && /max memory \d+ MB/.test(figures) && /\/tmp used /.test(figures),
+        "it prints the zip path's figures for the image (first response, peak RSS, /tmp)", figures.replace("measured by ml-lambda: ", ""));
 
     // Push as docker.Image pushes, then read the manifest back from the registry.
     say(`pushing ${localName} to the local registry`);
@@ -369,7 +406,10 @@ async function badInput(engine: DockerEngine, context: string, network: string |
         fs.writeFileSync(path.join(dir, "aws-lambda-rie"), "#!/bin/sh\necho 'emulator broken on purpose: cannot bind' >&2\nexit 3\n", { mode: 0o755 });
         fs.writeFileSync(path.join(dir, "Dockerfile"), `FROM ${base}\nCOPY aws-lambda-rie /usr/local/bin/aws-lambda-rie\n`);
         await engine.buildImage({ context: dir, tag, builder: "2", network, log: () => undefined });
-        const runner = new ImageRunner({ image: tag, engine, spec: { functionName: "mute", memorySizeMb: 512, timeoutS: 10, ephemeralStorageMb: 512, region: "us-east-1", environment: {}, handler: "app.handler.lambda_handler" }, startTimeoutMs: 10_000 });
+        const runner = new ImageRunner({
+            name: "mute", packageType: "Image", runtime: "", handler: "app.handler.lambda_handler", architecture: "x86_64", memoryMb: 512, timeoutS: 10,
+            ephemeralStorageMb: 512, region: "us-east-1", environment: {}, layers: [], s3Objects: [],
+        }, { image: tag, engine, startTimeoutMs: 10_000 });
         try {
             await runner.start();
             check(false, "an image that does not answer is reported");

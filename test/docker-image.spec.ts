@@ -6,7 +6,9 @@
 import * as assert from "assert";
 import { decodeStatus } from "../components/docker/buildkit";
 import { BuildProgress, demux, splitTag } from "../components/docker/engine";
-import { cpusFor, lambdaEnvironment, FunctionSpec } from "../cli/imageRunner";
+import { cpusFor, imageEnvironment, ImageRunner } from "../cli/imageRunner";
+import type { DeployedFunction } from "../cli/run/types";
+import { createRunner, RunError } from "../cli/run";
 
 // A protobuf writer just big enough to hand-build StatusResponse messages.
 function varint(n: number): Buffer {
@@ -96,14 +98,14 @@ describe("image path: engine client helpers", () => {
 });
 
 describe("image path: the runner's Lambda conditions", () => {
-    const spec: FunctionSpec = {
-        functionName: "fn", memorySizeMb: 1769, timeoutS: 60, ephemeralStorageMb: 512, region: "eu-west-1",
+    const spec: DeployedFunction = {
+        name: "fn", packageType: "Image", runtime: "", handler: "", architecture: "x86_64", memoryMb: 1769, timeoutS: 60, ephemeralStorageMb: 512, region: "eu-west-1",
         environment: { MODEL_DIR: "/opt/ml/model", MODEL_BACKEND: "onnx", AWS_REGION: "us-east-1" },
-        logFormat: "JSON", applicationLogLevel: "INFO",
+        logging: { format: "JSON", applicationLogLevel: "INFO" }, layers: [], s3Objects: [],
     };
 
     it("sets what Lambda sets, then the function's variables; a reserved name cannot be overridden", () => {
-        const env = lambdaEnvironment(spec, "app.handler.lambda_handler");
+        const env = imageEnvironment(spec, "app.handler.lambda_handler");
         assert.strictEqual(env._HANDLER, "app.handler.lambda_handler");
         assert.strictEqual(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE, "1769");
         assert.strictEqual(env.AWS_LAMBDA_FUNCTION_TIMEOUT, "60");
@@ -112,6 +114,15 @@ describe("image path: the runner's Lambda conditions", () => {
         assert.strictEqual(env.AWS_LAMBDA_LOG_GROUP_NAME, "/aws/lambda/fn");
         assert.strictEqual(env.MODEL_DIR, "/opt/ml/model");
         assert.strictEqual(env.AWS_REGION, "eu-west-1");
+        assert.strictEqual(env.AWS_EXECUTION_ENV, undefined, "an image has no managed runtime's variables");
+    });
+
+    it("createRunner runs an image function in ImageRunner, and refuses one with no built image, naming the fix", () => {
+        const runner = createRunner({ ...spec, image: { context: "/c", dockerfile: "Dockerfile", buildArgs: {}, tag: "ml-lambda-local/fn:abc" } }, { cacheDir: "/nonexistent" });
+        assert.ok(runner instanceof ImageRunner);
+        assert.strictEqual((runner as ImageRunner).image, "ml-lambda-local/fn:abc");
+        assert.throws(() => createRunner({ ...spec, image: { context: "/c", dockerfile: "Dockerfile", buildArgs: {} } }, { cacheDir: "/nonexistent" }),
+            (e: unknown) => e instanceof RunError && /function fn is a container image with no built image to run/.test(e.message) && /ml-lambda invoke --stack/.test(e.message));
     });
 
     it("gives the CPU share of the memory size (1,769 MB = 1 vCPU), capped by the machine", () => {

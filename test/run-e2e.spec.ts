@@ -156,7 +156,7 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
             assert.strictEqual(fn.environment.MODEL_DIR, "/opt/ml/model");
             assert.ok((cold.tmpUsedBytes ?? 0) < 1e6, `/tmp used ${cold.tmpUsedBytes} bytes`);
             assert.strictEqual(start.s3Endpoint, undefined, "no moto started");
-            assert.match(start.python.version, /^3\.12\./);
+            assert.match(start.python?.version ?? "", /^3\.12\./);
             console.log(`      cold: time to first response ${cold.timeToFirstResponseMs!.toFixed(0)} ms, init ${cold.initMs!.toFixed(0)} ms, ` +
                 `first invoke ${cold.invokeMs!.toFixed(1)} ms, peak RSS ${cold.peakRssMb!.toFixed(0)} MB, /tmp ${(cold.tmpUsedBytes! / 1e6).toFixed(1)} MB`);
         });

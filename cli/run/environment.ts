@@ -15,7 +15,7 @@
  * passes it on; Lambda does not set it) and, on the zip path, AWS_ENDPOINT_URL_S3 (the local moto).
  */
 
-/** What the environment is made from (a subset of DeployedFunction, and of the image runner's FunctionSpec). */
+/** What the environment is made from (a subset of DeployedFunction, which both runners run). */
 export interface EnvironmentInput {
     name: string;
     handler: string;

@@ -26,19 +26,21 @@
  *
  * Zip functions run in ZipRunner (./zipRunner.ts: private mount namespace, code at /var/task and layers at /opt
  * read-only, fresh /tmp, the runtime's CPython at /var/lang with boto3 as its site-packages, awslambdaric and the
- * bootstrap at /var/runtime, aws-lambda-rie, moto for S3 objects). Image functions run in Docker (cli/imageRunner.ts, cli/invokeImage.ts: `invoke --stack`
- * hands an image stack over to it); an adapter to this FunctionRunner interface can be registered with
- * registerRunner("Image", factory). Both runners share cli/run/environment.ts and cli/run/runtime/ (bootstrap).
+ * bootstrap at /var/runtime, aws-lambda-rie, moto for S3 objects). Image functions run in Docker in ImageRunner
+ * (cli/imageRunner.ts: the image named by fn.image.tag, which cli/imageStack.ts builds from the plan's context). Both
+ * report the same Invocation figures and share cli/run/environment.ts and cli/run/report.ts.
  * Errors are RunError with a message that names the setting, the value and the fix.
  */
 import type { DeployedFunction, FunctionRunner, RunnerOptions } from "./types";
 import { RunError } from "./types";
 import { ZipRunner } from "./zipRunner";
+import { ImageRunner } from "../imageRunner";
 
 export * from "./types";
 export { deployedFunction, loadManifest, manifestPath, planCommand, recordDeployment, buildManifest, writeManifest } from "./manifest";
 export type { DeploymentManifest, ManifestFunction } from "./manifest";
 export { ZipRunner } from "./zipRunner";
+export { ImageRunner } from "../imageRunner";
 export { findRuntimePython } from "./python";
 export { lambdaEnvironment, logStreamName } from "./environment";
 export { vcpuShare } from "./sandbox";
@@ -47,19 +49,12 @@ export { parseReportLine, initReportMs, handlerDurationMs } from "./report";
 type Factory = (fn: DeployedFunction, opts: RunnerOptions) => FunctionRunner;
 const factories: Partial<Record<DeployedFunction["packageType"], Factory>> = {
     Zip: (fn, opts) => new ZipRunner(fn, opts),
+    Image: (fn, opts) => new ImageRunner(fn, opts),
 };
-
-/** Lets another module (the Docker image runner) serve a package type. */
-export function registerRunner(packageType: DeployedFunction["packageType"], factory: Factory): void {
-    factories[packageType] = factory;
-}
 
 export function createRunner(fn: DeployedFunction, opts: RunnerOptions): FunctionRunner {
     const factory = factories[fn.packageType];
-    if (!factory) {
-        throw new RunError(`function ${fn.name} is a container image (packageType ${fn.packageType}): this library runs zip functions; ` +
-            `\`ml-lambda invoke --stack\` runs images through cli/invokeImage.ts (Docker)`);
-    }
+    if (!factory) throw new RunError(`function ${fn.name}: packageType ${fn.packageType} is neither Zip nor Image`);
     return factory(fn, opts);
 }
 

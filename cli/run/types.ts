@@ -53,7 +53,11 @@ export interface DeployedFunction {
     /** Extra read-only mounts (not something Lambda has for zip functions: say why when you use one). */
     extraMounts?: ExtraMount[];
     /** Image path (issue 11): the build inputs the plan recorded. */
-    image?: { context: string; dockerfile: string; buildArgs: Record<string, string>; platform?: string; imageName?: string };
+    image?: {
+        context: string; dockerfile: string; buildArgs: Record<string, string>; platform?: string; imageName?: string;
+        /** The local tag of the image built from them: what the image runner runs. */
+        tag?: string;
+    };
 }
 
 export interface RunnerOptions {
@@ -137,10 +141,12 @@ export interface ProbeReport {
 export interface StartInfo {
     /** 127.0.0.1 port of the emulator's invoke endpoint (POST /2015-03-31/functions/function/invocations). */
     port: number;
-    /** Spawning the sandbox to the emulator listening, ms (our machinery, not Lambda's). */
+    /** Spawning the sandbox (or starting the container) to the emulator listening, ms (our machinery, not Lambda's). */
     sandboxMs: number;
-    /** The runtime's interpreter (host path) and its version. */
-    python: { path: string; version: string; prefix: string };
+    /** Zip: the runtime's interpreter (host path) and its version. */
+    python?: { path: string; version: string; prefix: string };
+    /** Image: the image run and its container. */
+    image?: { tag: string; container: string };
     /** moto's endpoint, when the function reads S3 objects. */
     s3Endpoint?: string;
 }

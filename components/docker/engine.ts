@@ -199,7 +199,7 @@ export class DockerEngine {
         await this.json("POST", `/containers/${id}/start`, undefined, [204, 304]);
     }
 
-    async inspectContainer(id: string): Promise<{ State: { Running: boolean; ExitCode: number; Status: string; OOMKilled: boolean }; Config: Record<string, unknown> }> {
+    async inspectContainer(id: string): Promise<{ State: { Running: boolean; ExitCode: number; Status: string; OOMKilled: boolean; Pid: number }; Config: Record<string, unknown> }> {
         return this.json("GET", `/containers/${id}/json`);
     }
 
