@@ -28,7 +28,7 @@ import * as fs from "fs";
 import { DockerEngine, DockerError } from "../components/docker/engine";
 import { lambdaEnvironment, logStreamName } from "./run/environment";
 import { MEMORY_ONE_VCPU_MB } from "../components/limits";
-import { descendants, freePort, peakRssMb, postInvoke, waitForPort } from "./proc";
+import { descendants, freePort, peakRssMb, postInvoke, readAnswer, waitForPort } from "./proc";
 import { SANDBOX_GID, SANDBOX_UID } from "./run/sandbox";
 import { initReportMs, invokeRtDoneMs, parseReportLine, Report } from "./run/report";
 import type { DeployedFunction, FunctionRunner, Invocation, RunnerOptions, RunSummary, StartInfo } from "./run/types";
@@ -176,21 +176,9 @@ export class ImageRunner implements FunctionRunner {
         }
         this.measure();
         const fresh = this.lines.slice(before);
-        let response: unknown;
-        try {
-            response = JSON.parse(res.body);
-        } catch {
-            response = undefined;
-        }
-        const errorType = response && typeof response === "object" && "errorType" in (response as object) ? String((response as { errorType: unknown }).errorType) : undefined;
-        const timedOut = /^Task timed out after/.test(res.body);
         return {
-            status: res.status,
-            body: res.body,
-            response,
-            functionError: (res.headers["x-amz-function-error"] as string | undefined) ?? errorType ?? (timedOut ? "Task timed out" : res.status !== 200 ? `HTTP ${res.status}` : undefined),
+            ...readAnswer(res),
             cold,
-            roundTripMs: res.wallMs,
             timeToFirstResponseMs: cold ? res.wallMs : undefined,
             initMs: cold ? fresh.map(initReportMs).find((v) => v !== undefined) : undefined,
             durationMs: report?.durationMs,

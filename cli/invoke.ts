@@ -21,7 +21,7 @@ import { parseArgs as parseArgv } from "util";
 import { DEFAULT_HANDLER, packageRoot } from "../components/assets";
 import { defineCommand, EXIT, OptionSpec, runCommand, UsageError } from "./command";
 import { defaultCacheDir } from "../components/validate";
-import { descendants, EmulatorResponse, freePort, isExecutable, peakRssMb, postInvoke, stopChild, waitForPort } from "./proc";
+import { descendants, EmulatorResponse, freePort, isExecutable, peakRssMb, postInvoke, readAnswer, stopChild, waitForPort } from "./proc";
 import { handlerDurationMs, initReportMs, parseReportLine, Report } from "./run/report";
 import { findRie } from "./run/tools";
 
@@ -331,18 +331,10 @@ async function invoke(opts: InvokeOptions): Promise<number> {
                     `"Max Memory Used" only repeats the memory size)`);
             }
             note(`${label}measured by ml-lambda: ${measured.join("; ")}`);
-            if (last.status !== 200 || last.headers["x-amz-function-error"] !== undefined || /"errorType"/.test(last.body.slice(0, 500))) {
-                failed = true;
-            }
+            if (readAnswer(last).functionError) failed = true;
         }
         if (!last) return 1;
-        let response: unknown;
-        try {
-            response = JSON.parse(last.body);
-        } catch {
-            response = undefined;
-        }
-        printResponse(opts.json, last.status, last.body, response);
+        printResponse(opts.json, last.status, last.body, readAnswer(last).response);
         if (failed) {
             note("ml-lambda invoke: the function failed (see the emulator log below)");
             dumpLog();

@@ -197,3 +197,19 @@ export function postInvoke(port: number, payload: string, timeoutMs: number, onT
         req.end(payload);
     });
 }
+
+/** The emulator's answer read as the caller of Lambda reads it: status, payload (raw and parsed), round trip and,
+ * when the function failed, why (X-Amz-Function-Error, an errorType payload, the emulator's timeout message, or a
+ * non-200 status). */
+export function readAnswer(res: EmulatorResponse): { status: number; body: string; response: unknown; functionError?: string; roundTripMs: number } {
+    let response: unknown;
+    try {
+        response = JSON.parse(res.body);
+    } catch {
+        response = undefined;
+    }
+    const errorType = response && typeof response === "object" && "errorType" in (response as object) ? String((response as { errorType: unknown }).errorType) : undefined;
+    const timedOut = /^Task timed out after/.test(res.body);
+    const functionError = (res.headers["x-amz-function-error"] as string | undefined) ?? errorType ?? (timedOut ? "Task timed out" : res.status !== 200 ? `HTTP ${res.status}` : undefined);
+    return { status: res.status, body: res.body, response, functionError, roundTripMs: res.wallMs };
+}

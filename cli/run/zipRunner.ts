@@ -15,7 +15,7 @@ import * as path from "path";
 import type { Architecture, Runtime } from "../../components/limits";
 import { bindConflict, initReportMs, invokeRtDoneMs, parseReportLine, Report } from "./report";
 import { checkPortFree, MotoServer, putObjects, startMoto } from "./moto";
-import { descendants, freePort, peakRssMb, postInvoke, stopChild, waitForPort } from "../proc";
+import { descendants, freePort, peakRssMb, postInvoke, readAnswer, stopChild, waitForPort } from "../proc";
 import { findRuntimePython, RuntimePython, runtimeMinor } from "./python";
 import { lambdaEnvironment, logStreamName } from "./environment";
 import { cpuList, GROUP, parseCpuList, PASSWD, sandboxScript } from "./sandbox";
@@ -332,22 +332,9 @@ export class ZipRunner implements FunctionRunner {
         }
         this.measure();
         const report = this.reports[before.reports];
-        let response: unknown;
-        try {
-            response = JSON.parse(res.body);
-        } catch {
-            response = undefined;
-        }
-        const fnError = res.headers["x-amz-function-error"] as string | undefined;
-        const errorType = response && typeof response === "object" && "errorType" in (response as object) ? String((response as { errorType: unknown }).errorType) : undefined;
-        const timedOut = /^Task timed out after/.test(res.body);
         return {
-            status: res.status,
-            body: res.body,
-            response,
-            functionError: fnError ?? errorType ?? (timedOut ? "Task timed out" : res.status !== 200 ? `HTTP ${res.status}` : undefined),
+            ...readAnswer(res),
             cold,
-            roundTripMs: res.wallMs,
             timeToFirstResponseMs: cold ? res.wallMs : undefined,
             initMs: cold ? this.initReports[0] : undefined,
             durationMs: report?.durationMs,
