@@ -9,11 +9,11 @@
  * Without an engine (no Docker, no root to start one) it returns why, and the benchmark records image_onnx as not
  * measured.
  */
-import { spawnSync } from "child_process";
 import * as path from "path";
 import { DockerEngine } from "../components/docker/engine";
 import { buildStackImage, ImageStackPlan, planImageStack } from "../cli/imageStack";
 import type { DeployedFunction } from "../cli/run/types";
+import { standinBaseImage, startLocalEngine } from "../scripts/local-engine";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -26,24 +26,14 @@ export interface ImageBench {
     close(): Promise<void>;
 }
 
-function assignments(stdout: string): Record<string, string> {
-    return Object.fromEntries(stdout.split("\n").map((l) => /^([A-Z_]+)=(.*)$/.exec(l.trim())).filter((m): m is RegExpExecArray => !!m).map((m) => [m[1], m[2]]));
-}
-
 export async function imageBench(env: NodeJS.ProcessEnv, log: (l: string) => void): Promise<ImageBench | { skipped: string }> {
-    const started = spawnSync("bash", ["scripts/docker-engine.sh", "start"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
-    if (started.status !== 0) return { skipped: "no Docker engine could be had (scripts/docker-engine.sh start failed)" };
-    const engineEnv = assignments(started.stdout);
-    process.env.DOCKER_HOST = engineEnv.DOCKER_HOST;
-    const stopEngine = () => {
-        if (engineEnv.ML_LAMBDA_DOCKERD_PID) spawnSync("bash", ["scripts/docker-engine.sh", "stop", engineEnv.ML_LAMBDA_DOCKERD_PID], { cwd: ROOT, stdio: "inherit" });
-    };
+    const local = startLocalEngine();
+    if (!local) return { skipped: "no Docker engine could be had (scripts/docker-engine.sh start failed)" };
+    const stopEngine = () => local.stop();
     const engine = new DockerEngine();
     let tag = "";
     try {
-        const base = spawnSync("bash", ["scripts/lambda-base-standin.sh", "3.12"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
-        if (base.status !== 0) throw new Error("the base image stand-in could not be built (see above)");
-        const baseImage = base.stdout.trim().split("\n").pop()!;
+        const baseImage = standinBaseImage("3.12", { ...process.env, ...env });
         // The plan runs in this process: give it the plan's environment (model hub stand-in, cache, export Python).
         const saved = { ...process.env };
         let plan: ImageStackPlan;
@@ -52,7 +42,7 @@ export async function imageBench(env: NodeJS.ProcessEnv, log: (l: string) => voi
             plan = await planImageStack(ROOT, "dev", { "ml-lambda:packaging": "image" });
         } finally {
             process.env = saved;
-            process.env.DOCKER_HOST = engineEnv.DOCKER_HOST;
+            process.env.DOCKER_HOST = local.dockerHost;
         }
         tag = `ml-lambda-bench/image-onnx:${plan.image.imageName.split(":").pop()}`;
         log(`image path: building ${tag} from ${plan.image.context} on ${baseImage}`);

@@ -29,6 +29,7 @@ import { DockerEngine, DockerError } from "../components/docker/engine";
 import { ImageRunner, LAMBDA_USER } from "../cli/imageRunner";
 import { vcpuShare } from "../cli/run/sandbox";
 import { buildStackImage, ImageStackPlan, localImageName, planImageStack } from "../cli/imageStack";
+import { assignments, standinBaseImage, startLocalEngine } from "./local-engine";
 
 const ROOT = path.resolve(__dirname, "..");
 const KEEP = process.env.ML_LAMBDA_KEEP_IMAGES === "1";
@@ -52,15 +53,6 @@ function check(ok: boolean, what: string, detail = ""): void {
 function sh(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; stdin?: string } = {}): { code: number; stdout: string; stderr: string } {
     const r = spawnSync(cmd, args, { cwd: ROOT, env: opts.env ?? process.env, encoding: "utf8", input: opts.stdin, stdio: ["pipe", "pipe", "inherit"], maxBuffer: 256 * 1024 * 1024 });
     return { code: r.status ?? 1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-}
-
-function assignments(text: string): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const line of text.split("\n")) {
-        const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
-        if (m) out[m[1]] = m[2];
-    }
-    return out;
 }
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
@@ -428,13 +420,11 @@ async function badInput(engine: DockerEngine, context: string, network: string |
 
 async function main(): Promise<number> {
     // 1. engine
-    const started = sh("bash", ["scripts/docker-engine.sh", "start"]);
-    if (started.code !== 0) {
+    const local = startLocalEngine();
+    if (!local) {
         console.log(`test:image: SKIPPED, no Docker engine could be had (scripts/docker-engine.sh start failed: see its error above)`);
         return 0;
     }
-    const engineEnv = assignments(started.stdout);
-    process.env.DOCKER_HOST = engineEnv.DOCKER_HOST;
     const engine = new DockerEngine();
     const cleanup: string[] = [];
     let registryPid = "";
@@ -445,8 +435,8 @@ async function main(): Promise<number> {
     try {
         const v = await engine.version();
         const info = await engine.info();
-        summary.engine = { version: v.Version, api: v.ApiVersion, driver: info.Driver, startedHere: !!engineEnv.ML_LAMBDA_DOCKERD_PID };
-        say(`Docker engine ${v.Version} (API ${v.ApiVersion}), storage driver ${info.Driver}, at ${process.env.DOCKER_HOST}${engineEnv.ML_LAMBDA_DOCKERD_PID ? " (started here)" : ""}`);
+        summary.engine = { version: v.Version, api: v.ApiVersion, driver: info.Driver, startedHere: !!local.startedPid };
+        say(`Docker engine ${v.Version} (API ${v.ApiVersion}), storage driver ${info.Driver}, at ${process.env.DOCKER_HOST}${local.startedPid ? " (started here)" : ""}`);
 
         // 2. base stand-ins, built on demand per Python minor version
         const standins = new Map<string, string>();
@@ -454,9 +444,7 @@ async function main(): Promise<number> {
             if (!standins.has(minor)) {
                 const t = Date.now();
                 say(`base image: local stand-in for public.ecr.aws/lambda/python:${minor} (scripts/lambda-base-standin.sh)`);
-                const r = sh("bash", ["scripts/lambda-base-standin.sh", minor]);
-                if (r.code !== 0) throw new Error(`the base stand-in for Python ${minor} could not be built (see above)`);
-                standins.set(minor, r.stdout.trim().split("\n").pop()!);
+                standins.set(minor, standinBaseImage(minor));
                 summary.baseStandin = { tag: standins.get(minor), seconds: (Date.now() - t) / 1000 };
             }
             return standins.get(minor)!;
@@ -502,7 +490,7 @@ async function main(): Promise<number> {
         } else say(`kept the images this run built: ${cleanup.join(", ")}`);
         if (registryPid) sh("bash", ["scripts/registry.sh", "stop", registryPid]);
         fs.rmSync(registryDir, { recursive: true, force: true });
-        if (engineEnv.ML_LAMBDA_DOCKERD_PID) sh("bash", ["scripts/docker-engine.sh", "stop", engineEnv.ML_LAMBDA_DOCKERD_PID]);
+        local.stop();
     }
     summary.profiles = results;
     (summary.host as Record<string, unknown>).loadAverageAtEnd = os.loadavg();
