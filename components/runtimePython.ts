@@ -77,6 +77,28 @@ export function pyenvRoots(env: NodeJS.ProcessEnv): string[] {
 }
 
 /**
+ * pyenv's builds of a Python minor version ("3.12"), newest patch first, over every pyenv root: their directories
+ * (DIR/bin/python3.12 is the interpreter). One scan for the faithful run's interpreter and uv's lock bookkeeping.
+ */
+export function pyenvBuilds(minor: string, env: NodeJS.ProcessEnv, listDir: (dir: string) => string[] = listOrEmpty): string[] {
+    const out: string[] = [];
+    const pattern = new RegExp(`^${minor.replace(".", "\\.")}\\.\\d+$`);
+    for (const root of pyenvRoots(env)) {
+        const versions = path.join(root, "versions");
+        for (const name of listDir(versions).filter((n) => pattern.test(n)).sort(compareVersions).reverse()) out.push(path.join(versions, name));
+    }
+    return out;
+}
+
+function listOrEmpty(dir: string): string[] {
+    try {
+        return fs.readdirSync(dir);
+    } catch {
+        return [];
+    }
+}
+
+/**
  * Checks that a prefix can be mounted as /var/lang: the standard CPython layout (bin/pythonX.Y, lib/pythonX.Y/os.py).
  * Debian's /usr prefix is refused: its dist-packages layout and patched site.py are not what Lambda runs.
  */
@@ -108,21 +130,12 @@ export function findRuntimePython(runtime: string, env: NodeJS.ProcessEnv = proc
         return { executable: explicit, prefix: p.prefix, version: p.version, via: "ML_LAMBDA_RUNTIME_PYTHON" };
     }
 
-    for (const root of pyenvRoots(env)) {
-        const versions = path.join(root, "versions");
-        looked.push(`${versions}/${minor}.*`);
-        let names: string[] = [];
-        try {
-            names = fs.readdirSync(versions).filter((n) => new RegExp(`^${minor.replace(".", "\\.")}\\.\\d+$`).test(n));
-        } catch {
-            continue;
-        }
-        for (const name of names.sort(compareVersions).reverse()) {
-            const exe = path.join(versions, name, "bin", `python${minor}`);
-            const p = fs.existsSync(exe) ? probePython(exe) : undefined;
-            if (p && p.version.startsWith(`${minor}.`) && !layoutProblem(p.prefix, minor)) {
-                return { executable: exe, prefix: p.prefix, version: p.version, via: "pyenv" };
-            }
+    looked.push(...pyenvRoots(env).map((root) => `${path.join(root, "versions")}/${minor}.*`));
+    for (const dir of pyenvBuilds(minor, env)) {
+        const exe = path.join(dir, "bin", `python${minor}`);
+        const p = fs.existsSync(exe) ? probePython(exe) : undefined;
+        if (p && p.version.startsWith(`${minor}.`) && !layoutProblem(p.prefix, minor)) {
+            return { executable: exe, prefix: p.prefix, version: p.version, via: "pyenv" };
         }
     }
 

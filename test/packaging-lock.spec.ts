@@ -169,10 +169,11 @@ describe("uv projects: pure decisions", () => {
     });
 
     it("interpreters for uv: ML_LAMBDA_PYTHON, pyenv's builds of the runtime's version (newest first), uv's own search, python3", () => {
-        const list = (d: string) => (d === "/home/u/.pyenv/versions" ? ["3.11.7", "3.12.1", "3.12.10", "3.13.0", "3.12.3"] : []);
-        assert.deepStrictEqual(uvPythonCandidates("python3.12", { HOME: "/home/u", ML_LAMBDA_PYTHON: "/opt/py/bin/python3" }, list), [
-            "/opt/py/bin/python3", "/home/u/.pyenv/versions/3.12.10/bin/python", "/home/u/.pyenv/versions/3.12.3/bin/python",
-            "/home/u/.pyenv/versions/3.12.1/bin/python", "3.12", "python3",
+        const list = (d: string) => (d === "/home/u/.pyenv/versions" ? ["3.11.7", "3.12.1", "3.12.10", "3.13.0", "3.12.3", "3.12-dev"] : []);
+        // PATH without pyenv: its roots are PYENV_ROOT (unset here) and ~/.pyenv.
+        assert.deepStrictEqual(uvPythonCandidates("python3.12", { HOME: "/home/u", PATH: "/nonexistent", ML_LAMBDA_PYTHON: "/opt/py/bin/python3" }, list), [
+            "/opt/py/bin/python3", "/home/u/.pyenv/versions/3.12.10/bin/python3.12", "/home/u/.pyenv/versions/3.12.3/bin/python3.12",
+            "/home/u/.pyenv/versions/3.12.1/bin/python3.12", "3.12", "python3",
         ]);
         assert.deepStrictEqual(uvPythonCandidates("python3.13", { PYENV_ROOT: "/pe" }, () => []), ["3.13", "python3"]);
     });

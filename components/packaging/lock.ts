@@ -19,10 +19,10 @@
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { MlLambdaError } from "../errors";
 import { hostPython } from "../python";
+import { pyenvBuilds } from "../runtimePython";
 import { RUNTIMES, Runtime } from "../limits";
 import { RequirementsSource, requirementsSource, RESOLVE_UNLOCKED_ENV } from "../validate";
 import { toolsVenv, UV, UV_VERSION, uvErrorLines } from "./installers";
@@ -147,25 +147,13 @@ export function pythonSatisfies(version: string, specifier: string): boolean {
  * ML_LAMBDA_PYTHON; pyenv's builds of the runtime's Python (newest patch first); uv's own discovery of that version
  * ("3.12": PATH and uv-managed Pythons; downloads stay off); the host's python3.
  */
-export function uvPythonCandidates(runtime: Runtime, env: NodeJS.ProcessEnv = process.env, listDir: (d: string) => string[] = safeList): string[] {
+export function uvPythonCandidates(runtime: Runtime, env: NodeJS.ProcessEnv = process.env, listDir?: (d: string) => string[]): string[] {
     const py = RUNTIMES[runtime].python;
     const out: string[] = [];
     if (env.ML_LAMBDA_PYTHON) out.push(env.ML_LAMBDA_PYTHON);
-    const pyenvRoot = env.PYENV_ROOT || path.join(env.HOME || os.homedir(), ".pyenv");
-    const versions = listDir(path.join(pyenvRoot, "versions"))
-        .filter((v) => v === py || v.startsWith(`${py}.`))
-        .sort((a, b) => Number(b.split(".")[2] ?? 0) - Number(a.split(".")[2] ?? 0));
-    for (const v of versions) out.push(path.join(pyenvRoot, "versions", v, "bin", "python"));
+    for (const dir of pyenvBuilds(py, env, listDir)) out.push(path.join(dir, "bin", `python${py}`));
     out.push(py, "python3");
     return [...new Set(out)];
-}
-
-function safeList(dir: string): string[] {
-    try {
-        return fs.readdirSync(dir);
-    } catch {
-        return [];
-    }
 }
 
 // ---------------------------------------------------------------------------------------------------------
