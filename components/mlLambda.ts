@@ -249,16 +249,11 @@ export class MlLambda extends pulumi.ComponentResource {
     ) {
         const layerBuild = plan.layer!;
         const code = plan.code;
-        const layer = new aws.lambda.LayerVersion(`${name}-deps`, {
-            layerName: `${cfg.functionName}-deps`,
-            description: `Python dependencies of ${cfg.functionName}: ${path.basename(cfg.requirements)}, ${layerBuild.measurement.unzippedBytes} bytes unzipped` +
+        const layer = this.layerVersion(name, "deps", cfg, bucket,
+            `Python dependencies of ${cfg.functionName}: ${path.basename(cfg.requirements)}, ${layerBuild.measurement.unzippedBytes} bytes unzipped` +
                 // The runtime, not the compiler's patch release: another deploy host's 3.12.x must not replace the layer.
                 (layerBuild.bytecode ? `, with ${cfg.runtime} bytecode` : ""),
-            compatibleRuntimes: [cfg.runtime],
-            compatibleArchitectures: [cfg.architecture],
-            sourceCodeHash: layerBuild.zipSha256,
-            ...this.zipSource(name, "deps", cfg, bucket.name, { zipPath: layerBuild.zipPath, bytes: layerBuild.zipBytes, sha256: layerBuild.zipSha256 }, bucket.ready),
-        }, { parent: this });
+            { zipPath: layerBuild.zipPath, bytes: layerBuild.zipBytes, sha256: layerBuild.zipSha256 });
         const modelLayer = this.createModelLayer(name, cfg, plan, bucket);
         const modelEnvironment: Record<string, pulumi.Input<string>> = modelLayer
             ? { MODEL_DIR: LAYER_MODEL_DIR }
@@ -289,13 +284,21 @@ export class MlLambda extends pulumi.ComponentResource {
     private createModelLayer(name: string, cfg: NormalizedArgs, plan: PackagingPlan, bucket: { name: pulumi.Output<string>; ready: pulumi.Resource[] }) {
         const m = plan.modelLayer;
         if (!m) return undefined;
-        return new aws.lambda.LayerVersion(`${name}-model`, {
-            layerName: `${cfg.functionName}-model`,
-            description: `Model ${plan.model.name} (${cfg.backend}) for ${cfg.functionName} at ${LAYER_MODEL_DIR}: ${m.unzippedBytes} bytes unzipped, archive sha256 ${plan.model.sha256.slice(0, 16)}`,
+        return this.layerVersion(name, "model", cfg, bucket,
+            `Model ${plan.model.name} (${cfg.backend}) for ${cfg.functionName} at ${LAYER_MODEL_DIR}: ${m.unzippedBytes} bytes unzipped, archive sha256 ${plan.model.sha256.slice(0, 16)}`,
+            { zipPath: m.zipPath, bytes: m.zipBytes, sha256: m.zipSha256 });
+    }
+
+    /** A layer version `<name>-<suffix>` of the function's runtime and architecture, from a built zip. */
+    private layerVersion(name: string, suffix: string, cfg: NormalizedArgs, bucket: { name: pulumi.Output<string>; ready: pulumi.Resource[] }, description: string,
+        zip: { zipPath: string; bytes: number; sha256: string }) {
+        return new aws.lambda.LayerVersion(`${name}-${suffix}`, {
+            layerName: `${cfg.functionName}-${suffix}`,
+            description,
             compatibleRuntimes: [cfg.runtime],
             compatibleArchitectures: [cfg.architecture],
-            sourceCodeHash: m.zipSha256,
-            ...this.zipSource(name, "model", cfg, bucket.name, { zipPath: m.zipPath, bytes: m.zipBytes, sha256: m.zipSha256 }, bucket.ready),
+            sourceCodeHash: zip.sha256,
+            ...this.zipSource(name, suffix, cfg, bucket.name, zip, bucket.ready),
         }, { parent: this });
     }
 
