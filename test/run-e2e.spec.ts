@@ -43,19 +43,29 @@ function devBuild(): DeploymentManifest {
 }
 
 /** The dev stack planned with config changed (e.g. modelDelivery "s3"), recorded as `ml-lambda plan` records it. */
-async function devVariant(overrides: Record<string, string>): Promise<{ manifest: DeploymentManifest; fn: DeployedFunction; sizeReport: any }> {
+function devVariant(overrides: Record<string, string>) {
+    return stackBuild("dev", overrides);
+}
+
+/** A stack of this project planned (with config overrides), recorded as `ml-lambda plan` records it. */
+async function stackBuild(stack: string, overrides: Record<string, string> = {}): Promise<{ manifest: DeploymentManifest; fn: DeployedFunction; sizeReport: any }> {
     const saved = { ...process.env };
     try {
         process.env.ML_LAMBDA_CACHE_DIR = path.join(REPO, ".cache", "ml-lambda");
         const hub = spawnSync("bash", ["scripts/offline-model.sh"], { cwd: REPO, encoding: "utf8" }).stdout.trim();
         if (hub) process.env.HF_HUB_CACHE = hub;
-        const run = await runOffline({ projectDir: REPO, stack: "dev", preview: true, configOverrides: overrides });
+        const run = await runOffline({ projectDir: REPO, stack, preview: true, configOverrides: overrides });
         const manifest = await buildManifest(run, { projectDir: REPO, cacheDir: process.env.ML_LAMBDA_CACHE_DIR });
         const component = run.resources.find((r) => r.type === MLLAMBDA_TYPE);
         return { manifest, fn: deployedFunction(manifest), sizeReport: component?.inputs.sizeReport };
     } finally {
         process.env = saved;
     }
+}
+
+/** The function's own "model loaded" log lines (powertools JSON) among what the emulator printed. */
+function modelLoaded(log: string[]): Array<Record<string, unknown>> {
+    return log.filter((l) => l.includes('"message":"model loaded"')).map((l) => JSON.parse(l.slice(l.indexOf("{"))));
 }
 
 /** One fresh execution environment: started, invoked once (its cold start), stopped whatever happens. */
@@ -129,6 +139,7 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
         const results: Record<string, Invocation> = {};
         let pids: number[] = [];
         let start: Awaited<ReturnType<ZipRunner["start"]>>;
+        let log: string[] = [];
 
         before(async () => {
             const runner = createRunner(fn, { cacheDir: manifest.cacheDir, cpus: 1, probe: true }) as ZipRunner;
@@ -137,8 +148,17 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
                 for (const [name, event] of Object.entries(EVENTS)) results[name] = await runner.invoke(event);
                 pids = runner.processIds();
             } finally {
-                await runner.stop();
+                log = (await runner.stop()).log;
             }
+        });
+
+        it("logs \"model loaded\" once at init: onnx, 384, from the model's layer, on 1 thread (1,769 MB = 1 vCPU)", () => {
+            const loaded = modelLoaded(log);
+            assert.strictEqual(loaded.length, 1, `model loaded lines: ${JSON.stringify(loaded)}`);
+            assert.strictEqual(loaded[0].backend, "onnx");
+            assert.strictEqual(loaded[0].dimension, 384);
+            assert.strictEqual(loaded[0].model_path, "/opt/ml/model");
+            assert.strictEqual(loaded[0].threads, 1);
         });
 
         it("answers the seed-shaped event cold, with the figures of a cold start", () => {
@@ -299,6 +319,32 @@ describe("faithful run of the dev stack's planned build (real artifacts)", funct
         } finally {
             await runner.stop();
         }
+    });
+
+    it("the prod stack's planned build: dev's code and layer bytes, its own 3,008 MB, and ONNX threads of its vCPU share (2) on 2 CPUs", async () => {
+        const prod = await stackBuild("prod");
+        const digests = (f: DeployedFunction) => [f.code, ...f.layers].map((a) => (a && "zip" in a ? a.sha256 ?? fileSha256(a.zip, manifest.cacheDir) : "?"));
+        assert.deepStrictEqual(digests(prod.fn), digests(fn), "prod deploys the same code zip and layer zips as dev");
+        assert.strictEqual(prod.fn.memoryMb, 3008);
+        const cpus = Math.min(2, os.availableParallelism());
+        const runner = createRunner(prod.fn, { cacheDir: manifest.cacheDir, cpus });
+        let log: string[] = [];
+        let inv: Invocation;
+        try {
+            await runner.start();
+            inv = await runner.invoke(EVENTS.seed);
+        } finally {
+            log = (await runner.stop()).log;
+        }
+        assert.strictEqual(inv.functionError, undefined, inv.body.slice(0, 500));
+        const body = bodyOf(inv);
+        assert.strictEqual(body.count, 1);
+        assert.strictEqual(body.dimension, 384);
+        const loaded = modelLoaded(log);
+        assert.strictEqual(loaded.length, 1, JSON.stringify(loaded));
+        // round(3008 / 1769) = 2 threads, capped by the CPUs the environment may use.
+        assert.strictEqual(loaded[0].threads, Math.min(cpus, 2), JSON.stringify(loaded[0]));
+        console.log(`      prod (3,008 MB) on ${cpus} CPU(s): ${loaded[0].threads} ONNX threads; cold ${inv.timeToFirstResponseMs!.toFixed(0)} ms to first response, init ${inv.initMs?.toFixed(0)} ms`);
     });
 
     it("reports a runtime failure (handler not found) as a function error and leaves nothing running", async () => {

@@ -108,6 +108,7 @@ def test_the_onnx_backend_under_the_emulator(emulator_ready, tmp_path, onnx_mode
     assert "[3 embeddings of 384 (float); --json prints them]" in r.stdout
     loaded = [json.loads(line.split("| ", 1)[1]) for line in r.stderr.splitlines() if '"message":"model loaded"' in line]
     assert len(loaded) == 1 and loaded[0]["backend"] == "onnx" and loaded[0]["dimension"] == 384, loaded
+    assert isinstance(loaded[0]["threads"], int) and loaded[0]["threads"] >= 1, loaded
     measured = re.search(r"\[1/2 cold\] measured by ml-lambda: init (\d+) ms.*max memory (\d+) MB", r.stderr)
     assert measured, r.stderr
     print(f"\nemulator, onnx backend: init {measured.group(1)} ms, peak RSS {measured.group(2)} MB")

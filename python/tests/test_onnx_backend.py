@@ -165,3 +165,11 @@ def test_threads_default_to_the_available_vcpus_and_can_be_set(monkeypatch, onnx
     monkeypatch.setenv("ONNX_THREADS", "zero")
     with pytest.raises(BackendError, match="ONNX_THREADS must be a positive integer"):
         load_backend("onnx", Path(onnx_model["stagedDir"]))
+
+
+def test_every_backend_reports_its_threads(torch_backend, fp32):
+    """What the "model loaded" log line reports: torch's own thread count, the onnx session's intra-op threads."""
+    import torch
+
+    assert torch_backend.threads == torch.get_num_threads() >= 1
+    assert fp32.threads == threads_from_env() >= 1

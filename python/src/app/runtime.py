@@ -88,6 +88,7 @@ class ModelRuntime:
                 "model_load_ms": round((loaded - fetched) * 1000),
                 "warmup_ms": round((warmed - loaded) * 1000),
                 "dimension": backend.dimension,
+                "threads": backend.threads,
             },
         )
         return backend

@@ -8,7 +8,7 @@ from __future__ import annotations
 import abc
 import importlib
 from pathlib import Path
-from typing import ClassVar, Dict, List, Sequence, Tuple
+from typing import ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -20,6 +20,8 @@ class BackendError(Exception):
 class Backend(abc.ABC):
     #: the MODEL_BACKEND value that selects this backend
     name: ClassVar[str]
+    #: intra-op threads it computes with, when it knows (logged with "model loaded": the vCPU share at work)
+    threads: Optional[int] = None
 
     @classmethod
     @abc.abstractmethod

@@ -41,6 +41,12 @@ class TorchBackend(Backend):
     def dimension(self) -> int:
         return self._dimension
 
+    @property
+    def threads(self) -> int:  # type: ignore[override]
+        import torch
+
+        return torch.get_num_threads()
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         vectors = self._model.encode(
             list(texts),
