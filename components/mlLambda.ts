@@ -59,7 +59,10 @@ export class MlLambda extends pulumi.ComponentResource {
         const report = sizeReport(plan);
         // The report rides on the component's own registration, so any program using MlLambda exposes its
         // packaging decision to tools reading the graph (the offline plan, policy previews).
-        super(MLLAMBDA_TYPE, name, { packaging: report.mode, sizeReport: report }, opts);
+        // buildSources: what the build read, with digests, so `ml-lambda invoke --stack` can tell a recorded build is
+        // stale. Paths relative to the program's directory: the same on every machine that deploys the stack.
+        const buildSources = plan.sources.map((s) => ({ ...s, path: path.relative(process.cwd(), s.path) || "." }));
+        super(MLLAMBDA_TYPE, name, { packaging: report.mode, sizeReport: report, buildSources }, opts);
         this.config = cfg;
         this.plan = plan;
         for (const w of [...cfg.warnings, ...plan.warnings, ...(plan.model.published?.warnings ?? []), ...imageBuildWarnings(cfg, plan)]) pulumi.log.warn(w, this);

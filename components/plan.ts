@@ -10,7 +10,7 @@ import { engineAnswersSync, measureImageSync } from "./docker/measure";
 import { MlLambdaError } from "./errors";
 import { IMAGE_LIMIT_BYTES, RUNTIMES } from "./limits";
 import { modelLayer, modelLayerBytes, ModelLayer, modelObjectKey, prepareModel, PreparedModel } from "./model";
-import { buildLayer, decide, Decision, formatSizeTable, LayerBuild, Measurement, measureDir, PackageSize, zipDirectory } from "./packaging";
+import { buildLayer, buildSource, BuildSource, decide, Decision, formatSizeTable, LayerBuild, Measurement, measureDir, PackageSize, zipDirectory } from "./packaging";
 import { fmtInt, formatBytes } from "./packaging/decide";
 import { bytecodeCompiler, CompileResult, layerWithBytecode, stageCodeWithBytecode } from "./packaging/bytecode";
 import { chooseDelivery, DELIVERY_OPTIONS, DeliveryCandidate, DeliveryDecision, ModelPlacement } from "./packaging/delivery";
@@ -18,6 +18,7 @@ import type { OmittedDistribution } from "./packaging/omit";
 import { stageImageContext, StagedContext } from "./packaging/imageContext";
 import { checkImageSize, formatImageReport, ImageMeasurement, imageSizeReport, ImageSizeReport } from "./packaging/imageSize";
 import { pinnedRequirements, PinnedRequirements } from "./packaging/lock";
+import { requirementsSource } from "./validate";
 import type { NormalizedArgs } from "./validate";
 
 /** What was built and decided before any resource exists. */
@@ -44,6 +45,9 @@ export interface PackagingPlan {
     /** Image path, when the image was built and measured at plan time (see PlanOptions.measureImage). */
     image?: ImageMeasurement;
     packages: PackageSize[];
+    /** What the build read: the handler directory and the requirements (a uv project: pyproject.toml and uv.lock),
+     * with digests, so a recorded build can tell it is stale (`ml-lambda invoke --stack`). */
+    sources: BuildSource[];
 }
 
 export interface PlanOptions {
@@ -116,6 +120,18 @@ export type SizeReport = ZipSizeReport | ImagePathSizeReport;
 /** The code zip leaves these out (and, without bytecode, any stale bytecode of the handler directory). */
 const CODE_EXCLUDE = ["__pycache__", "*.pyc", "tests"];
 
+/** The handler directory (as the code zip takes it) and the requirements files the user edits. */
+export function buildSources(cfg: Pick<NormalizedArgs, "handlerDir" | "requirements">): BuildSource[] {
+    const out = [buildSource("the function's code", cfg.handlerDir, CODE_EXCLUDE)];
+    const src = requirementsSource(cfg.requirements, { resolveUnlocked: true });
+    if (src.kind === "requirements") out.push(buildSource("the requirements file", src.file));
+    else {
+        out.push(buildSource("the uv project's pyproject.toml", src.pyproject));
+        if (src.kind === "uv.lock") out.push(buildSource("the uv project's lock", src.lock));
+    }
+    return out;
+}
+
 /** Build, measure and decide: everything the graph's shape depends on, before any resource exists. */
 export function preparePackaging(cfg: NormalizedArgs, opts: PlanOptions = {}): PackagingPlan {
     const model = prepareModel(cfg.model, cfg.cacheDir, cfg.backend, { architecture: cfg.architecture });
@@ -154,7 +170,7 @@ export function preparePackaging(cfg: NormalizedArgs, opts: PlanOptions = {}): P
         packages: layer?.measurement.packages,
         weights: layer?.weights,
     });
-    const base = { model, requirements, code, externalLayerBytes: externalLayerBytes.reduce((a, b) => a + b, 0), warnings };
+    const base = { model, requirements, code, externalLayerBytes: externalLayerBytes.reduce((a, b) => a + b, 0), warnings, sources: buildSources(cfg) };
     if (zipOrImage.mode === "image") {
         if (cfg.modelDelivery !== "auto") {
             throw new MlLambdaError("modelDelivery", cfg.modelDelivery,

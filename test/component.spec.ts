@@ -11,7 +11,7 @@ import { TAG_IMAGE_BYTES, TAG_PACKAGING, TAG_UNZIPPED_BYTES } from "../component
 import { checkImageSize } from "../components/packaging/imageSize";
 import { measureImageNow, MlLambda } from "../components/mlLambda";
 import { formatZipSizeReport, imageBuildArgs, imageBuildWarnings, preparePackaging, sizeReport } from "../components/plan";
-import { measureZip, readZipEntries } from "../components/packaging";
+import { measureZip, readZipEntries, sourceDigest } from "../components/packaging";
 import { bytecodeCompiler } from "../components/packaging/bytecode";
 import { tmpDir as tmpDirFor } from "./packaging-helpers";
 import { modelObjectKey } from "../components/model";
@@ -47,6 +47,16 @@ describe("MlLambda under Pulumi's mock engine", function () {
             const children = m.resources.filter((r) => r.type !== "pulumi-ml-lambda:index:MlLambda");
             assert.strictEqual(children.length, m.resources.length - 1);
             for (const r of children) assert.strictEqual(r.parentResource, c, `${r.type} ${r.name} is not parented to the component`);
+        });
+
+        it("registers what its build read (handler directory, requirements) with digests, relative to the program's directory", () => {
+            const comp = m.one("pulumi-ml-lambda:index:MlLambda").inputs;
+            const cfg = c.config;
+            assert.deepStrictEqual(comp.buildSources.map((s: any) => [s.what, s.path, s.sha256]), [
+                ["the function's code", path.relative(process.cwd(), cfg.handlerDir), sourceDigest(cfg.handlerDir, ["__pycache__", "*.pyc", "tests"])],
+                ["the requirements file", path.relative(process.cwd(), cfg.requirements), sourceDigest(cfg.requirements)],
+            ]);
+            assert.ok(comp.buildSources.every((s: any) => !path.isAbsolute(s.path)), "no machine's absolute path in the state");
         });
 
         it("creates a private, encrypted, versioned, TLS-only model bucket", async () => {

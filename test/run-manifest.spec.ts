@@ -11,6 +11,8 @@ import * as path from "path";
 import type { OfflineRun, RecordedResource } from "../cli/offline";
 import { buildManifest, deployedFunction, loadManifest, manifestPath, planCommand, writeManifest } from "../cli/run/manifest";
 import { RunError } from "../cli/run/types";
+import { buildSource, BuildSource } from "../components/packaging";
+import { MLLAMBDA_TYPE } from "../components/identity";
 
 const sha = (data: string) => crypto.createHash("sha256").update(data).digest();
 
@@ -34,12 +36,14 @@ function res(type: string, name: string, inputs: Record<string, any>, outputs: R
     return { type, name, inputs, outputs: { ...inputs, ...outputs }, custom: true, id: `${name}-id`, parent: "pulumi-ml-lambda:index:MlLambda::embeddings" };
 }
 
-function graph(files: Record<string, string>, over: { codeHash?: string; extraLayer?: string } = {}): OfflineRun {
+function graph(files: Record<string, string>, over: { codeHash?: string; extraLayer?: string; sources?: BuildSource[] } = {}): OfflineRun {
     const modelSha = sha("model archive").toString("hex");
     const layerArn = "arn:aws:lambda:eu-west-1:123456789012:layer:fn-deps:1";
     return {
         stack: { project: "p", stack: "dev", config: { "aws:region": "eu-west-1" } } as any,
         resources: [
+            // The component, with what it registers: here only the sources its build read.
+            { type: MLLAMBDA_TYPE, name: "embeddings", inputs: { buildSources: over.sources ?? [] }, outputs: {}, custom: false, id: "", parent: "pulumi:pulumi:Stack::p-dev" },
             res("aws:s3/bucketObjectv2:BucketObjectv2", "embeddings-model", { bucket: "models-1", key: `models/m/${modelSha}.tar`, source: asset(files.model) }),
             res("aws:s3/bucketObjectv2:BucketObjectv2", "embeddings-deps-zip", { bucket: "models-1", key: "artifacts/fn/deps.zip", source: asset(files.layer) }),
             res("aws:lambda/layerVersion:LayerVersion", "embeddings-deps", { layerName: "fn-deps", s3Bucket: "models-1", s3Key: "artifacts/fn/deps.zip", sourceCodeHash: sha("layer zip").toString("base64") }, { arn: layerArn }),
@@ -147,10 +151,53 @@ describe("faithful run: the deployment manifest", () => {
             assert.throws(() => loadManifest(dir, "dev"), (e: Error) => /Pulumi\.dev\.yaml changed since the plan of .*: the recorded build is stale; run `npm run plan -- --stack dev` first/.test(e.message));
 
             writeManifest(await buildManifest(graph(files), { projectDir: dir, cacheDir: cache }), dir);
+            fs.writeFileSync(path.join(dir, "index.ts"), "new MlLambda(\"embeddings\", {});\n");
+            writeManifest(await buildManifest(graph(files), { projectDir: dir, cacheDir: cache }), dir);
+            fs.writeFileSync(path.join(dir, "index.ts"), "new MlLambda(\"embeddings\", { memorySize: 3008 });\n");
+            assert.throws(() => loadManifest(dir, "dev"), /index\.ts changed since the plan of .*: the recorded build is stale/, "the program changed");
+
+            writeManifest(await buildManifest(graph(files), { projectDir: dir, cacheDir: cache }), dir);
             fs.writeFileSync(files.layer, "layer zip, rebuilt");
             assert.throws(() => loadManifest(dir, "dev"), (e: Error) => /the layer zip embeddings-deps .* changed since the plan .*run `npm run plan -- --stack dev` first/.test(e.message));
             fs.rmSync(files.layer);
             assert.throws(() => loadManifest(dir, "dev"), (e: Error) => /is missing: the build cache was cleared or moved/.test(e.message));
+        });
+
+        it("an edited handler or requirements file makes it stale (what the next plan would build differently); bytecode caches do not", async () => {
+            const { dir, files } = project(true);
+            const src = path.join(dir, "src", "app");
+            fs.mkdirSync(src, { recursive: true });
+            fs.writeFileSync(path.join(src, "handler.py"), "def lambda_handler(e, c):\n    return 1\n");
+            const reqs = path.join(dir, "requirements.txt");
+            fs.writeFileSync(reqs, "numpy==2.3.5\n");
+            const exclude = ["__pycache__", "*.pyc", "tests"];
+            const sources = [buildSource("the function's code", path.join(dir, "src"), exclude), buildSource("the requirements file", reqs)];
+            const cache = path.join(dir, "cache");
+            const record = async () => writeManifest(await buildManifest(graph(files, { sources }), { projectDir: dir, cacheDir: cache }), dir);
+            await record();
+            assert.deepStrictEqual(loadManifest(dir, "dev").functions[0].sources.map((s) => [s.what, path.relative(dir, s.path), s.sha256.length]),
+                [["the function's code", "src", 64], ["the requirements file", "requirements.txt", 64]]);
+
+            // Left out of the code zip, so not a change: bytecode caches and tests.
+            fs.mkdirSync(path.join(src, "__pycache__"));
+            fs.writeFileSync(path.join(src, "__pycache__", "handler.cpython-312.pyc"), "bytecode");
+            fs.mkdirSync(path.join(dir, "src", "tests"));
+            fs.writeFileSync(path.join(dir, "src", "tests", "test_x.py"), "assert True\n");
+            assert.strictEqual(loadManifest(dir, "dev").functions[0].name, "fn");
+
+            fs.appendFileSync(path.join(src, "handler.py"), "# edited\n");
+            assert.throws(() => loadManifest(dir, "dev"),
+                (e: Error) => e instanceof RunError && /^the function's code \(src\) changed since the plan of .*: the recorded build is stale; run `npm run plan -- --stack dev` first$/.test(e.message), "an edited handler");
+            fs.writeFileSync(path.join(src, "handler.py"), "def lambda_handler(e, c):\n    return 1\n");
+            assert.strictEqual(loadManifest(dir, "dev").functions[0].name, "fn", "the same bytes again: fresh");
+            fs.chmodSync(path.join(src, "handler.py"), 0o755);
+            assert.throws(() => loadManifest(dir, "dev"), /the function's code \(src\) changed/, "a mode the zip records");
+            fs.chmodSync(path.join(src, "handler.py"), 0o644);
+
+            fs.writeFileSync(reqs, "numpy==2.3.4\n");
+            assert.throws(() => loadManifest(dir, "dev"), /^RunError: the requirements file \(requirements\.txt\) changed since the plan/);
+            fs.rmSync(reqs);
+            assert.throws(() => loadManifest(dir, "dev"), /^RunError: the requirements file \(requirements\.txt\) changed since the plan/, "a removed file");
         });
 
         it("several functions: asks which one", async () => {

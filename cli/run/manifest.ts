@@ -14,12 +14,17 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { MLLAMBDA_TYPE } from "../../components/identity";
+import { sourceDigest } from "../../components/packaging/tree";
+import type { BuildSource } from "../../components/packaging/tree";
+import { resourceKey } from "../offline";
 import type { OfflineRun, RecordedResource } from "../offline";
 import { fileSha256 } from "./tools";
 import type { DeployedFunction } from "./types";
 import { RunError } from "./types";
 
-export const MANIFEST_FORMAT = 1;
+// 2: functions record the sources their build read (the handler directory, the requirements), to tell staleness.
+export const MANIFEST_FORMAT = 2;
 
 export interface ManifestArtifact {
     path: string;
@@ -51,6 +56,8 @@ export interface ManifestFunction {
     layers: ManifestLayer[];
     s3Objects: Array<ManifestArtifact & { bucket: string; key: string; role: "model" }>;
     image?: { context: string; dockerfile: string; buildArgs: Record<string, string>; platform?: string; imageName?: string; resource: string };
+    /** What the component's build read, with digests (its `buildSources`), absolute: a change makes the build stale. */
+    sources: BuildSource[];
 }
 
 export interface DeploymentManifest {
@@ -127,7 +134,8 @@ function keepByContent(a: ManifestArtifact, cacheDir: string): ManifestArtifact 
 
 function hashStackFiles(projectDir: string, stack: string): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const f of ["Pulumi.yaml", `Pulumi.${stack}.yaml`]) {
+    // The program's entry too: an argument changed in code changes the build as a stack setting does.
+    for (const f of ["Pulumi.yaml", `Pulumi.${stack}.yaml`, "index.ts", "index.js"]) {
         const p = path.join(projectDir, f);
         if (fs.existsSync(p)) out[f] = sha256File(p);
     }
@@ -167,6 +175,9 @@ export async function buildManifest(run: OfflineRun, o: { projectDir: string; ca
             } : undefined,
             layers: [],
             s3Objects: [],
+            // The component records them relative to the program's directory, which is this process's (the offline run).
+            sources: ((run.resources.find((x) => x.type === MLLAMBDA_TYPE && resourceKey(x.type, x.name) === r.parent)?.inputs.buildSources ?? []) as BuildSource[])
+                .map((s) => ({ ...s, path: path.resolve(s.path) })),
         };
         if (fn.packageType === "Zip") {
             const expected = typeof i.sourceCodeHash === "string" ? b64ToHex(i.sourceCodeHash) : undefined;
@@ -259,6 +270,13 @@ export function loadManifest(projectDir: string, stack: string, cacheDir?: strin
     }
     const cache = cacheDir ?? m.cacheDir;
     for (const fn of m.functions) {
+        // What the plan would build differently now: the handler's code, the requirements.
+        for (const s of fn.sources) {
+            if (sourceDigest(s.path, s.exclude) !== s.sha256) {
+                const shown = path.relative(projectDir, s.path) || s.path;
+                throw new RunError(`${s.what} (${shown.startsWith("..") ? s.path : shown}) changed since the plan of ${m.plannedAt}: the recorded build is stale; ${again}`);
+            }
+        }
         const arts: Array<[string, ManifestArtifact]> = [];
         if (fn.code) arts.push([`the code zip of ${fn.name}`, fn.code]);
         for (const l of fn.layers) if (l.kind === "built") arts.push([`the layer zip ${l.resource}`, l]);

@@ -23,4 +23,6 @@ export { readRequirements, requirementName, normalizeName } from "./requirements
 export { pinnedRequirements, uvExportArgs, uvLockCheckArgs, uvLockArgs, classifyLockCheck, lockRegistries, localPackages, pinnedLines, lockRequiresPython, pythonSatisfies, uvPythonCandidates, EXPORT_SCOPE } from "./lock";
 export type { PinnedRequirements, LockCheck } from "./lock";
 export { writeZip, readZipEntries, readZipEntryData } from "./zip";
+export { buildSource, sourceDigest } from "./tree";
+export type { BuildSource } from "./tree";
 export type { ZipEntry, ZipSource } from "./zip";

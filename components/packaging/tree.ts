@@ -12,6 +12,7 @@
  * Empty directories: no entry and zero bytes (zipDirectory writes no directory entries).
  * Sockets, FIFOs and devices: skipped, a zip cannot hold them.
  */
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -124,4 +125,34 @@ export function globToRegExp(glob: string): RegExp {
         }
     }
     return new RegExp(`^${re}$`);
+}
+
+/**
+ * What a build took as input, with a digest to tell later whether it changed: a directory as the zip of it sees it
+ * (names, modes and bytes of the files walkTree keeps, `exclude` applied), or one file's bytes.
+ */
+export interface BuildSource {
+    /** What it is, for messages: "the function's code", "requirements". */
+    what: string;
+    path: string;
+    /** hex sha256; "missing" when the path was not there. */
+    sha256: string;
+    /** For a directory: the patterns left out, as the build left them out. */
+    exclude?: string[];
+}
+
+export function sourceDigest(p: string, exclude: string[] = []): string {
+    if (!fs.existsSync(p)) return "missing";
+    const h = crypto.createHash("sha256");
+    if (!fs.statSync(p).isDirectory()) return h.update(fs.readFileSync(p)).digest("hex");
+    for (const f of walkTree(p, { exclude }).files) {
+        h.update(`${f.rel}\0${f.executable ? 1 : 0}\0${f.size}\0`);
+        h.update(fs.readFileSync(f.abs));
+        h.update("\0");
+    }
+    return h.digest("hex");
+}
+
+export function buildSource(what: string, p: string, exclude?: string[]): BuildSource {
+    return { what, path: path.resolve(p), sha256: sourceDigest(p, exclude), ...(exclude ? { exclude } : {}) };
 }
