@@ -40,11 +40,12 @@ export function ephemeralRange(file = "/proc/sys/net/ipv4/ip_local_port_range"):
 export const FREE_PORT_LOW = 10_000;
 const handedOut = new Set<number>();
 
-function canListen(port: number): Promise<boolean> {
+/** Why 127.0.0.1:port cannot be bound now (the error code, e.g. EADDRINUSE), or undefined when it can. */
+export function listenError(port: number): Promise<string | undefined> {
     return new Promise((resolve) => {
         const server = net.createServer();
-        server.once("error", () => resolve(false));
-        server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+        server.once("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+        server.listen(port, "127.0.0.1", () => server.close(() => resolve(undefined)));
     });
 }
 
@@ -62,7 +63,7 @@ export async function freePort(rangeFile?: string): Promise<number> {
         for (let i = 0; i < 64; i++) {
             const port = FREE_PORT_LOW + Math.floor(Math.random() * span);
             if (handedOut.has(port)) continue;
-            if (await canListen(port)) {
+            if ((await listenError(port)) === undefined) {
                 handedOut.add(port);
                 return port;
             }

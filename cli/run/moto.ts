@@ -7,8 +7,7 @@
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
-import * as net from "net";
-import { freePort, stopChild } from "../proc";
+import { freePort, listenError, stopChild } from "../proc";
 import type { S3Object } from "./types";
 import { RunError } from "./types";
 
@@ -20,14 +19,9 @@ export interface MotoServer {
 }
 
 /** Resolves when `port` on 127.0.0.1 can be bound now; rejects with a RunError naming it otherwise. */
-export function checkPortFree(port: number, what: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.once("error", (e: NodeJS.ErrnoException) => {
-            reject(new RunError(`${what}: port ${port} on 127.0.0.1 is in use (${e.code}); stop what holds it or choose another port (omit it to pick a free one)`));
-        });
-        server.listen(port, "127.0.0.1", () => server.close(() => resolve()));
-    });
+export async function checkPortFree(port: number, what: string): Promise<void> {
+    const code = await listenError(port);
+    if (code) throw new RunError(`${what}: port ${port} on 127.0.0.1 is in use (${code}); stop what holds it or choose another port (omit it to pick a free one)`);
 }
 
 export function request(o: { port: number; method: string; path: string; body?: fs.ReadStream | string; length?: number; headers?: Record<string, string>; timeoutMs?: number }): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
@@ -57,8 +51,9 @@ export function objectPath(bucket: string, key: string): string {
 }
 
 export async function startMoto(o: { server: string[]; port?: number; setpriv?: string; env: NodeJS.ProcessEnv; cpus?: string; taskset?: string; timeoutMs?: number }): Promise<MotoServer> {
+    // A port we chose was free when chosen; one the caller gave is checked, to name it.
+    if (o.port !== undefined) await checkPortFree(o.port, "moto (the local S3)");
     const port = o.port ?? await freePort();
-    await checkPortFree(port, "moto (the local S3)");
     const cmd = [...o.server, "-H", "127.0.0.1", "-p", String(port)];
     if (o.setpriv) cmd.unshift(o.setpriv, "--pdeathsig", "KILL");
     // Off the function's CPUs when there are others: on Lambda, S3 does not share the function's vCPU.

@@ -191,14 +191,15 @@ export class ZipRunner implements FunctionRunner {
         if (this.opts.cpuQuota !== undefined) this.cgroup = makeCpuCgroup(this.opts.cpuQuota);
         const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
         const mode = this.opts.sandbox && this.opts.sandbox !== "auto" ? this.opts.sandbox : asRoot ? "root" : "userns";
-        // A port free when chosen can be taken before the emulator binds it; then it panics with EADDRINUSE. Ports we
-        // chose are chosen again (up to 3 tries); ports the caller gave are its to fix.
+        // Ports the caller gave are checked once, to name them; they are its to fix. A port we chose was free when
+        // chosen but can be taken before the emulator binds it (it then panics with EADDRINUSE): chosen again, up to
+        // 3 tries.
+        if (ports.emulator !== undefined) await checkPortFree(ports.emulator, "the emulator's invoke endpoint");
+        if (ports.runtimeApi !== undefined) await checkPortFree(ports.runtimeApi, "the emulator's runtime API");
         let started = process.hrtime.bigint();
         for (let attempt = 1; ; attempt++) {
             this.port = ports.emulator ?? await freePort();
             const runtimeApi = ports.runtimeApi ?? await freePort();
-            await checkPortFree(this.port, "the emulator's invoke endpoint");
-            await checkPortFree(runtimeApi, "the emulator's runtime API");
             const script = sandboxScript({
                 mountPoint, scratchPoint, code, layers, pythonPrefix: python.prefix, pythonMinor: minor,
                 runtimeDir: runtimeDir.runtime, sitePackagesDir: runtimeDir.sitePackages, passwdFile, groupFile,
