@@ -21,7 +21,7 @@ import { parseArgs as parseArgv } from "util";
 import { DEFAULT_HANDLER, packageRoot } from "../components/assets";
 import { defineCommand, EXIT, OptionSpec, runCommand, UsageError } from "./command";
 import { defaultCacheDir } from "../components/validate";
-import { descendants, EmulatorResponse, freePort, isExecutable, peakRssMb, postInvoke, readAnswer, stopChild, waitForPort } from "./proc";
+import { descendants, freePort, isExecutable, peakRssMb, postInvoke, readAnswer, stopChild, waitForPort } from "./proc";
 import { handlerDurationMs, initReportMs, parseReportLine, Report } from "./run/report";
 import { findRie } from "./run/tools";
 
@@ -304,11 +304,11 @@ async function invoke(opts: InvokeOptions): Promise<number> {
             if (child.exitCode !== null) throw new InvokeError(`aws-lambda-rie exited early (code ${child.exitCode})`, 1);
         }, 50);
         if (!listening) throw new InvokeError(`aws-lambda-rie did not listen on 127.0.0.1:${port} in time`, 1);
-        let last: EmulatorResponse | undefined;
+        let last: ReturnType<typeof readAnswer> | undefined;
         let failed = false;
         for (let i = 0; i < opts.repeat; i++) {
             const before = reports.length;
-            last = await postInvoke(port, payload, (opts.timeoutS + 30) * 1000, (m) => new InvokeError(m, 1));
+            last = readAnswer(await postInvoke(port, payload, (opts.timeoutS + 30) * 1000, (m) => new InvokeError(m, 1)));
             // The REPORT and log lines travel through pipes and may trail the response; wait briefly for them.
             const until = Date.now() + 2000;
             const complete = (): boolean => reports.length > before && handlerMs.has(reports[before].requestId);
@@ -317,7 +317,7 @@ async function invoke(opts: InvokeOptions): Promise<number> {
             const peak = child.pid ? peakRssMb(descendants(child.pid)) : undefined;
             const label = opts.repeat > 1 ? `[${i + 1}/${opts.repeat} ${i === 0 ? "cold" : "warm"}] ` : "";
             note(`${label}${report ? report.line : "(no REPORT line from the emulator)"}`);
-            const measured = [`round trip ${last.wallMs.toFixed(1)} ms`];
+            const measured = [`round trip ${last.roundTripMs.toFixed(1)} ms`];
             const own = report ? handlerMs.get(report.requestId) : undefined;
             if (i === 0 && initReports.length > 0) {
                 measured.unshift(`init ${initReports[0].toFixed(0)} ms (the emulator's INIT REPORT: runtime start to ready; ` +
@@ -331,10 +331,10 @@ async function invoke(opts: InvokeOptions): Promise<number> {
                     `"Max Memory Used" only repeats the memory size)`);
             }
             note(`${label}measured by ml-lambda: ${measured.join("; ")}`);
-            if (readAnswer(last).functionError) failed = true;
+            if (last.functionError) failed = true;
         }
         if (!last) return 1;
-        printResponse(opts.json, last.status, last.body, readAnswer(last).response);
+        printResponse(opts.json, last.status, last.body, last.response);
         if (failed) {
             note("ml-lambda invoke: the function failed (see the emulator log below)");
             dumpLog();

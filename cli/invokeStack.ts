@@ -6,10 +6,10 @@
  * figures we measure. Exit 0: answered; 1: the function failed (its log follows); 2: a setup or usage error;
  * 130: interrupted (everything started is stopped first).
  */
-import * as os from "os";
 import * as path from "path";
 import { defaultCacheDir } from "../components/validate";
 import { InvokeOptions, printResponse, readEvent } from "./invoke";
+import { cpusFor } from "./imageRunner";
 import { createRunner, deployedFunction, loadManifest, vcpuShare } from "./run";
 import type { Invocation } from "./run";
 
@@ -63,7 +63,7 @@ export async function invokeStack(opts: InvokeOptions): Promise<number> {
         const share = vcpuShare(fn.memoryMb);
         const image = fn.packageType === "Image";
         const cpus = image
-            ? `a quota of ${(opts.cpus ?? Math.min(share, os.cpus().length)).toFixed(2)} CPU`
+            ? `a quota of ${(opts.cpus ?? cpusFor(fn.memoryMb)).toFixed(2)} CPU`
             : opts.cpus ? `pinned to ${opts.cpus} CPU(s)` : "not pinned (--cpus N pins)";
         note(`FAITHFUL RUN of stack "${manifest.stack}" (the build planned ${manifest.plannedAt}): ${fn.name}, ${image ? "container image" : fn.runtime} ${fn.architecture}, ` +
             `${fn.memoryMb.toLocaleString("en-US")} MB (~${share.toFixed(2)} vCPU on Lambda), ${cpus}`);
