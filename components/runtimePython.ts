@@ -77,13 +77,14 @@ export function pyenvRoots(env: NodeJS.ProcessEnv): string[] {
 }
 
 /**
- * pyenv's builds of a Python minor version ("3.12"), newest patch first, over every pyenv root: their directories
- * (DIR/bin/python3.12 is the interpreter). One scan for the faithful run's interpreter and uv's lock bookkeeping.
+ * pyenv's builds of a Python minor version ("3.12"), newest patch first, over the given pyenv roots (pyenvRoots):
+ * their directories (DIR/bin/python3.12 is the interpreter). One scan for the faithful run's interpreter and uv's
+ * lock bookkeeping.
  */
-export function pyenvBuilds(minor: string, env: NodeJS.ProcessEnv, listDir: (dir: string) => string[] = listOrEmpty): string[] {
+export function pyenvBuilds(minor: string, roots: string[], listDir: (dir: string) => string[] = listOrEmpty): string[] {
     const out: string[] = [];
     const pattern = new RegExp(`^${minor.replace(".", "\\.")}\\.\\d+$`);
-    for (const root of pyenvRoots(env)) {
+    for (const root of roots) {
         const versions = path.join(root, "versions");
         for (const name of listDir(versions).filter((n) => pattern.test(n)).sort(compareVersions).reverse()) out.push(path.join(versions, name));
     }
@@ -130,8 +131,9 @@ export function findRuntimePython(runtime: string, env: NodeJS.ProcessEnv = proc
         return { executable: explicit, prefix: p.prefix, version: p.version, via: "ML_LAMBDA_RUNTIME_PYTHON" };
     }
 
-    looked.push(...pyenvRoots(env).map((root) => `${path.join(root, "versions")}/${minor}.*`));
-    for (const dir of pyenvBuilds(minor, env)) {
+    const roots = pyenvRoots(env);
+    looked.push(...roots.map((root) => `${path.join(root, "versions")}/${minor}.*`));
+    for (const dir of pyenvBuilds(minor, roots)) {
         const exe = path.join(dir, "bin", `python${minor}`);
         const p = fs.existsSync(exe) ? probePython(exe) : undefined;
         if (p && p.version.startsWith(`${minor}.`) && !layoutProblem(p.prefix, minor)) {

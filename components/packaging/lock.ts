@@ -22,7 +22,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { MlLambdaError } from "../errors";
 import { hostPython } from "../python";
-import { pyenvBuilds } from "../runtimePython";
+import { pyenvBuilds, pyenvRoots } from "../runtimePython";
 import { RUNTIMES, Runtime } from "../limits";
 import { RequirementsSource, requirementsSource, RESOLVE_UNLOCKED_ENV } from "../validate";
 import { toolsVenv, UV, UV_VERSION, uvErrorLines } from "./installers";
@@ -151,7 +151,7 @@ export function uvPythonCandidates(runtime: Runtime, env: NodeJS.ProcessEnv = pr
     const py = RUNTIMES[runtime].python;
     const out: string[] = [];
     if (env.ML_LAMBDA_PYTHON) out.push(env.ML_LAMBDA_PYTHON);
-    for (const dir of pyenvBuilds(py, env, listDir)) out.push(path.join(dir, "bin", `python${py}`));
+    for (const dir of pyenvBuilds(py, pyenvRoots(env), listDir)) out.push(path.join(dir, "bin", `python${py}`));
     out.push(py, "python3");
     return [...new Set(out)];
 }
