@@ -18,7 +18,6 @@ import type { OmittedDistribution } from "./packaging/omit";
 import { stageImageContext, StagedContext } from "./packaging/imageContext";
 import { checkImageSize, formatImageReport, ImageMeasurement, imageSizeReport, ImageSizeReport } from "./packaging/imageSize";
 import { pinnedRequirements, PinnedRequirements } from "./packaging/lock";
-import { requirementsSource } from "./validate";
 import type { NormalizedArgs } from "./validate";
 
 /** What was built and decided before any resource exists. */
@@ -121,15 +120,8 @@ export type SizeReport = ZipSizeReport | ImagePathSizeReport;
 const CODE_EXCLUDE = ["__pycache__", "*.pyc", "tests"];
 
 /** The handler directory (as the code zip takes it) and the requirements files the user edits. */
-export function buildSources(cfg: Pick<NormalizedArgs, "handlerDir" | "requirements">): BuildSource[] {
-    const out = [buildSource("the function's code", cfg.handlerDir, CODE_EXCLUDE)];
-    const src = requirementsSource(cfg.requirements, { resolveUnlocked: true });
-    if (src.kind === "requirements") out.push(buildSource("the requirements file", src.file));
-    else {
-        out.push(buildSource("the uv project's pyproject.toml", src.pyproject));
-        if (src.kind === "uv.lock") out.push(buildSource("the uv project's lock", src.lock));
-    }
-    return out;
+function buildSources(handlerDir: string, requirements: PinnedRequirements): BuildSource[] {
+    return [buildSource("the function's code", handlerDir, CODE_EXCLUDE), ...requirements.read.map((r) => buildSource(r.what, r.path))];
 }
 
 /** Build, measure and decide: everything the graph's shape depends on, before any resource exists. */
@@ -170,7 +162,7 @@ export function preparePackaging(cfg: NormalizedArgs, opts: PlanOptions = {}): P
         packages: layer?.measurement.packages,
         weights: layer?.weights,
     });
-    const base = { model, requirements, code, externalLayerBytes: externalLayerBytes.reduce((a, b) => a + b, 0), warnings, sources: buildSources(cfg) };
+    const base = { model, requirements, code, externalLayerBytes: externalLayerBytes.reduce((a, b) => a + b, 0), warnings, sources: buildSources(cfg.handlerDir, requirements) };
     if (zipOrImage.mode === "image") {
         if (cfg.modelDelivery !== "auto") {
             throw new MlLambdaError("modelDelivery", cfg.modelDelivery,

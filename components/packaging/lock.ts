@@ -164,6 +164,8 @@ export interface PinnedRequirements {
     /** The file the layer build and the image context take: the requirements file itself, or the exported pins. */
     file: string;
     source: RequirementsSource["kind"];
+    /** The files the user edits that this was made from: the requirements file, or the uv project's files. */
+    read: Array<{ what: string; path: string }>;
     /** uv projects: the pinned lines exported. */
     pins?: string[];
     /** uv projects: the export came from the cache (no uv run). */
@@ -215,7 +217,8 @@ function withPython(runtime: Runtime, what: string, src: { projectDir: string; p
 export function pinnedRequirements(o: { requirements: string; runtime: Runtime; cacheDir: string; log?: (line: string) => void }): PinnedRequirements {
     const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
     const src = requirementsSource(o.requirements);
-    if (src.kind === "requirements") return { file: src.file, source: src.kind };
+    if (src.kind === "requirements") return { file: src.file, source: src.kind, read: [{ what: "the requirements file", path: src.file }] };
+    const read = [{ what: "the uv project's pyproject.toml", path: src.pyproject }, ...(src.kind === "uv.lock" ? [{ what: "the uv project's lock", path: src.lock }] : [])];
 
     const pyprojectText = fs.readFileSync(src.pyproject, "utf8");
     const lockText = src.kind === "uv.lock" ? fs.readFileSync(src.lock, "utf8") : undefined;
@@ -230,7 +233,7 @@ export function pinnedRequirements(o: { requirements: string; runtime: Runtime; 
     if (fs.existsSync(path.join(entry, "export.json")) && fs.existsSync(file)) {
         const pins = pinnedLines(fs.readFileSync(file, "utf8"));
         log(`ml-lambda: ${what}: cache hit ${key.slice(0, 12)} (no uv run), ${pins.length} pinned`);
-        return { file, source: src.kind, pins, cacheHit: true, ms: 0 };
+        return { file, source: src.kind, read, pins, cacheHit: true, ms: 0 };
     }
 
     const started = Date.now();
@@ -306,7 +309,7 @@ export function pinnedRequirements(o: { requirements: string; runtime: Runtime; 
         }
         const ms = Date.now() - started;
         log(`ml-lambda: ${what}: ${pins.length} pinned from the lock in ${(ms / 1000).toFixed(1)} s (${EXPORT_SCOPE})`);
-        return { file, source: src.kind, pins, cacheHit: false, ms };
+        return { file, source: src.kind, read, pins, cacheHit: false, ms };
     } finally {
         fs.rmSync(tmp, { recursive: true, force: true });
     }
